@@ -1,0 +1,164 @@
+import AuthGateCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The operators' listener: `/health`, `/ready`, `/metrics` and `POST /admin/reload`.
+///
+/// It binds to loopback by default and is separate from the proxy listener so that nothing on
+/// it is ever reachable through nginx.
+enum AdminServer {
+    static func bind(address: HostAndPort, group: any EventLoopGroup, gateway: GatewayBox) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(gateway: gateway))
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+    }
+}
+
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let gateway: GatewayBox
+    private var head: HTTPRequestHead?
+
+    init(gateway: GatewayBox) {
+        self.gateway = gateway
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head = self.head else { return }
+            self.head = nil
+            self.route(head, context: context)
+        }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard let gateway = self.gateway.gateway else {
+            self.respond(.serviceUnavailable, json: #"{"status":"starting"}"#, head: head, context: context)
+            return
+        }
+        switch (head.method, path) {
+        case (.GET, "/health"):
+            self.respond(
+                .ok,
+                json: "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}",
+                head: head,
+                context: context
+            )
+        case (.GET, "/ready"):
+            let target = gateway.configStore.current.upstream
+            let timeout = TimeAmount.milliseconds(Int64(gateway.configStore.current.config.upstream.connectTimeoutMs))
+            ClientBootstrap(group: context.eventLoop)
+                .connectTimeout(timeout)
+                .connect(host: target.host, port: target.port)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    var upstream = "\"\(target.hostHeader)\""
+                    switch result {
+                    case .success(let channel):
+                        channel.close(promise: nil)
+                        self.respond(
+                            .ok,
+                            json: "{\"status\":\"ready\",\"upstream\":\(upstream)}",
+                            head: head,
+                            context: context
+                        )
+                    case .failure:
+                        upstream = "\"\(target.hostHeader)\""
+                        self.respond(
+                            .serviceUnavailable,
+                            json: "{\"status\":\"not_ready\",\"upstream\":\(upstream),\"reason\":\"upstream unreachable\"}",
+                            head: head,
+                            context: context
+                        )
+                    }
+                }
+        case (.GET, "/metrics"):
+            self.respond(
+                .ok,
+                body: gateway.metrics.render(),
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                head: head,
+                context: context
+            )
+        case (.POST, "/admin/reload"):
+            do {
+                let snapshot = try gateway.reloadFromFile()
+                self.respond(
+                    .ok,
+                    json: "{\"status\":\"reloaded\",\"generation\":\(snapshot.generation)}",
+                    head: head,
+                    context: context
+                )
+            } catch {
+                var json = "{\"error\":\"invalid_config\",\"message\":\"The configuration was rejected; the running one is kept.\",\"issues\":["
+                for (index, issue) in error.issues.enumerated() {
+                    if index > 0 { json += "," }
+                    json += "{\"key\":"
+                    ErrorBody.appendJSONString(issue.key, to: &json)
+                    json += ",\"reason\":"
+                    ErrorBody.appendJSONString(issue.reason, to: &json)
+                    json += "}"
+                }
+                json += "]}"
+                self.respond(.unprocessableEntity, json: json, head: head, context: context)
+            }
+        default:
+            self.respond(
+                .notFound,
+                json: #"{"error":"not_found","message":"No such admin endpoint."}"#,
+                head: head,
+                context: context
+            )
+        }
+    }
+
+    private func respond(_ status: HTTPResponseStatus, json: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        self.respond(status, body: json, contentType: "application/json", head: head, context: context)
+    }
+
+    private func respond(
+        _ status: HTTPResponseStatus,
+        body: String,
+        contentType: String,
+        head: HTTPRequestHead,
+        context: ChannelHandlerContext
+    ) {
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if keepAlive {
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+public import AuthGateCore
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+import UnixSignals
+
+/// Runs a ``Gateway`` as a swift-service-lifecycle service: SIGHUP reloads the config file,
+/// and a graceful shutdown (SIGTERM, SIGINT) drains in-flight requests before returning.
+public struct GatewayService: Service {
+    private let config: GatewayConfig
+    private let configPath: String?
+    private let environment: [String: String]
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onStart: @Sendable (Gateway) async -> Void
+
+    public init(
+        config: GatewayConfig,
+        configPath: String?,
+        environment: [String: String],
+        group: any EventLoopGroup,
+        logger: Logger,
+        onStart: @escaping @Sendable (Gateway) async -> Void = { _ in }
+    ) {
+        self.config = config
+        self.configPath = configPath
+        self.environment = environment
+        self.group = group
+        self.logger = logger
+        self.onStart = onStart
+    }
+
+    public func run() async throws {
+        let gateway = try await Gateway.start(
+            config: self.config,
+            group: self.group,
+            logger: self.logger,
+            configPath: self.configPath,
+            environment: self.environment
+        )
+        await self.onStart(gateway)
+        let logger = self.logger
+        let reloader = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                logger.info("SIGHUP: reloading configuration")
+                _ = try? gateway.reloadFromFile()
+            }
+        }
+        // Wait until the service group asks us to stop (or the task is cancelled).
+        try? await gracefulShutdown()
+        reloader.cancel()
+        await gateway.shutdown()
+    }
+}

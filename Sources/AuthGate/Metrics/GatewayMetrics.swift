@@ -1,0 +1,142 @@
+import Atomics
+import NIOCore
+
+/// A monotonically increasing counter; one relaxed atomic add per event.
+public final class Counter: Sendable {
+    private let storage = ManagedAtomic<Int>(0)
+    public init() {}
+    @inline(__always) public func increment(by amount: Int = 1) {
+        self.storage.wrappingIncrement(by: amount, ordering: .relaxed)
+    }
+    public var value: Int { self.storage.load(ordering: .relaxed) }
+}
+
+/// A value that goes up and down (open connections, queue depth).
+public final class Gauge: Sendable {
+    private let storage = ManagedAtomic<Int>(0)
+    public init() {}
+    @inline(__always) public func increment() { self.storage.wrappingIncrement(ordering: .relaxed) }
+    @inline(__always) public func decrement() { self.storage.wrappingDecrement(ordering: .relaxed) }
+    public func set(_ value: Int) { self.storage.store(value, ordering: .relaxed) }
+    public var value: Int { self.storage.load(ordering: .relaxed) }
+}
+
+/// A Prometheus histogram with fixed buckets, lock-free: one atomic add for the bucket, one
+/// for the count and one for the sum (kept in microseconds).
+public final class Histogram: Sendable {
+    /// Upper bounds in seconds.
+    public let bounds: [Double]
+    private let boundsMicros: [Int]
+    private let buckets: [ManagedAtomic<Int>]
+    private let count = ManagedAtomic<Int>(0)
+    private let sumMicros = ManagedAtomic<Int>(0)
+
+    public init(bounds: [Double]) {
+        self.bounds = bounds
+        self.boundsMicros = bounds.map { Int($0 * 1_000_000) }
+        self.buckets = bounds.map { _ in ManagedAtomic<Int>(0) }
+    }
+
+    /// Records a duration given in nanoseconds.
+    @inline(__always) public func record(nanoseconds: Int64) {
+        let micros = Int(nanoseconds / 1_000)
+        // Store per bucket (not cumulative); the exporter accumulates.
+        var index = 0
+        while index < self.boundsMicros.count && micros > self.boundsMicros[index] { index += 1 }
+        if index < self.buckets.count {
+            self.buckets[index].wrappingIncrement(ordering: .relaxed)
+        }
+        self.count.wrappingIncrement(ordering: .relaxed)
+        self.sumMicros.wrappingIncrement(by: micros, ordering: .relaxed)
+    }
+
+    /// Cumulative bucket counts, total count and sum in seconds.
+    public func snapshot() -> (cumulative: [Int], count: Int, sum: Double) {
+        var running = 0
+        var cumulative: [Int] = []
+        cumulative.reserveCapacity(self.buckets.count)
+        for bucket in self.buckets {
+            running += bucket.load(ordering: .relaxed)
+            cumulative.append(running)
+        }
+        return (cumulative, self.count.load(ordering: .relaxed), Double(self.sumMicros.load(ordering: .relaxed)) / 1e6)
+    }
+}
+
+/// Every metric of the gateway, created once at start and shared by all event loops.
+///
+/// The handles are plain atomics rather than swift-metrics factories: the data path records on
+/// every request, and a relaxed atomic add is the cheapest thing that stays exact.
+public final class GatewayMetrics: Sendable {
+    /// `authgate_http_requests_total{status_class}` indexed 1...5 (index 0 unused).
+    public let requestsByStatusClass: [Counter] = (0...5).map { _ in Counter() }
+    public let upstreamLatency = Histogram(bounds: [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    ])
+    public let openConnections = Gauge()
+    public let acceptedConnections = Counter()
+    public let upstreamConnectionsOpened = Counter()
+    public let upstreamConnectFailures = Counter()
+    public let upstreamTimeouts = Counter()
+    public let upstreamRetries = Counter()
+    public let rejectedRequests = Counter()
+    public let activeTunnels = Gauge()
+    public let configReloads = Counter()
+    public let configReloadFailures = Counter()
+
+    public init() {}
+
+    @inline(__always) public func recordResponse(status: Int) {
+        let cls = status / 100
+        if cls >= 1 && cls <= 5 { self.requestsByStatusClass[cls].increment() }
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    public func render() -> String {
+        var out = ""
+        out.reserveCapacity(4096)
+        out += "# HELP authgate_http_requests_total Requests answered, by status class.\n"
+        out += "# TYPE authgate_http_requests_total counter\n"
+        for cls in 1...5 {
+            out += "authgate_http_requests_total{status_class=\"\(cls)xx\"} \(self.requestsByStatusClass[cls].value)\n"
+        }
+        let latency = self.upstreamLatency.snapshot()
+        out += "# HELP authgate_upstream_latency_seconds Time from the request sent to the response head.\n"
+        out += "# TYPE authgate_upstream_latency_seconds histogram\n"
+        for (index, bound) in self.upstreamLatency.bounds.enumerated() {
+            out += "authgate_upstream_latency_seconds_bucket{le=\"\(bound)\"} \(latency.cumulative[index])\n"
+        }
+        out += "authgate_upstream_latency_seconds_bucket{le=\"+Inf\"} \(latency.count)\n"
+        out += "authgate_upstream_latency_seconds_sum \(latency.sum)\n"
+        out += "authgate_upstream_latency_seconds_count \(latency.count)\n"
+        func counter(_ name: String, _ help: String, _ value: Int) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
+        }
+        func gauge(_ name: String, _ help: String, _ value: Int) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n\(name) \(value)\n"
+        }
+        gauge("authgate_open_connections", "Client connections open now.", self.openConnections.value)
+        counter("authgate_connections_accepted_total", "Client connections accepted.", self.acceptedConnections.value)
+        gauge("authgate_active_tunnels", "WebSocket and other upgraded tunnels open now.", self.activeTunnels.value)
+        counter(
+            "authgate_upstream_connections_opened_total",
+            "Connections opened to the backend.",
+            self.upstreamConnectionsOpened.value
+        )
+        counter(
+            "authgate_upstream_connect_failures_total",
+            "Failed connection attempts to the backend.",
+            self.upstreamConnectFailures.value
+        )
+        counter("authgate_upstream_timeouts_total", "Requests answered 504.", self.upstreamTimeouts.value)
+        counter("authgate_upstream_retries_total", "Idempotent requests retried.", self.upstreamRetries.value)
+        counter(
+            "authgate_rejected_requests_total",
+            "Requests refused by the gateway's own checks.",
+            self.rejectedRequests.value
+        )
+        counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
+        counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
+        return out
+    }
+}

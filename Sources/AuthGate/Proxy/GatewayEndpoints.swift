@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOHTTP1
+
+/// The endpoints the gateway answers itself on the proxy listener.
+enum GatewayEndpoints {
+    enum Endpoint {
+        case health
+
+        func respond() -> (HTTPResponseStatus, String) {
+            switch self {
+            case .health:
+                return (.ok, "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}")
+            }
+        }
+    }
+
+    /// The endpoint for this request, if the gateway answers it itself.
+    static func match(method: HTTPMethod, uri: String) -> Endpoint? {
+        // Cheap rejection first: every local endpoint path is short.
+        guard uri.utf8.count >= 7, uri.utf8.count <= 64 else { return nil }
+        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
+        if path == "/health" && (method == .GET || method == .HEAD) {
+            return .health
+        }
+        return nil
+    }
+}
+
+/// Wall-clock timestamps for JSON bodies.
+enum Timestamp {
+    /// The current UTC time as `2026-11-26T20:15:18.123Z`.
+    static func iso8601Now() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        var seconds = spec.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        let millis = Int32(spec.tv_nsec / 1_000_000)
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
+    }
+}

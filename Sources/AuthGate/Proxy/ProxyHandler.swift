@@ -1,0 +1,510 @@
+import AuthGateCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The client side of one proxied connection: a thin driver of ``ProxyStateMachine``.
+///
+/// It sits behind `HTTPServerPipelineHandler`, validates and rewrites each request head, leases
+/// an upstream connection from its event loop's pool, and relays bodies both ways. Reads on
+/// either side happen only while the other side is writable, so a slow reader never makes the
+/// gateway buffer a body.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: GatewayRuntime
+    private let pools: UpstreamPools
+    private var machine = ProxyStateMachine()
+    private var context: ChannelHandlerContext?
+
+    // Per-connection cache of the config snapshot, refreshed when the generation moves.
+    private var snapshot: ConfigSnapshot
+    private var limits: RequestLimits
+    private var pool: UpstreamPool
+    private var forwarding: ForwardingContext
+
+    private var idGenerator = RequestIDGenerator()
+    private var upstream: UpstreamConnection?
+    private var waiter: UpstreamPoolStateMachine.WaiterID?
+    private var readPending = false
+    private var upstreamNeedsFlush = false
+    private var responseTimer: Scheduled<Void>?
+
+    // The exchange in flight.
+    private var requestMethod: HTTPMethod = .GET
+    private var requestVersion: HTTPVersion = .http1_1
+    private var requestID = ""
+    private var clientKeepAlive = true
+    private var expectsContinue = false
+    private var requestSentAt: NIODeadline = .uptimeNanoseconds(0)
+    /// A response the gateway answered itself; the rest of the request is read and dropped.
+    private var answeringLocally = false
+
+    init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
+        self.runtime = runtime
+        self.pools = pools
+        self.snapshot = snapshot
+        self.limits = Self.limits(snapshot)
+        self.pool = pools.pool(for: snapshot)
+        self.forwarding = ForwardingContext(peerIP: "", peerIsTrusted: false)
+    }
+
+    private static func limits(_ snapshot: ConfigSnapshot) -> RequestLimits {
+        let limits = snapshot.config.limits
+        return RequestLimits(
+            maxHeaderBytes: limits.maxHeaderBytes,
+            maxHeaderCount: limits.maxHeaderCount,
+            maxURIBytes: limits.maxURIBytes,
+            maxBodyBytes: limits.maxBodyBytes
+        )
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let peer = context.channel.remoteAddress
+        self.forwarding = ForwardingContext(
+            peerIP: peer?.ipAddress ?? "unknown",
+            peerIsTrusted: peer.map { self.snapshot.trustedProxies.contains($0) } ?? false
+        )
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.perform(self.machine.clientClosed(), context: context)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.receivedHead(head, context: context)
+        case .body(let buffer):
+            if self.answeringLocally { return }
+            self.perform(self.machine.requestBody(buffer), context: context)
+        case .end:
+            if self.answeringLocally {
+                self.answeringLocally = false
+                return
+            }
+            self.perform(self.machine.requestEnd(), context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.upstreamNeedsFlush, let upstream = self.upstream {
+            self.upstreamNeedsFlush = false
+            upstream.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.upstream?.handler.resumeReading()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError {
+            let gatewayError: GatewayError
+            switch parserError {
+            case .headerOverflow:
+                gatewayError = .headersTooLarge
+            case .invalidURL where self.limits.maxURIBytes > 0:
+                gatewayError = .badRequest("The request target is malformed.")
+            default:
+                gatewayError = .badRequest("The request is malformed (\(parserError)).")
+            }
+            self.runtime.metrics.rejectedRequests.increment()
+            if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }
+            self.requestVersion = .http1_1
+            self.perform(self.machine.clientProtocolError(gatewayError), context: context)
+        } else {
+            self.perform(self.machine.clientClosed(), context: context)
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if self.machine.isIdle {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.machine.shouldReadClient && (self.upstream?.channel.isWritable ?? true) {
+            context.read()
+        } else {
+            self.readPending = true
+        }
+    }
+
+    private func resumeClientReadIfPossible() {
+        guard self.readPending, let context = self.context else { return }
+        if self.machine.shouldReadClient && (self.upstream?.channel.isWritable ?? true) {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: - Request head
+
+    private func refreshSnapshotIfNeeded() {
+        let generation = self.runtime.configStore.generation
+        guard generation != self.snapshot.generation else { return }
+        let snapshot = self.runtime.configStore.current
+        self.snapshot = snapshot
+        self.limits = Self.limits(snapshot)
+        self.pool = self.pools.pool(for: snapshot)
+        if let peer = self.context?.channel.remoteAddress {
+            self.forwarding.peerIsTrusted = snapshot.trustedProxies.contains(peer)
+        }
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        self.refreshSnapshotIfNeeded()
+        var head = head
+        self.requestMethod = head.method
+        self.requestVersion = head.version
+        self.requestSentAt = .now()
+
+        let framing: RequestBodyFraming
+        switch RequestValidator.validate(head, limits: self.limits) {
+        case .success(let validated):
+            framing = validated
+        case .failure(let error):
+            self.requestID = self.idGenerator.next()
+            self.runtime.metrics.rejectedRequests.increment()
+            self.perform(self.machine.requestRejected(error), context: context)
+            return
+        }
+
+        let forwarded = HeaderPolicy.rewriteRequest(
+            &head,
+            framing: framing,
+            context: self.forwarding,
+            trustedProxies: self.snapshot.trustedProxies,
+            requestIDGenerator: &self.idGenerator
+        )
+        self.requestID = forwarded.requestID
+        self.clientKeepAlive = forwarded.clientKeepAlive
+        self.expectsContinue = forwarded.expectsContinue
+
+        if let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri) {
+            self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
+            return
+        }
+
+        let info = ProxyStateMachine.RequestInfo(
+            method: head.method,
+            framing: framing,
+            keepAlive: forwarded.clientKeepAlive,
+            isUpgrade: forwarded.isUpgrade,
+            maxBodyBytes: self.limits.maxBodyBytes
+        )
+        self.perform(self.machine.requestHead(head, info: info), context: context)
+    }
+
+    private func answerLocally(_ endpoint: GatewayEndpoints.Endpoint, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.answeringLocally = true
+        let (status, body) = endpoint.respond()
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "X-Request-Id", value: self.requestID)
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        self.runtime.metrics.recordResponse(status: Int(status.code))
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))), promise: nil)
+        if self.requestMethod != .HEAD {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        self.writeEnd(close: !keepAlive, context: context)
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ action: ProxyStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+
+        case .leaseUpstream(let dedicated):
+            if dedicated {
+                self.pool.connectDedicated().hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let connection):
+                        self.leaseSucceeded(connection)
+                    case .failure:
+                        self.runtime.metrics.upstreamConnectFailures.increment()
+                        self.leaseFailed(.connectFailed)
+                    }
+                }
+            } else {
+                switch self.pool.lease(self) {
+                case .leased(let connection):
+                    self.leaseSucceeded(connection)
+                case .pending(let waiter):
+                    self.waiter = waiter
+                case .failed(let failure):
+                    self.leaseFailed(failure)
+                }
+            }
+
+        case .sendRequest(let head, let body, let end):
+            guard let upstream = self.upstream else { return }
+            if self.expectsContinue && !end {
+                self.expectsContinue = false
+                context.writeAndFlush(
+                    self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: .continue))),
+                    promise: nil
+                )
+            }
+            upstream.requestsServed += 1
+            upstream.write(.head(head))
+            for buffer in body {
+                upstream.write(.body(.byteBuffer(buffer)))
+            }
+            if end {
+                upstream.write(.end(nil))
+            }
+            upstream.flush()
+            self.requestSentAt = .now()
+            let timeout = TimeAmount.milliseconds(Int64(self.snapshot.config.upstream.responseTimeoutMs))
+            self.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+                guard let self, let context = self.context else { return }
+                self.responseTimer = nil
+                self.perform(self.machine.responseTimedOut(), context: context)
+            }
+            self.resumeClientReadIfPossible()
+
+        case .forwardRequestBody(let buffer):
+            self.upstream?.write(.body(.byteBuffer(buffer)))
+            self.upstreamNeedsFlush = true
+
+        case .forwardRequestEnd:
+            self.upstreamNeedsFlush = false
+            if let upstream = self.upstream {
+                upstream.write(.end(nil))
+                upstream.flush()
+            }
+
+        case .forwardResponseHead(let head):
+            self.cancelResponseTimer()
+            self.runtime.metrics.upstreamLatency.record(
+                nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
+            )
+            self.runtime.metrics.recordResponse(status: Int(head.status.code))
+            context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+
+        case .forwardResponseBody(let buffer):
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+
+        case .finishResponse(let disposition, let closeClient):
+            self.releaseUpstream(disposition)
+            self.writeEnd(close: closeClient, context: context)
+            self.resumeClientReadIfPossible()
+
+        case .respondWithError(let error, let disposition, let closeClient):
+            self.cancelResponseTimer()
+            if let disposition { self.releaseUpstream(disposition) }
+            if error.status == .gatewayTimeout { self.runtime.metrics.upstreamTimeouts.increment() }
+            self.writeError(error, closeClient: closeClient, context: context)
+            self.resumeClientReadIfPossible()
+
+        case .retry:
+            self.cancelResponseTimer()
+            self.runtime.metrics.upstreamRetries.increment()
+            self.releaseUpstream(.close)
+            self.perform(.leaseUpstream(dedicated: false), context: context)
+
+        case .startTunnel:
+            self.startTunnel(context: context)
+
+        case .abort(let disposition):
+            self.cancelResponseTimer()
+            if let disposition { self.releaseUpstream(disposition) }
+            context.close(promise: nil)
+
+        case .releaseUnneeded:
+            // A lease that arrived after the client left: nothing was sent, so it is reusable.
+            self.releaseUpstream(.reuse)
+
+        case .cancelLease:
+            if let waiter = self.waiter {
+                self.waiter = nil
+                self.pool.cancel(waiter)
+            }
+        }
+    }
+
+    private func cancelResponseTimer() {
+        self.responseTimer?.cancel()
+        self.responseTimer = nil
+    }
+
+    private func releaseUpstream(_ disposition: ProxyStateMachine.UpstreamDisposition) {
+        guard let upstream = self.upstream else { return }
+        self.upstream = nil
+        self.upstreamNeedsFlush = false
+        upstream.handler.delegate = nil
+        self.pool.release(upstream, reusable: disposition == .reuse)
+    }
+
+    private func writeError(_ error: GatewayError, closeClient: Bool, context: ChannelHandlerContext) {
+        let body = ErrorBody.render(error, requestID: self.requestID)
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        let head = ErrorBody.responseHead(
+            for: error,
+            bodyLength: buffer.readableBytes,
+            requestID: self.requestID,
+            version: self.requestVersion,
+            close: closeClient
+        )
+        self.runtime.metrics.recordResponse(status: Int(error.status.code))
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        if self.requestMethod != .HEAD {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        self.writeEnd(close: closeClient, context: context)
+    }
+
+    /// Writes the response end and, if asked, closes the client connection once it is out.
+    private func writeEnd(close: Bool, context: ChannelHandlerContext) {
+        guard close else {
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    // MARK: - Tunnel
+
+    private func startTunnel(context: ChannelHandlerContext) {
+        guard let upstream = self.upstream else {
+            context.close(promise: nil)
+            return
+        }
+        self.upstream = nil
+        upstream.handler.delegate = nil
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        let metrics = self.runtime.metrics
+        do {
+            try TunnelHandler.join(client: context, upstream: upstream, metrics: metrics)
+        } catch {
+            upstream.channel.close(promise: nil)
+            context.close(promise: nil)
+        }
+    }
+}
+
+// MARK: - Upstream callbacks
+
+extension ProxyHandler: UpstreamLeaseRequester {
+    func leaseSucceeded(_ connection: UpstreamConnection) {
+        self.waiter = nil
+        guard let context = self.context else {
+            self.pool.release(connection, reusable: true)
+            return
+        }
+        self.upstream = connection
+        connection.handler.delegate = self
+        let action = self.machine.upstreamLeased(reused: connection.requestsServed > 0)
+        if case .releaseUnneeded = action {
+            self.upstream = nil
+        }
+        self.perform(action, context: context)
+        if case .releaseUnneeded = action {
+            self.pool.release(connection, reusable: true)
+        }
+    }
+
+    func leaseFailed(_ failure: UpstreamPoolStateMachine.LeaseFailure) {
+        self.waiter = nil
+        guard let context = self.context else { return }
+        let error: GatewayError
+        switch failure {
+        case .tooManyWaiters, .waitTimedOut:
+            error = .upstreamBusy
+        case .connectFailed:
+            error = .upstreamUnavailable
+        case .shuttingDown:
+            error = .shuttingDown
+        }
+        self.perform(self.machine.upstreamLeaseFailed(error), context: context)
+    }
+}
+
+extension ProxyHandler: UpstreamConnectionDelegate {
+    var clientIsWritable: Bool {
+        self.context?.channel.isWritable ?? false
+    }
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard let context = self.context else { return }
+        switch part {
+        case .head(var head):
+            let upstreamReusable = head.isKeepAlive && Self.isSelfDelimited(head, method: self.requestMethod)
+            let (_, keepAlive) = HeaderPolicy.rewriteResponse(
+                &head,
+                requestMethod: self.requestMethod,
+                clientVersion: self.requestVersion,
+                keepAlive: self.clientKeepAlive,
+                requestID: self.requestID
+            )
+            self.perform(
+                self.machine.responseHead(head, upstreamReusable: upstreamReusable, clientKeepAlive: keepAlive),
+                context: context
+            )
+        case .body(let buffer):
+            self.perform(self.machine.responseBody(buffer), context: context)
+        case .end:
+            self.perform(self.machine.responseEnd(), context: context)
+        }
+    }
+
+    func upstreamReadComplete() {
+        self.context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable {
+            self.resumeClientReadIfPossible()
+        }
+    }
+
+    func upstreamFailed(protocolError: Bool) {
+        guard let context = self.context else { return }
+        let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()
+        self.perform(action, context: context)
+    }
+
+    /// Whether the response's body end is known without the connection closing.
+    private static func isSelfDelimited(_ head: HTTPResponseHead, method: HTTPMethod) -> Bool {
+        let code = head.status.code
+        if method == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 { return true }
+        if head.headers.contains(name: "content-length") { return true }
+        return head.headers.first(name: "transfer-encoding")?.lowercased().hasSuffix("chunked") ?? false
+    }
+}

@@ -1,0 +1,287 @@
+public import AuthGateCore
+public import Logging
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOConcurrencyHelpers
+
+/// A running AuthGate: the proxy listener, the admin listener, the upstream pools and the
+/// live configuration.
+///
+/// ```swift
+/// let gateway = try await Gateway.start(config: config, group: .singletonMultiThreadedEventLoopGroup, logger: logger)
+/// try gateway.reload(newConfig)            // atomically, for the next requests
+/// await gateway.shutdown(drainTimeout: .seconds(10))
+/// ```
+public final class Gateway: Sendable {
+    /// The live configuration.
+    public let configStore: ConfigStore
+    public let metrics: GatewayMetrics
+    /// Where `reloadFromFile()` reads the configuration, if anywhere.
+    public let configPath: String?
+    private let environment: [String: String]
+    private let group: any EventLoopGroup
+    private let serverChannel: any Channel
+    private let adminChannel: (any Channel)?
+    private let tracker: ConnectionTracker
+    private let pools: [ObjectIdentifier: UpstreamPools]
+    private let logger: Logger
+
+    /// The bound address of the proxy listener (useful with port 0).
+    public var proxyAddress: SocketAddress { self.serverChannel.localAddress! }
+    /// The bound address of the admin listener, if enabled.
+    public var adminAddress: SocketAddress? { self.adminChannel?.localAddress }
+    /// Client connections open now.
+    public var openConnections: Int { self.tracker.count }
+
+    private init(
+        configStore: ConfigStore,
+        metrics: GatewayMetrics,
+        configPath: String?,
+        environment: [String: String],
+        group: any EventLoopGroup,
+        serverChannel: any Channel,
+        adminChannel: (any Channel)?,
+        tracker: ConnectionTracker,
+        pools: [ObjectIdentifier: UpstreamPools],
+        logger: Logger
+    ) {
+        self.configStore = configStore
+        self.metrics = metrics
+        self.configPath = configPath
+        self.environment = environment
+        self.group = group
+        self.serverChannel = serverChannel
+        self.adminChannel = adminChannel
+        self.tracker = tracker
+        self.pools = pools
+        self.logger = logger
+    }
+
+    /// Validates `config`, binds both listeners and starts serving.
+    ///
+    /// - Parameters:
+    ///   - configPath: the file `reloadFromFile()` (SIGHUP, `POST /admin/reload`) reads.
+    ///   - environment: the environment whose overrides apply on every reload.
+    public static func start(
+        config: GatewayConfig,
+        group: any EventLoopGroup,
+        logger: Logger,
+        configPath: String? = nil,
+        environment: [String: String] = [:]
+    ) async throws -> Gateway {
+        let snapshot = try ConfigSnapshot(config: config, generation: 1)
+        let store = ConfigStore(snapshot)
+        let metrics = GatewayMetrics()
+        let tracker = ConnectionTracker()
+        let runtime = GatewayRuntime(configStore: store, metrics: metrics, logger: logger)
+
+        var pools: [ObjectIdentifier: UpstreamPools] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = UpstreamPools(eventLoop: loop, metrics: metrics, logger: logger)
+        }
+        let poolsByLoop = pools
+
+        let server = config.server
+        let serverChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(server.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelInitializer { channel in
+                guard tracker.add(channel) else {
+                    return channel.close()
+                }
+                metrics.acceptedConnections.increment()
+                metrics.openConnections.increment()
+                channel.closeFuture.whenComplete { _ in metrics.openConnections.decrement() }
+                let snapshot = store.current
+                let pools = poolsByLoop[ObjectIdentifier(channel.eventLoop)]!
+                do {
+                    try Self.configureProxyPipeline(
+                        channel: channel,
+                        snapshot: snapshot,
+                        runtime: runtime,
+                        pools: pools
+                    )
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: snapshot.proxyAddress.host, port: snapshot.proxyAddress.port)
+            .get()
+
+        var adminChannel: (any Channel)? = nil
+        let gatewayBox = GatewayBox()
+        if config.admin.enabled {
+            do {
+                adminChannel = try await AdminServer.bind(
+                    address: snapshot.adminAddress,
+                    group: group,
+                    gateway: gatewayBox
+                )
+            } catch {
+                try? await serverChannel.close()
+                throw error
+            }
+        }
+
+        let gateway = Gateway(
+            configStore: store,
+            metrics: metrics,
+            configPath: configPath,
+            environment: environment,
+            group: group,
+            serverChannel: serverChannel,
+            adminChannel: adminChannel,
+            tracker: tracker,
+            pools: poolsByLoop,
+            logger: logger
+        )
+        gatewayBox.set(gateway)
+        logger.info(
+            "authgate listening",
+            metadata: [
+                "proxy": "\(serverChannel.localAddress.map { "\($0)" } ?? "?")",
+                "admin": "\(adminChannel?.localAddress.map { "\($0)" } ?? "disabled")",
+                "upstream": "\(snapshot.upstream.hostHeader)",
+            ]
+        )
+        return gateway
+    }
+
+    static func configureProxyPipeline(
+        channel: any Channel,
+        snapshot: ConfigSnapshot,
+        runtime: GatewayRuntime,
+        pools: UpstreamPools
+    ) throws {
+        let limits = snapshot.config.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        // The decoder's own bound is generous (it counts the URI too); the exact limits, with
+        // 414 and 431 answers, are checked by RequestValidator.
+        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes + 1024
+        decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes) + 1024
+        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
+        var encoderConfiguration = HTTPResponseEncoder.Configuration()
+        encoderConfiguration.automaticallySetFramingHeaders = false
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration))
+        try sync.addHandler(
+            ByteToMessageHandler(
+                HTTPRequestDecoder(
+                    leftOverBytesStrategy: .forwardBytes,
+                    informationalResponseStrategy: .drop,
+                    limitConfiguration: decoderLimits
+                )
+            )
+        )
+        try sync.addHandler(HTTPServerPipelineHandler())
+        try sync.addHandler(
+            IdleStateHandler(allTimeout: .milliseconds(Int64(snapshot.config.server.clientIdleTimeoutMs)))
+        )
+        try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot))
+    }
+
+    // MARK: - Reload
+
+    /// Validates `config` and makes it current for every request that starts from now on.
+    /// A listener address change needs a restart and is reported, not applied.
+    @discardableResult
+    public func reload(_ config: GatewayConfig) throws(ConfigError) -> ConfigSnapshot {
+        let previous = self.configStore.current
+        do {
+            let snapshot = try self.configStore.replace(with: config)
+            self.metrics.configReloads.increment()
+            if snapshot.proxyAddress != previous.proxyAddress || snapshot.adminAddress != previous.adminAddress {
+                self.logger.warning("listener addresses changed; they take effect on restart")
+            }
+            self.logger.info("configuration reloaded", metadata: ["generation": "\(snapshot.generation)"])
+            return snapshot
+        } catch {
+            self.metrics.configReloadFailures.increment()
+            for issue in error.issues {
+                self.logger.error(
+                    "configuration rejected; keeping the running one",
+                    metadata: ["file": "\(error.file ?? "-")", "key": "\(issue.key)", "reason": "\(issue.reason)"]
+                )
+            }
+            throw error
+        }
+    }
+
+    /// Reads the configuration file again (SIGHUP, `POST /admin/reload`).
+    @discardableResult
+    public func reloadFromFile() throws(ConfigError) -> ConfigSnapshot {
+        guard let configPath else {
+            throw ConfigError(file: nil, issues: [ConfigIssue(key: "", reason: "the gateway was started without a file")])
+        }
+        let config: GatewayConfig
+        do {
+            config = try ConfigLoader.load(path: configPath, environment: self.environment)
+        } catch {
+            self.metrics.configReloadFailures.increment()
+            for issue in error.issues {
+                self.logger.error(
+                    "configuration rejected; keeping the running one",
+                    metadata: ["file": "\(configPath)", "key": "\(issue.key)", "reason": "\(issue.reason)"]
+                )
+            }
+            throw error
+        }
+        return try self.reload(config)
+    }
+
+    // MARK: - Shutdown
+
+    /// Stops accepting, lets in-flight exchanges finish until `drainTimeout`, then closes
+    /// everything that is left.
+    public func shutdown(drainTimeout: TimeAmount? = nil) async {
+        let timeout =
+            drainTimeout ?? .milliseconds(Int64(self.configStore.current.config.server.drainTimeoutMs))
+        self.logger.info("draining", metadata: ["open_connections": "\(self.tracker.count)"])
+        try? await self.serverChannel.close()
+        let loop = self.serverChannel.eventLoop
+        let drained = self.tracker.drain(on: loop)
+        let deadline = loop.scheduleTask(in: timeout) {}
+        let timedOut = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let once = NIOLockedOnce()
+            drained.whenComplete { _ in if once.claim() { continuation.resume(returning: false) } }
+            deadline.futureResult.whenComplete { _ in if once.claim() { continuation.resume(returning: true) } }
+        }
+        deadline.cancel()
+        if timedOut {
+            self.logger.warning("drain deadline reached; closing remaining connections")
+            self.tracker.closeAll()
+        }
+        try? await self.adminChannel?.close()
+        for (_, pools) in self.pools {
+            // Pools live on their loops.
+            for loop in self.group.makeIterator() where self.pools[ObjectIdentifier(loop)] === pools {
+                try? await loop.submit { pools.shutdown() }.get()
+            }
+        }
+        self.logger.info("stopped")
+    }
+}
+
+/// Lets the admin listener, bound before the gateway object exists, reach it.
+final class GatewayBox: Sendable {
+    private let box = NIOLockedValueBox<Gateway?>(nil)
+    func set(_ gateway: Gateway) { self.box.withLockedValue { $0 = gateway } }
+    var gateway: Gateway? { self.box.withLockedValue { $0 } }
+}
+
+/// A flag that can be claimed once across threads.
+final class NIOLockedOnce: Sendable {
+    private let claimed = NIOLockedValueBox(false)
+    func claim() -> Bool {
+        self.claimed.withLockedValue { claimed in
+            if claimed { return false }
+            claimed = true
+            return true
+        }
+    }
+}

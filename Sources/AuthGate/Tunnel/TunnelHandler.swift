@@ -1,0 +1,135 @@
+import NIOCore
+import NIOHTTP1
+
+/// One end of a byte tunnel between the client and the backend after a `101 Switching
+/// Protocols`: what one channel reads, the other writes, and each side reads only while its
+/// partner is writable. When either side closes, both close.
+final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: TunnelHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var onClose: (() -> Void)?
+
+    private init() {}
+
+    /// Replaces the HTTP handlers of both channels with a joined pair of tunnel handlers.
+    ///
+    /// Bytes that already followed the handshake (left in either HTTP decoder) are forwarded
+    /// to the other side when the decoders are removed. Both channels are on the same event
+    /// loop, so the two handlers call each other directly.
+    static func join(client: ChannelHandlerContext, upstream: UpstreamConnection, metrics: GatewayMetrics) throws {
+        let clientPipeline = client.pipeline.syncOperations
+        let upstreamPipeline = upstream.channel.pipeline.syncOperations
+        let clientEnd = TunnelHandler()
+        let upstreamEnd = TunnelHandler()
+        clientEnd.partner = upstreamEnd
+        upstreamEnd.partner = clientEnd
+        metrics.activeTunnels.increment()
+        clientEnd.onClose = { metrics.activeTunnels.decrement() }
+
+        try upstreamPipeline.addHandler(upstreamEnd)
+        try clientPipeline.addHandler(clientEnd)
+
+        // Upstream: drop the HTTP handlers; the decoder goes last so that its leftover bytes
+        // reach the tunnel handler.
+        _ = upstreamPipeline.removeHandler(upstream.handler)
+        _ = try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
+        _ = try upstreamPipeline.removeHandler(
+            upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        )
+
+        // Client: everything HTTP goes, this proxy handler included.
+        if let idle = try? clientPipeline.handler(type: IdleStateHandler.self) {
+            _ = clientPipeline.removeHandler(idle)
+        }
+        _ = clientPipeline.removeHandler(context: client)
+        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self))
+        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
+        _ = try clientPipeline.removeHandler(
+            clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        )
+
+        // Both channels may have had reads held back during the exchange.
+        clientEnd.context?.read()
+        upstreamEnd.context?.read()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.partner?.partnerWrite(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.partner?.partnerFlush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let onClose = self.onClose
+        self.onClose = nil
+        onClose?()
+        self.partner?.partnerClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.partner?.partnerBecameWritable()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // A drain does not wait for tunnels: they may live for hours.
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.partner?.isWritable ?? true {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+
+    private var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    private func partnerWrite(_ data: NIOAny) {
+        self.context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        self.context?.flush()
+    }
+
+    private func partnerClose() {
+        self.context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        if self.pendingRead, let context = self.context {
+            self.pendingRead = false
+            context.read()
+        }
+    }
+}
+

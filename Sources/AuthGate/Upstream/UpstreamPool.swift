@@ -1,0 +1,263 @@
+import AuthGateCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A request waiting for an upstream connection.
+protocol UpstreamLeaseRequester: AnyObject {
+    func leaseSucceeded(_ connection: UpstreamConnection)
+    func leaseFailed(_ failure: UpstreamPoolStateMachine.LeaseFailure)
+}
+
+/// The pool's settings, taken from the config snapshot when the pool is made.
+struct UpstreamPoolConfiguration: Sendable, Equatable {
+    var target: UpstreamTarget
+    var maxConnections: Int
+    var maxWaiters: Int
+    var connectTimeout: TimeAmount
+    var idleTimeout: TimeAmount
+
+    init(snapshot: ConfigSnapshot) {
+        let upstream = snapshot.config.upstream
+        self.target = snapshot.upstream
+        self.maxConnections = upstream.maxConnectionsPerLoop
+        self.maxWaiters = upstream.maxWaitersPerLoop
+        self.connectTimeout = .milliseconds(Int64(upstream.connectTimeoutMs))
+        self.idleTimeout = .milliseconds(Int64(upstream.idleTimeoutMs))
+    }
+}
+
+/// The keep-alive pool of one event loop towards one backend: the I/O half of
+/// ``UpstreamPoolStateMachine``. Touched only on its event loop, so it needs no lock; the
+/// connections it makes live on the same loop as the client channels that use them.
+final class UpstreamPool: @unchecked Sendable {
+    enum LeaseResult {
+        case leased(UpstreamConnection)
+        case pending(UpstreamPoolStateMachine.WaiterID)
+        case failed(UpstreamPoolStateMachine.LeaseFailure)
+    }
+
+    private struct Waiter {
+        var requester: any UpstreamLeaseRequester
+        var timer: Scheduled<Void>?
+    }
+
+    let eventLoop: any EventLoop
+    let configuration: UpstreamPoolConfiguration
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private var state: UpstreamPoolStateMachine
+    private var connections: [UpstreamPoolStateMachine.ConnectionID: UpstreamConnection] = [:]
+    private var idleTimers: [UpstreamPoolStateMachine.ConnectionID: Scheduled<Void>] = [:]
+    private var waiters: [UpstreamPoolStateMachine.WaiterID: Waiter] = [:]
+    private var nextWaiterID = 0
+    private var nextDedicatedID = -1
+
+    init(eventLoop: any EventLoop, configuration: UpstreamPoolConfiguration, metrics: GatewayMetrics, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.state = UpstreamPoolStateMachine(
+            maxConnections: configuration.maxConnections,
+            maxWaiters: configuration.maxWaiters
+        )
+    }
+
+    /// Asks for a connection. An idle one is returned at once; otherwise the requester is
+    /// called back on this loop.
+    func lease(_ requester: any UpstreamLeaseRequester) -> LeaseResult {
+        self.eventLoop.assertInEventLoop()
+        self.nextWaiterID += 1
+        let waiterID = UpstreamPoolStateMachine.WaiterID(self.nextWaiterID)
+        switch self.state.leaseRequested(waiterID) {
+        case .lease(let connectionID, _):
+            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
+            return .leased(self.connections[connectionID]!)
+        case .failWaiter(_, let failure):
+            return .failed(failure)
+        case .createConnection(let connectionID):
+            self.addWaiter(waiterID, requester)
+            self.connect(connectionID)
+            return .pending(waiterID)
+        case .wait:
+            self.addWaiter(waiterID, requester)
+            return .pending(waiterID)
+        default:
+            preconditionFailure("unexpected pool action for a lease")
+        }
+    }
+
+    private func addWaiter(_ id: UpstreamPoolStateMachine.WaiterID, _ requester: any UpstreamLeaseRequester) {
+        let timer = self.eventLoop.scheduleTask(in: self.configuration.connectTimeout + .milliseconds(50)) {
+            self.run(self.state.waiterTimedOut(id))
+        }
+        self.waiters[id] = Waiter(requester: requester, timer: timer)
+    }
+
+    /// The requester no longer needs a connection.
+    func cancel(_ waiter: UpstreamPoolStateMachine.WaiterID) {
+        self.eventLoop.assertInEventLoop()
+        self.state.waiterCancelled(waiter)
+        self.waiters.removeValue(forKey: waiter)?.timer?.cancel()
+    }
+
+    /// Gives a leased connection back.
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        self.eventLoop.assertInEventLoop()
+        connection.handler.delegate = nil
+        if connection.id.rawValue < 0 {
+            // Dedicated (upgrade) connections are never pooled.
+            connection.channel.close(promise: nil)
+            return
+        }
+        let reusable = reusable && connection.channel.isActive
+        self.run(self.state.connectionReleased(connection.id, reusable: reusable))
+    }
+
+    /// A connection just for one upgraded exchange; it never returns to the pool.
+    func connectDedicated() -> EventLoopFuture<UpstreamConnection> {
+        self.nextDedicatedID -= 1
+        let id = UpstreamPoolStateMachine.ConnectionID(self.nextDedicatedID)
+        return self.makeChannel(id)
+    }
+
+    /// Closes idle connections and fails waiters; leased connections close when released.
+    func shutdown() {
+        self.eventLoop.assertInEventLoop()
+        let (failWaiters, close) = self.state.shutdown()
+        for waiter in failWaiters {
+            self.run(.failWaiter(waiter, .shuttingDown))
+        }
+        for connection in close {
+            self.run(.close(connection))
+        }
+    }
+
+    // MARK: - Actions
+
+    private func run(_ action: UpstreamPoolStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .lease(let connectionID, let waiterID):
+            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
+            guard let waiter = self.waiters.removeValue(forKey: waiterID), let connection = self.connections[connectionID]
+            else {
+                self.run(self.state.connectionReleased(connectionID, reusable: false))
+                return
+            }
+            waiter.timer?.cancel()
+            waiter.requester.leaseSucceeded(connection)
+        case .createConnection(let connectionID):
+            self.connect(connectionID)
+        case .wait:
+            break
+        case .failWaiter(let waiterID, let failure):
+            if let waiter = self.waiters.removeValue(forKey: waiterID) {
+                waiter.timer?.cancel()
+                waiter.requester.leaseFailed(failure)
+            }
+        case .park(let connectionID):
+            let timer = self.eventLoop.scheduleTask(in: self.configuration.idleTimeout) {
+                self.run(self.state.idleTimeoutFired(connectionID))
+            }
+            self.idleTimers[connectionID] = timer
+        case .close(let connectionID):
+            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
+            if let connection = self.connections.removeValue(forKey: connectionID) {
+                connection.handler.onClose = nil
+                connection.channel.close(promise: nil)
+            }
+        case .closeAndCreate(let close, let create):
+            self.run(.close(close))
+            self.connect(create)
+        case .failWaiterAndCreate(let waiterID, let failure, let create):
+            self.run(.failWaiter(waiterID, failure))
+            self.connect(create)
+        }
+    }
+
+    private func connect(_ id: UpstreamPoolStateMachine.ConnectionID) {
+        self.makeChannel(id).whenComplete { result in
+            switch result {
+            case .success(let connection):
+                self.connections[id] = connection
+                connection.handler.onClose = { [unowned self] in
+                    self.connections.removeValue(forKey: id)
+                    self.idleTimers.removeValue(forKey: id)?.cancel()
+                    self.run(self.state.connectionClosed(id))
+                }
+                self.run(self.state.connectionEstablished(id))
+            case .failure(let error):
+                self.metrics.upstreamConnectFailures.increment()
+                self.logger.warning(
+                    "upstream connect failed",
+                    metadata: ["upstream": "\(self.configuration.target.hostHeader)", "error": "\(error)"]
+                )
+                self.run(self.state.connectionFailed(id))
+            }
+        }
+    }
+
+    private func makeChannel(_ id: UpstreamPoolStateMachine.ConnectionID) -> EventLoopFuture<UpstreamConnection> {
+        let target = self.configuration.target
+        let metrics = self.metrics
+        return ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(self.configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .channelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .flatMapThrowing { channel in
+                metrics.upstreamConnectionsOpened.increment()
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                return UpstreamConnection(id: id, channel: channel, handler: handler)
+            }
+    }
+}
+
+/// The pools of one event loop, one per backend target (a reload may change the target; the
+/// old pool then drains).
+final class UpstreamPools: @unchecked Sendable {
+    private let eventLoop: any EventLoop
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private var current: UpstreamPool?
+
+    init(eventLoop: any EventLoop, metrics: GatewayMetrics, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The pool for the snapshot's upstream, made on first use.
+    func pool(for snapshot: ConfigSnapshot) -> UpstreamPool {
+        let configuration = UpstreamPoolConfiguration(snapshot: snapshot)
+        if let current = self.current, current.configuration == configuration {
+            return current
+        }
+        self.current?.shutdown()
+        let pool = UpstreamPool(
+            eventLoop: self.eventLoop,
+            configuration: configuration,
+            metrics: self.metrics,
+            logger: self.logger
+        )
+        self.current = pool
+        return pool
+    }
+
+    func shutdown() {
+        self.current?.shutdown()
+    }
+}

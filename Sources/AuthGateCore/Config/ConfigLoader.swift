@@ -1,0 +1,671 @@
+import Yams
+
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Reads `gateway.conf` (YAML) and the environment into a validated ``GatewayConfig``.
+///
+/// The file is walked as a YAML node tree rather than decoded with `Codable` so that every
+/// problem can be reported at once with its full key path: unknown keys (with a "did you mean"
+/// suggestion), values of the wrong type, unreadable secret files, bad environment variables and,
+/// last, everything ``GatewayConfig/validate()`` finds. A missing section or key keeps its
+/// default, so an empty file (or one with only comments) is the default configuration.
+///
+/// Order of precedence, lowest first: built-in defaults, the file, the environment. Secrets can
+/// be given inline (`better_auth_secret: ...`), as a file (`better_auth_secret_file: /path`,
+/// relative to the config file's directory) or through the environment (`BETTER_AUTH_SECRET`,
+/// `BETTER_AUTH_SECRET_FILE`); a secret file's content is trimmed of surrounding whitespace. No
+/// issue, error or description ever contains a secret's value.
+public enum ConfigLoader {
+    /// The largest config file the loader reads.
+    static let maximumConfigFileBytes = 4 * 1024 * 1024
+    /// The largest secret file the loader reads.
+    static let maximumSecretFileBytes = 64 * 1024
+
+    /// Reads and parses the config file at `path`, applies `environment` and validates.
+    ///
+    /// - Throws: a ``ConfigError`` naming `path` with every issue found; an unreadable file is one
+    ///   issue with key `""`.
+    public static func load(path: String, environment: [String: String]) throws(ConfigError) -> GatewayConfig {
+        switch readTextFile(path, limit: maximumConfigFileBytes) {
+        case .success(let text):
+            return try parse(yaml: text, file: path, environment: environment)
+        case .failure(let problem):
+            throw ConfigError(file: path, issues: [ConfigIssue(key: "", reason: "cannot read the file: \(problem.reason)")])
+        }
+    }
+
+    /// Parses YAML text, applies `environment` and validates.
+    ///
+    /// - Parameters:
+    ///   - yaml: the configuration text.
+    ///   - file: the path it came from, for messages and for resolving relative `*_file` paths.
+    ///   - environment: the process environment (pass `ProcessInfo.processInfo.environment`).
+    /// - Throws: a ``ConfigError`` with every issue found.
+    public static func parse(
+        yaml: String,
+        file: String?,
+        environment: [String: String]
+    ) throws(ConfigError) -> GatewayConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigError(file: file, issues: [ConfigIssue(key: "", reason: describeYAMLError(error))])
+        }
+        var walker = Walker(baseDirectory: file.map(directory(of:)))
+        walker.walkRoot(root)
+        walker.applyEnvironment(environment)
+        var issues = walker.issues
+        for issue in walker.config.validate() {
+            var issue = issue
+            if let origin = walker.origins[issue.key] {
+                issue.reason += " (\(origin))"
+            }
+            issues.append(issue)
+        }
+        guard issues.isEmpty else {
+            throw ConfigError(file: file, issues: issues)
+        }
+        return walker.config
+    }
+
+    // MARK: - Schema
+
+    /// How one YAML key is read and where it is stored.
+    enum FieldKind {
+        case integer(WritableKeyPath<GatewayConfig, Int>)
+        case integer64(WritableKeyPath<GatewayConfig, Int64>)
+        case boolean(WritableKeyPath<GatewayConfig, Bool>)
+        case string(WritableKeyPath<GatewayConfig, String>)
+        /// Also accepts `<name>_file`.
+        case secret(WritableKeyPath<GatewayConfig, Secret?>)
+    }
+
+    struct Field {
+        var name: String
+        var kind: FieldKind
+    }
+
+    struct Section {
+        var name: String
+        var fields: [Field]
+    }
+
+    /// The sections of `gateway.conf` and their keys, in documentation order.
+    static var sections: [Section] {
+        [
+            Section(
+                name: "server",
+                fields: [
+                    Field(name: "listen", kind: .string(\.server.listen)),
+                    Field(name: "event_loops", kind: .integer(\.server.eventLoops)),
+                    Field(name: "drain_timeout_ms", kind: .integer(\.server.drainTimeoutMs)),
+                    Field(name: "client_idle_timeout_ms", kind: .integer(\.server.clientIdleTimeoutMs)),
+                    Field(name: "backlog", kind: .integer(\.server.backlog)),
+                ]
+            ),
+            Section(
+                name: "upstream",
+                fields: [
+                    Field(name: "url", kind: .string(\.upstream.url)),
+                    Field(name: "max_connections_per_loop", kind: .integer(\.upstream.maxConnectionsPerLoop)),
+                    Field(name: "max_waiters_per_loop", kind: .integer(\.upstream.maxWaitersPerLoop)),
+                    Field(name: "connect_timeout_ms", kind: .integer(\.upstream.connectTimeoutMs)),
+                    Field(name: "response_timeout_ms", kind: .integer(\.upstream.responseTimeoutMs)),
+                    Field(name: "idle_timeout_ms", kind: .integer(\.upstream.idleTimeoutMs)),
+                    Field(name: "retry_idempotent", kind: .boolean(\.upstream.retryIdempotent)),
+                ]
+            ),
+            Section(
+                name: "limits",
+                fields: [
+                    Field(name: "max_header_bytes", kind: .integer(\.limits.maxHeaderBytes)),
+                    Field(name: "max_header_count", kind: .integer(\.limits.maxHeaderCount)),
+                    Field(name: "max_uri_bytes", kind: .integer(\.limits.maxURIBytes)),
+                    Field(name: "max_body_bytes", kind: .integer64(\.limits.maxBodyBytes)),
+                ]
+            ),
+            Section(
+                name: "admin",
+                fields: [
+                    Field(name: "enabled", kind: .boolean(\.admin.enabled)),
+                    Field(name: "listen", kind: .string(\.admin.listen)),
+                ]
+            ),
+            Section(
+                name: "logging",
+                fields: [
+                    Field(name: "level", kind: .string(\.logging.level)),
+                    Field(name: "format", kind: .string(\.logging.format)),
+                    Field(name: "access_log", kind: .boolean(\.logging.accessLog)),
+                ]
+            ),
+            Section(
+                name: "auth",
+                fields: [
+                    Field(name: "enable_dual_auth", kind: .boolean(\.auth.enableDualAuth)),
+                    Field(name: "prefer_better_auth", kind: .boolean(\.auth.preferBetterAuth)),
+                    Field(name: "auth_server_url", kind: .string(\.auth.authServerURL)),
+                    Field(name: "better_auth_secret", kind: .secret(\.auth.betterAuthSecret)),
+                    Field(name: "better_auth_jwt_secret", kind: .secret(\.auth.betterAuthJWTSecret)),
+                    Field(name: "legacy_jwt_secret", kind: .secret(\.auth.legacyJWTSecret)),
+                    Field(name: "database_url", kind: .secret(\.auth.databaseURL)),
+                ]
+            ),
+        ]
+    }
+
+    /// The top-level list of trusted proxies.
+    static let trustedProxiesKey = "trusted_proxies"
+
+    /// Every key the file may contain, as dotted paths (including the `*_file` secret forms).
+    static var knownKeys: [String] {
+        var keys: [String] = []
+        for section in sections {
+            for field in section.fields {
+                keys.append("\(section.name).\(field.name)")
+                if case .secret = field.kind {
+                    keys.append("\(section.name).\(field.name)_file")
+                }
+            }
+        }
+        keys.append(trustedProxiesKey)
+        return keys
+    }
+
+    /// Environment variables that override a boolean setting.
+    static var booleanVariables: [(name: String, key: String, path: WritableKeyPath<GatewayConfig, Bool>)] {
+        [
+            ("ENABLE_DUAL_AUTH", "auth.enable_dual_auth", \.auth.enableDualAuth),
+            ("PREFER_BETTER_AUTH", "auth.prefer_better_auth", \.auth.preferBetterAuth),
+        ]
+    }
+
+    /// Environment variables that override a plain string setting.
+    static var stringVariables: [(name: String, key: String, path: WritableKeyPath<GatewayConfig, String>)] {
+        [
+            ("AUTH_SERVER_URL", "auth.auth_server_url", \.auth.authServerURL),
+            ("AUTHGATE_LISTEN", "server.listen", \.server.listen),
+            ("AUTHGATE_ADMIN_LISTEN", "admin.listen", \.admin.listen),
+            ("AUTHGATE_UPSTREAM_URL", "upstream.url", \.upstream.url),
+            ("AUTHGATE_LOG_LEVEL", "logging.level", \.logging.level),
+        ]
+    }
+
+    /// Environment variables that override a secret; each is also read as `NAME_FILE`.
+    static var secretVariables: [(name: String, key: String, path: WritableKeyPath<GatewayConfig, Secret?>)] {
+        [
+            ("BETTER_AUTH_SECRET", "auth.better_auth_secret", \.auth.betterAuthSecret),
+            ("BETTER_AUTH_JWT_SECRET", "auth.better_auth_jwt_secret", \.auth.betterAuthJWTSecret),
+            ("LEGACY_JWT_SECRET", "auth.legacy_jwt_secret", \.auth.legacyJWTSecret),
+            ("DATABASE_URL", "auth.database_url", \.auth.databaseURL),
+        ]
+    }
+
+    /// Every environment variable the loader reads.
+    static var environmentVariables: [String] {
+        booleanVariables.map(\.name) + stringVariables.map(\.name) + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
+    }
+
+    // MARK: - Walking the tree
+
+    struct Walker {
+        var config = GatewayConfig()
+        var issues: [ConfigIssue] = []
+        /// Where a value came from when not from the file itself, by key; appended to its issues.
+        var origins: [String: String] = [:]
+        let baseDirectory: String?
+
+        init(baseDirectory: String?) {
+            self.baseDirectory = baseDirectory
+        }
+
+        mutating func add(_ key: String, _ reason: String) {
+            self.issues.append(ConfigIssue(key: key, reason: reason))
+        }
+
+        mutating func walkRoot(_ root: Node?) {
+            guard let root else { return }
+            guard case .mapping(let mapping) = root else {
+                if case .scalar(let scalar) = root, case .null = ScalarValue(scalar) { return }
+                self.add("", "the top level must be a mapping of sections (server:, upstream:, ...), got \(describe(root))")
+                return
+            }
+            let sections = ConfigLoader.sections
+            for (keyNode, value) in mapping {
+                guard let key = keyName(keyNode, path: "") else { continue }
+                if let section = sections.first(where: { $0.name == key }) {
+                    self.walkSection(section, value)
+                } else if key == ConfigLoader.trustedProxiesKey {
+                    self.walkTrustedProxies(value)
+                } else {
+                    self.add(key, unknownKeyReason(key, siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey]))
+                }
+            }
+        }
+
+        mutating func keyName(_ node: Node, path: String) -> String? {
+            guard case .scalar(let scalar) = node else {
+                self.add(path, "keys must be plain names, got \(describe(node)) as a key")
+                return nil
+            }
+            return scalar.string
+        }
+
+        mutating func walkSection(_ section: Section, _ node: Node) {
+            let mapping: Node.Mapping
+            switch node {
+            case .mapping(let value):
+                mapping = value
+            case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                return  // `server:` with every key commented out
+            default:
+                self.add(section.name, "expected a mapping of \(section.name) settings, got \(describe(node))")
+                return
+            }
+            var inlineSecrets: Set<String> = []
+            var secretFiles: [String: (path: String, keyPath: WritableKeyPath<GatewayConfig, Secret?>)] = [:]
+            for (keyNode, value) in mapping {
+                guard let name = keyName(keyNode, path: section.name) else { continue }
+                let key = "\(section.name).\(name)"
+                if let field = section.fields.first(where: { $0.name == name }) {
+                    if case .secret = field.kind { inlineSecrets.insert(field.name) }
+                    self.read(field.kind, key: key, value)
+                } else if name.hasSuffix("_file"),
+                    let field = section.fields.first(where: { $0.name + "_file" == name }),
+                    case .secret(let keyPath) = field.kind
+                {
+                    if let path = self.string(value, key: key, expected: "a file path") {
+                        secretFiles[field.name] = (path, keyPath)
+                    }
+                } else {
+                    let siblings = section.fields.flatMap { field -> [String] in
+                        if case .secret = field.kind { return [field.name, field.name + "_file"] }
+                        return [field.name]
+                    }
+                    self.add(key, unknownKeyReason(name, siblings: siblings, section: section.name))
+                }
+            }
+            for (name, source) in secretFiles.sorted(by: { $0.key < $1.key }) {
+                let key = "\(section.name).\(name)"
+                if inlineSecrets.contains(name) {
+                    self.add("\(key)_file", "set either \(key) or \(key)_file, not both")
+                    continue
+                }
+                let path = self.resolve(source.path)
+                switch readSecretFile(path) {
+                case .success(let value):
+                    self.config[keyPath: source.keyPath] = Secret(value)
+                    self.origins[key] = "read from \(path) given by \(key)_file"
+                case .failure(let problem):
+                    self.add("\(key)_file", problem.reason)
+                }
+            }
+        }
+
+        mutating func read(_ kind: FieldKind, key: String, _ node: Node) {
+            switch kind {
+            case .integer(let keyPath):
+                if let value = self.integer(node, key: key) {
+                    guard let narrowed = Int(exactly: value) else {
+                        self.add(key, "\(value) is out of range")
+                        return
+                    }
+                    self.config[keyPath: keyPath] = narrowed
+                }
+            case .integer64(let keyPath):
+                if let value = self.integer(node, key: key) {
+                    self.config[keyPath: keyPath] = value
+                }
+            case .boolean(let keyPath):
+                guard case .scalar(let scalar) = node, case .boolean(let value) = ScalarValue(scalar) else {
+                    self.add(key, "expected true or false, got \(describe(node))")
+                    return
+                }
+                self.config[keyPath: keyPath] = value
+            case .string(let keyPath):
+                if let value = self.string(node, key: key, expected: "a string") {
+                    self.config[keyPath: keyPath] = value
+                }
+            case .secret(let keyPath):
+                if case .scalar(let scalar) = node, ScalarValue(scalar) == .null {
+                    self.config[keyPath: keyPath] = nil  // `better_auth_secret:` left empty means unset
+                    return
+                }
+                // `string` never quotes the value, so this is safe for secrets.
+                if let value = self.string(node, key: key, expected: "a string") {
+                    self.config[keyPath: keyPath] = Secret(value)
+                }
+            }
+        }
+
+        mutating func integer(_ node: Node, key: String) -> Int64? {
+            guard case .scalar(let scalar) = node else {
+                self.add(key, "expected an integer, got \(describe(node))")
+                return nil
+            }
+            switch ScalarValue(scalar) {
+            case .integer(let value):
+                return value
+            case .integerOverflow:
+                self.add(key, "expected an integer, got a number too large for 64 bits")
+                return nil
+            default:
+                self.add(key, "expected an integer, got \(describe(node))")
+                return nil
+            }
+        }
+
+        /// A scalar's text; never quotes the value in an issue (it may be a secret).
+        mutating func string(_ node: Node, key: String, expected: String) -> String? {
+            guard case .scalar(let scalar) = node else {
+                self.add(key, "expected \(expected), got \(describe(node))")
+                return nil
+            }
+            if ScalarValue(scalar) == .null {
+                self.add(key, "expected \(expected), got nothing; remove the key to use the default")
+                return nil
+            }
+            return scalar.string
+        }
+
+        mutating func walkTrustedProxies(_ node: Node) {
+            let key = ConfigLoader.trustedProxiesKey
+            switch node {
+            case .sequence(let sequence):
+                var entries: [String] = []
+                for (index, element) in sequence.enumerated() {
+                    let elementKey = "\(key)[\(index)]"
+                    guard case .scalar(let scalar) = element else {
+                        self.add(elementKey, "expected an address or CIDR, got \(describe(element))")
+                        continue
+                    }
+                    if ScalarValue(scalar) == .null {
+                        self.add(elementKey, "is empty; expected an address or CIDR")
+                        continue
+                    }
+                    entries.append(scalar.string)
+                }
+                self.config.trustedProxies = entries
+            case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                self.add(key, "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy")
+            default:
+                self.add(key, "expected a list of addresses or CIDRs such as [\"10.0.0.0/8\"], got \(describe(node))")
+            }
+        }
+
+        func resolve(_ path: String) -> String {
+            guard !path.hasPrefix("/"), let baseDirectory, !baseDirectory.isEmpty else { return path }
+            return baseDirectory.hasSuffix("/") ? baseDirectory + path : baseDirectory + "/" + path
+        }
+
+        // MARK: Environment
+
+        mutating func applyEnvironment(_ environment: [String: String]) {
+            func value(_ name: String) -> String? {
+                guard let value = environment[name], !value.isEmpty else { return nil }
+                return value
+            }
+            for variable in ConfigLoader.booleanVariables {
+                guard let text = value(variable.name) else { continue }
+                switch text.trimmingWhitespace().lowercased() {
+                case "true", "1", "yes":
+                    self.config[keyPath: variable.path] = true
+                    self.origins[variable.key] = "set by \(variable.name)"
+                case "false", "0", "no":
+                    self.config[keyPath: variable.path] = false
+                    self.origins[variable.key] = "set by \(variable.name)"
+                default:
+                    self.add(variable.name, "expected true, false, 1, 0, yes or no, got \"\(text)\"")
+                }
+            }
+            for variable in ConfigLoader.stringVariables {
+                guard let text = value(variable.name) else { continue }
+                // Log levels are conventionally written in capitals in the environment.
+                self.config[keyPath: variable.path] =
+                    variable.name == "AUTHGATE_LOG_LEVEL" ? text.lowercased() : text
+                self.origins[variable.key] = "set by \(variable.name)"
+            }
+            for variable in ConfigLoader.secretVariables {
+                let fileVariable = variable.name + "_FILE"
+                switch (value(variable.name), value(fileVariable)) {
+                case (nil, nil):
+                    continue
+                case (.some, .some):
+                    self.add(fileVariable, "set either \(variable.name) or \(fileVariable), not both")
+                case (.some(let secret), nil):
+                    self.config[keyPath: variable.path] = Secret(secret)
+                    self.origins[variable.key] = "set by \(variable.name)"
+                case (nil, .some(let path)):
+                    switch readSecretFile(path) {
+                    case .success(let secret):
+                        self.config[keyPath: variable.path] = Secret(secret)
+                        self.origins[variable.key] = "read from \(path) given by \(fileVariable)"
+                    case .failure(let problem):
+                        self.add(fileVariable, problem.reason)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// A plain-scalar interpretation close to YAML 1.1, as Yams resolves it, but decimal only.
+    enum ScalarValue: Equatable {
+        case null
+        case boolean(Bool)
+        case integer(Int64)
+        case integerOverflow
+        case fraction
+        case string
+
+        init(_ scalar: Node.Scalar) {
+            guard scalar.style == .plain || scalar.style == .any else {
+                self = .string  // quoted, literal or folded: always a string
+                return
+            }
+            let text = scalar.string
+            switch text {
+            case "", "~", "null", "Null", "NULL":
+                self = .null
+                return
+            default:
+                break
+            }
+            switch text.lowercased() {
+            case "true", "yes", "on":
+                self = .boolean(true)
+                return
+            case "false", "no", "off":
+                self = .boolean(false)
+                return
+            default:
+                break
+            }
+            var utf8 = Substring(text).utf8
+            var negative = false
+            if let sign = utf8.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+                negative = sign == UInt8(ascii: "-")
+                utf8 = utf8.dropFirst()
+            }
+            if let first = utf8.first, ConfigSyntax.isASCIIDigit(first),
+                utf8.allSatisfy({ ConfigSyntax.isASCIIDigit($0) || $0 == UInt8(ascii: "_") })
+            {
+                var value: Int64 = 0
+                for byte in utf8 where byte != UInt8(ascii: "_") {
+                    let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+                    let digit = Int64(byte &- UInt8(ascii: "0"))
+                    let (next, overflow2) =
+                        negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+                    if overflow1 || overflow2 {
+                        self = .integerOverflow
+                        return
+                    }
+                    value = next
+                }
+                self = .integer(value)
+                return
+            }
+            if Double(text) != nil || [".inf", "-.inf", "+.inf", ".nan"].contains(text.lowercased()) {
+                self = .fraction
+                return
+            }
+            self = .string
+        }
+    }
+
+    /// What a node is, for "expected X, got Y"; never the node's value.
+    static func describe(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let scalar):
+            switch ScalarValue(scalar) {
+            case .null: return "nothing (null)"
+            case .boolean: return "a boolean"
+            case .integer, .integerOverflow: return "an integer"
+            case .fraction: return "a decimal number"
+            case .string: return scalar.style == .plain || scalar.style == .any ? "a string" : "a quoted string"
+            }
+        }
+    }
+
+    /// `unknown key` with a suggestion: a sibling within edit distance 2 (or equal ignoring case,
+    /// `_` and `-`), else a key with the same name in another section.
+    static func unknownKeyReason(_ name: String, siblings: [String], section: String? = nil) -> String {
+        let qualify = { (sibling: String) in section.map { "\($0).\(sibling)" } ?? sibling }
+        let normalized = normalizeKey(name)
+        var best: (name: String, distance: Int)?
+        for sibling in siblings {
+            let distance = normalizeKey(sibling) == normalized ? 0 : editDistance(name.lowercased(), sibling)
+            if distance <= 2, distance < (best?.distance ?? Int.max) {
+                best = (sibling, distance)
+            }
+        }
+        if let best {
+            return "unknown key; did you mean \(qualify(best.name))?"
+        }
+        let elsewhere = knownKeys.first { key in
+            let leaf = key.split(separator: ".").last.map(String.init) ?? key
+            return normalizeKey(leaf) == normalized && key != qualify(leaf)
+        }
+        if let elsewhere {
+            return "unknown key; did you mean \(elsewhere)?"
+        }
+        return "unknown key"
+    }
+
+    static func normalizeKey(_ key: String) -> String {
+        String(key.lowercased().filter { $0 != "_" && $0 != "-" })
+    }
+
+    /// Levenshtein distance over Unicode scalars.
+    static func editDistance(_ lhs: String, _ rhs: String) -> Int {
+        let a = Array(lhs.unicodeScalars)
+        let b = Array(rhs.unicodeScalars)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = Array(repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+
+    /// A YAML syntax error as one line, without the snippet of the file that Yams' own
+    /// description includes (the offending line could hold a secret).
+    static func describeYAMLError(_ error: any Error) -> String {
+        guard let error = error as? YamlError else { return "not valid YAML" }
+        func located(_ problem: String, _ mark: Mark, _ context: YamlError.Context?) -> String {
+            var text = "invalid YAML at line \(mark.line), column \(mark.column): \(problem)"
+            if let context {
+                text += " (\(context.text) at line \(context.mark.line))"
+            }
+            return text
+        }
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return located(problem, mark, context)
+        case .reader(let problem, _, _, _):
+            return "cannot decode the file as UTF-8 text: \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let names = duplicates.sorted().joined(separator: ", ")
+            return "invalid YAML: duplicate key \(names) in the mapping at line \(context.mark.line)"
+        default:
+            return "not valid YAML"
+        }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return path[..<slash].isEmpty ? "/" : String(path[..<slash])
+    }
+
+    /// A secret file's content, trimmed; an empty file is a problem, not an empty secret.
+    static func readSecretFile(_ path: String) -> Result<String, ConfigProblem> {
+        switch readTextFile(path, limit: maximumSecretFileBytes) {
+        case .success(let text):
+            let trimmed = text.trimmingWhitespace()
+            guard !trimmed.isEmpty else { return .failure(ConfigProblem("the file \(path) is empty")) }
+            return .success(trimmed)
+        case .failure(let problem):
+            return .failure(ConfigProblem("cannot read \(path): \(problem.reason)"))
+        }
+    }
+
+    /// Reads a whole UTF-8 text file with plain stdio, so errors carry `strerror` text.
+    static func readTextFile(_ path: String, limit: Int) -> Result<String, ConfigProblem> {
+        guard let handle = fopen(path, "rb") else {
+            return .failure(ConfigProblem(String(cString: strerror(errno))))
+        }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                fread(buffer.baseAddress, 1, buffer.count, handle)
+            }
+            bytes.append(contentsOf: chunk[0..<count])
+            guard bytes.count <= limit else {
+                return .failure(ConfigProblem("larger than \(limit) bytes"))
+            }
+            if count < chunk.count {
+                if ferror(handle) != 0 {
+                    return .failure(ConfigProblem(String(cString: strerror(errno))))
+                }
+                break
+            }
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.utf8.elementsEqual(bytes) else {
+            return .failure(ConfigProblem("not UTF-8 text"))
+        }
+        return .success(text)
+    }
+}
+
+fileprivate extension String {
+    /// The string without leading and trailing whitespace and newlines.
+    func trimmingWhitespace() -> String {
+        guard let start = self.firstIndex(where: { !$0.isWhitespace }),
+            let end = self.lastIndex(where: { !$0.isWhitespace })
+        else { return "" }
+        return String(self[start...end])
+    }
+}

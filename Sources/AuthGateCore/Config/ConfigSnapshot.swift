@@ -1,0 +1,49 @@
+/// A validated configuration compiled into the form the data path reads, plus its generation.
+///
+/// Immutable and `Sendable`: a reload builds a new snapshot and publishes it (the generation
+/// lets the hot path notice a new snapshot with one atomic load instead of retaining a shared
+/// reference per request). Everything the data path needs is parsed here, once: listen
+/// addresses, the upstream host/port/`Host` header and the trusted-proxy matcher. A snapshot can
+/// only be built from a configuration that passes ``GatewayConfig/validate()``.
+public final class ConfigSnapshot: Sendable {
+    /// The configuration this snapshot was compiled from.
+    public let config: GatewayConfig
+    /// Set by the publisher and increased with every reload, so readers can tell snapshots apart
+    /// by comparing one integer.
+    public let generation: UInt64
+    /// Where the proxy listener binds (`server.listen`).
+    public let proxyAddress: HostAndPort
+    /// Where the admin listener binds (`admin.listen`); parsed even when the admin listener is off.
+    public let adminAddress: HostAndPort
+    /// The backend (`upstream.url`).
+    public let upstream: UpstreamTarget
+    /// Peers whose forwarding headers are believed (`trusted_proxies`).
+    public let trustedProxies: TrustedProxies
+
+    /// Validates `config` and compiles it.
+    ///
+    /// - Throws: a ``ConfigError`` (without a file) listing every issue ``GatewayConfig/validate()``
+    ///   finds.
+    public init(config: GatewayConfig, generation: UInt64) throws(ConfigError) {
+        let issues = config.validate()
+        guard issues.isEmpty else {
+            throw ConfigError(file: nil, issues: issues)
+        }
+        // validate() has checked each of these; a failure here would be a bug in one of the two.
+        guard let proxyAddress = HostAndPort(parsing: config.server.listen) else {
+            throw ConfigError(file: nil, issues: [ConfigIssue(key: "server.listen", reason: "cannot be parsed")])
+        }
+        guard let adminAddress = HostAndPort(parsing: config.admin.listen) else {
+            throw ConfigError(file: nil, issues: [ConfigIssue(key: "admin.listen", reason: "cannot be parsed")])
+        }
+        guard let upstream = UpstreamTarget(url: config.upstream.url) else {
+            throw ConfigError(file: nil, issues: [ConfigIssue(key: "upstream.url", reason: "cannot be parsed")])
+        }
+        self.config = config
+        self.generation = generation
+        self.proxyAddress = proxyAddress
+        self.adminAddress = adminAddress
+        self.upstream = upstream
+        self.trustedProxies = try TrustedProxies(config.trustedProxies)
+    }
+}

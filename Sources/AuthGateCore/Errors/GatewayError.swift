@@ -1,0 +1,143 @@
+public import NIOHTTP1
+
+/// A failure the gateway answers itself, with the status and the stable error code of the
+/// `{"error","message","request_id"}` contract.
+///
+/// The codes are part of the contract: clients and dashboards match on them, so never rename one.
+public struct GatewayError: Error, Sendable, Hashable {
+    public var status: HTTPResponseStatus
+    /// A stable, machine-readable code such as `bad_request` or `upstream_timeout`.
+    public var code: String
+    /// A human-readable explanation; never contains a credential.
+    public var message: String
+    /// Extra response headers (`Retry-After`, `WWW-Authenticate`, ...).
+    public var headers: [(String, String)] = []
+
+    public init(status: HTTPResponseStatus, code: String, message: String, headers: [(String, String)] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public static func == (lhs: GatewayError, rhs: GatewayError) -> Bool {
+        lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 })
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.status.code)
+        hasher.combine(self.code)
+        hasher.combine(self.message)
+    }
+
+    public static func badRequest(_ message: String) -> GatewayError {
+        .init(status: .badRequest, code: "bad_request", message: message)
+    }
+    public static let headersTooLarge = GatewayError(
+        status: .requestHeaderFieldsTooLarge,
+        code: "request_header_fields_too_large",
+        message: "The request headers exceed the gateway's limit."
+    )
+    public static let uriTooLong = GatewayError(
+        status: .uriTooLong,
+        code: "uri_too_long",
+        message: "The request target exceeds the gateway's limit."
+    )
+    public static let payloadTooLarge = GatewayError(
+        status: .payloadTooLarge,
+        code: "payload_too_large",
+        message: "The request body exceeds the gateway's limit."
+    )
+    public static let methodNotAllowed = GatewayError(
+        status: .methodNotAllowed,
+        code: "method_not_allowed",
+        message: "This method is not accepted by the gateway."
+    )
+    public static let upstreamUnavailable = GatewayError(
+        status: .badGateway,
+        code: "upstream_unavailable",
+        message: "The backend could not be reached or closed the connection before answering."
+    )
+    public static let upstreamInvalidResponse = GatewayError(
+        status: .badGateway,
+        code: "upstream_invalid_response",
+        message: "The backend sent a malformed response."
+    )
+    public static let upstreamTimeout = GatewayError(
+        status: .gatewayTimeout,
+        code: "upstream_timeout",
+        message: "The backend did not answer in time."
+    )
+    public static let upstreamBusy = GatewayError(
+        status: .serviceUnavailable,
+        code: "upstream_busy",
+        message: "All connections to the backend are busy; try again shortly.",
+        headers: [("Retry-After", "1")]
+    )
+    public static let shuttingDown = GatewayError(
+        status: .serviceUnavailable,
+        code: "shutting_down",
+        message: "The gateway is shutting down.",
+        headers: [("Retry-After", "1")]
+    )
+    public static let notFound = GatewayError(status: .notFound, code: "not_found", message: "No such endpoint.")
+}
+
+/// Renders the JSON error body of the contract.
+public enum ErrorBody {
+    /// `{"error":"<code>","message":"…","request_id":"…"}` with JSON string escaping.
+    public static func render(_ error: GatewayError, requestID: String) -> String {
+        var out = "{\"error\":"
+        appendJSONString(error.code, to: &out)
+        out += ",\"message\":"
+        appendJSONString(error.message, to: &out)
+        out += ",\"request_id\":"
+        appendJSONString(requestID, to: &out)
+        out += "}"
+        return out
+    }
+
+    /// Appends `value` as a JSON string literal (RFC 8259 escaping).
+    public static func appendJSONString(_ value: String, to out: inout String) {
+        out.append("\"")
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out.append("\\\"")
+            case "\\": out.append("\\\\")
+            case "\n": out.append("\\n")
+            case "\r": out.append("\\r")
+            case "\t": out.append("\\t")
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        out.append("\"")
+    }
+
+    /// The complete response head for `error`, framed with `Content-Length`.
+    public static func responseHead(
+        for error: GatewayError,
+        bodyLength: Int,
+        requestID: String,
+        version: HTTPVersion,
+        close: Bool
+    ) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6 + error.headers.count)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(bodyLength))
+        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "X-Request-Id", value: requestID)
+        for (name, value) in error.headers {
+            headers.add(name: name, value: value)
+        }
+        if close {
+            headers.add(name: "Connection", value: "close")
+        }
+        return HTTPResponseHead(version: version, status: error.status, headers: headers)
+    }
+}

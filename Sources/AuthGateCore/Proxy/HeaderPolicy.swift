@@ -1,0 +1,343 @@
+public import NIOHTTP1
+
+/// Where a request came from, as far as the gateway can tell.
+public struct ForwardingContext: Sendable, Equatable {
+    /// The TCP peer's address as text (`127.0.0.1`, `::1`).
+    public var peerIP: String
+    /// Whether the peer is one of the configured trusted proxies.
+    public var peerIsTrusted: Bool
+    /// The scheme the client used towards the gateway (`http` until TLS termination exists).
+    public var scheme: String
+
+    public init(peerIP: String, peerIsTrusted: Bool, scheme: String = "http") {
+        self.peerIP = peerIP
+        self.peerIsTrusted = peerIsTrusted
+        self.scheme = scheme
+    }
+}
+
+/// What the request rewrite learned about the client.
+public struct ForwardedRequest: Sendable, Equatable {
+    /// The client's address: the TCP peer, or, behind trusted proxies, the rightmost
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    public var clientIP: String
+    /// The request id forwarded to the backend and returned to the client.
+    public var requestID: String
+    /// Whether the client wants the connection kept open after the response.
+    public var clientKeepAlive: Bool
+    /// Whether this is an `Upgrade` request (WebSocket and the like).
+    public var isUpgrade: Bool
+    /// Whether the client sent `Expect: 100-continue`; the gateway answers it itself.
+    public var expectsContinue: Bool
+}
+
+/// How the gateway frames a response body towards the client.
+public enum ResponseBodyFraming: Sendable, Equatable {
+    /// The response has no body (HEAD, 1xx, 204, 304).
+    case none
+    case contentLength
+    case chunked
+    /// An HTTP/1.0 client and a body of unknown length: the end is the connection's close.
+    case closeDelimited
+}
+
+/// The header rules of the trust boundary.
+///
+/// Requests: hop-by-hop headers (and every header named in `Connection`) are dropped, every
+/// client-sent identity header (`X-Auth-*` in any case, with `_` for `-`) is dropped, the
+/// `X-Forwarded-*` family is rebuilt (believed only from trusted proxies), and `X-Request-Id`
+/// is kept from a trusted proxy when well formed, otherwise generated. Responses: hop-by-hop
+/// headers are dropped and the framing is re-derived for the client's HTTP version.
+public enum HeaderPolicy {
+    /// Rewrites `head` in place into the request the backend receives.
+    public static func rewriteRequest(
+        _ head: inout HTTPRequestHead,
+        framing: RequestBodyFraming,
+        context: ForwardingContext,
+        trustedProxies: TrustedProxies,
+        requestIDGenerator: inout RequestIDGenerator
+    ) -> ForwardedRequest {
+        let original = head.headers
+        let connectionTokens = Self.connectionTokens(original)
+        let isUpgrade = connectionTokens.contains("upgrade") && original.contains(name: "upgrade")
+
+        var clientKeepAlive: Bool
+        if head.version.major == 1 && head.version.minor == 0 {
+            clientKeepAlive = connectionTokens.contains("keep-alive")
+        } else {
+            clientKeepAlive = !connectionTokens.contains("close")
+        }
+
+        var out = HTTPHeaders()
+        out.reserveCapacity(original.count + 4)
+        var forwardedFor: Substring? = nil
+        var forwardedProto: String? = nil
+        var forwardedHost: String? = nil
+        var clientRequestID: String? = nil
+        var expectsContinue = false
+        var host: String? = nil
+
+        for (name, value) in original {
+            switch Self.classify(name) {
+            case .hopByHop:
+                continue
+            case .upgrade:
+                if isUpgrade { out.add(name: name, value: value) }
+                continue
+            case .identity:
+                continue
+            case .expect:
+                if value.trimmingASCIISpaces().caseInsensitiveEqualsASCII("100-continue") {
+                    expectsContinue = true
+                    continue
+                }
+            case .xForwardedFor:
+                if context.peerIsTrusted {
+                    forwardedFor = forwardedFor.map { $0 + ", " + value } ?? Substring(value)
+                }
+                continue
+            case .xForwardedProto:
+                if context.peerIsTrusted, forwardedProto == nil { forwardedProto = value }
+                continue
+            case .xForwardedHost:
+                if context.peerIsTrusted, forwardedHost == nil { forwardedHost = value }
+                continue
+            case .forwarded, .xRealIP:
+                continue
+            case .xRequestID:
+                if context.peerIsTrusted, clientRequestID == nil, RequestIDGenerator.isWellFormed(value) {
+                    clientRequestID = value
+                }
+                continue
+            case .host:
+                if host == nil { host = value }
+            case .other:
+                if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name) {
+                    continue
+                }
+            }
+            out.add(name: name, value: value)
+        }
+
+        // The client address: walk X-Forwarded-For from the right while the hop is trusted.
+        var clientIP = context.peerIP
+        if let forwardedFor {
+            for entry in forwardedFor.split(separator: ",").reversed() {
+                let candidate = entry.trimmingASCIISpaces()
+                if candidate.isEmpty { continue }
+                clientIP = String(candidate)
+                if !trustedProxies.contains(ip: clientIP) { break }
+            }
+        }
+        let appendedFor = forwardedFor.map { String($0) + ", " + context.peerIP } ?? context.peerIP
+        out.add(name: "X-Forwarded-For", value: appendedFor)
+        out.add(name: "X-Forwarded-Proto", value: forwardedProto ?? context.scheme)
+        if let forwardedHost = forwardedHost ?? host {
+            out.add(name: "X-Forwarded-Host", value: forwardedHost)
+        }
+        out.add(name: "X-Real-IP", value: clientIP)
+        let requestID = clientRequestID ?? requestIDGenerator.next()
+        out.add(name: "X-Request-Id", value: requestID)
+
+        if framing == .chunked {
+            out.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        if isUpgrade {
+            out.add(name: "Connection", value: "Upgrade")
+        }
+        head.headers = out
+        head.version = .http1_1
+        return ForwardedRequest(
+            clientIP: clientIP,
+            requestID: requestID,
+            clientKeepAlive: clientKeepAlive,
+            isUpgrade: isUpgrade,
+            expectsContinue: expectsContinue
+        )
+    }
+
+    /// Rewrites the backend's response head in place into the one the client receives.
+    ///
+    /// - Returns: how the body is framed towards the client and whether the client connection
+    ///   stays open afterwards (the caller's `keepAlive` unless the framing forces a close).
+    public static func rewriteResponse(
+        _ head: inout HTTPResponseHead,
+        requestMethod: HTTPMethod,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool,
+        requestID: String
+    ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
+        let original = head.headers
+        let connectionTokens = Self.connectionTokens(original)
+        let switching = head.status == .switchingProtocols
+        var out = HTTPHeaders()
+        out.reserveCapacity(original.count + 3)
+        var hasContentLength = false
+        var hasRequestID = false
+        for (name, value) in original {
+            switch Self.classify(name) {
+            case .hopByHop:
+                continue
+            case .upgrade:
+                if switching { out.add(name: name, value: value) }
+                continue
+            case .xRequestID:
+                hasRequestID = true
+            case .other:
+                if name.utf8.count == 14 && name.caseInsensitiveEqualsASCII("content-length") {
+                    hasContentLength = true
+                } else if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name) {
+                    continue
+                }
+            default:
+                break
+            }
+            out.add(name: name, value: value)
+        }
+        if !hasRequestID {
+            out.add(name: "X-Request-Id", value: requestID)
+        }
+
+        var keepAlive = keepAlive
+        let framing: ResponseBodyFraming
+        let code = head.status.code
+        if switching {
+            out.add(name: "Connection", value: "Upgrade")
+            head.headers = out
+            head.version = clientVersion
+            return (.none, false)
+        } else if requestMethod == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 {
+            framing = .none
+        } else if hasContentLength {
+            framing = .contentLength
+        } else if clientVersion.minor >= 1 {
+            framing = .chunked
+            out.add(name: "Transfer-Encoding", value: "chunked")
+        } else {
+            framing = .closeDelimited
+            keepAlive = false
+        }
+        if !keepAlive {
+            out.add(name: "Connection", value: "close")
+        } else if clientVersion.minor == 0 {
+            out.add(name: "Connection", value: "keep-alive")
+        }
+        head.headers = out
+        head.version = clientVersion
+        return (framing, keepAlive)
+    }
+
+    // MARK: - Classification
+
+    enum HeaderClass {
+        case hopByHop, upgrade, identity, expect, host
+        case xForwardedFor, xForwardedProto, xForwardedHost, forwarded, xRealIP, xRequestID
+        case other
+    }
+
+    /// Classifies a header name with a length switch first, so the common case costs one or
+    /// two byte comparisons.
+    static func classify(_ name: String) -> HeaderClass {
+        let utf8 = name.utf8
+        if utf8.count > 7, Self.hasIdentityPrefix(utf8) {
+            return .identity
+        }
+        switch utf8.count {
+        case 2:
+            if name.caseInsensitiveEqualsASCII("te") { return .hopByHop }
+        case 4:
+            if name.caseInsensitiveEqualsASCII("host") { return .host }
+        case 6:
+            if name.caseInsensitiveEqualsASCII("expect") { return .expect }
+        case 7:
+            if name.caseInsensitiveEqualsASCII("upgrade") { return .upgrade }
+            if name.caseInsensitiveEqualsASCII("trailer") { return .hopByHop }
+        case 8:
+            if name.caseInsensitiveEqualsASCII("trailers") { return .hopByHop }
+        case 9:
+            if name.caseInsensitiveEqualsASCII("forwarded") { return .forwarded }
+            if name.caseInsensitiveEqualsASCII("x-real-ip") || name.caseInsensitiveEqualsASCII("x_real_ip") {
+                return .xRealIP
+            }
+        case 10:
+            if name.caseInsensitiveEqualsASCII("connection") || name.caseInsensitiveEqualsASCII("keep-alive") {
+                return .hopByHop
+            }
+        case 12:
+            if Self.equalsNormalised(name, "x-request-id") { return .xRequestID }
+        case 15:
+            if Self.equalsNormalised(name, "x-forwarded-for") { return .xForwardedFor }
+        case 16:
+            if Self.equalsNormalised(name, "x-forwarded-host") { return .xForwardedHost }
+            if name.caseInsensitiveEqualsASCII("proxy-connection") { return .hopByHop }
+        case 17:
+            if Self.equalsNormalised(name, "x-forwarded-proto") { return .xForwardedProto }
+            if name.caseInsensitiveEqualsASCII("transfer-encoding") { return .hopByHop }
+        case 18:
+            if name.caseInsensitiveEqualsASCII("proxy-authenticate") { return .hopByHop }
+        case 19:
+            if name.caseInsensitiveEqualsASCII("proxy-authorization") { return .hopByHop }
+        default:
+            break
+        }
+        return .other
+    }
+
+    /// `x-auth-` in any case, with `_` allowed for `-`.
+    @inline(__always)
+    static func hasIdentityPrefix(_ utf8: String.UTF8View) -> Bool {
+        var index = utf8.startIndex
+        for expected in "x-auth-".utf8 {
+            let byte = utf8[index]
+            if expected == UInt8(ascii: "-") {
+                if byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_") { return false }
+            } else if byte | 0x20 != expected {
+                return false
+            }
+            index = utf8.index(after: index)
+        }
+        return true
+    }
+
+    /// Whether `name` equals the lowercase `reference` ignoring case and treating `_` as `-`.
+    static func equalsNormalised(_ name: String, _ reference: StaticString) -> Bool {
+        let utf8 = name.utf8
+        guard utf8.count == reference.utf8CodeUnitCount else { return false }
+        return reference.withUTF8Buffer { ref in
+            var i = 0
+            for byte in utf8 {
+                let expected = ref[i]
+                i += 1
+                if expected == UInt8(ascii: "-") {
+                    if byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_") { return false }
+                } else if byte | 0x20 != expected {
+                    return false
+                }
+            }
+            return true
+        }
+    }
+
+    /// The lowercased tokens of every `Connection` header.
+    static func connectionTokens(_ headers: HTTPHeaders) -> ConnectionTokens {
+        var tokens = ConnectionTokens()
+        for (name, value) in headers where name.utf8.count == 10 && name.caseInsensitiveEqualsASCII("connection") {
+            for token in value.split(separator: ",") {
+                let trimmed = token.trimmingASCIISpaces()
+                if !trimmed.isEmpty { tokens.append(trimmed.lowercased()) }
+            }
+        }
+        return tokens
+    }
+}
+
+/// The tokens of `Connection` headers; nearly always zero or one, so a small array.
+struct ConnectionTokens {
+    private var tokens: [String] = []
+    var isEmpty: Bool { self.tokens.isEmpty }
+    mutating func append(_ token: String) { self.tokens.append(token) }
+    func contains(_ token: String) -> Bool { self.tokens.contains(token) }
+    func containsCaseInsensitive(_ name: String) -> Bool {
+        self.tokens.contains { $0.caseInsensitiveEqualsASCII(name) }
+    }
+}

@@ -1,0 +1,404 @@
+public import NIOCore
+public import NIOHTTP1
+
+/// One client connection's proxying, as a state machine.
+///
+/// The channel handler feeds it what happens on the two sides (client request parts, the
+/// upstream lease, upstream response parts, timers, failures) and carries out the returned
+/// ``Action``. It holds at most one exchange: `HTTPServerPipelineHandler` in front of the
+/// handler holds pipelined requests back until the previous response has ended.
+///
+/// ```
+/// idle ──head──▶ waitingForUpstream ──leased──▶ forwarding ──response end──▶ idle
+///                      │                          │    └──101──▶ tunnelling
+///                      └──────── failures ────────┴──▶ idle (error answered) or closed
+/// ```
+public struct ProxyStateMachine: Sendable {
+    /// What the handler learned about a request when it accepted it.
+    public struct RequestInfo: Sendable, Equatable {
+        public var method: HTTPMethod
+        public var framing: RequestBodyFraming
+        public var keepAlive: Bool
+        public var isUpgrade: Bool
+        /// 0 disables the limit.
+        public var maxBodyBytes: Int64
+
+        public init(
+            method: HTTPMethod,
+            framing: RequestBodyFraming,
+            keepAlive: Bool,
+            isUpgrade: Bool,
+            maxBodyBytes: Int64
+        ) {
+            self.method = method
+            self.framing = framing
+            self.keepAlive = keepAlive
+            self.isUpgrade = isUpgrade
+            self.maxBodyBytes = maxBodyBytes
+        }
+
+        /// RFC 9110 idempotent methods.
+        public var isIdempotent: Bool {
+            switch self.method {
+            case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+            default: return false
+            }
+        }
+    }
+
+    /// What to do with the upstream connection of the exchange.
+    public enum UpstreamDisposition: Sendable, Equatable {
+        /// Give it back to the pool for the next request.
+        case reuse
+        /// Close it: its state is unknown or it said it would close.
+        case close
+    }
+
+    /// A side effect for the handler.
+    public enum Action: Sendable {
+        case none
+        /// Ask the pool for a connection (a dedicated one for an upgrade).
+        case leaseUpstream(dedicated: Bool)
+        /// Send the request head, the body buffered while waiting, and the end if it came; start
+        /// the response timer.
+        case sendRequest(HTTPRequestHead, body: CircularBuffer<ByteBuffer>, end: Bool)
+        case forwardRequestBody(ByteBuffer)
+        case forwardRequestEnd
+        /// Write the response head; stop the response timer.
+        case forwardResponseHead(HTTPResponseHead)
+        case forwardResponseBody(ByteBuffer)
+        /// Write the response end, hand the upstream connection back or close it, and close the
+        /// client connection after the write if asked.
+        case finishResponse(upstream: UpstreamDisposition, closeClient: Bool)
+        /// Answer with the gateway's own error; `upstream` is the fate of the attached
+        /// connection, `nil` if none is attached.
+        case respondWithError(GatewayError, upstream: UpstreamDisposition?, closeClient: Bool)
+        /// The upstream failed before answering an idempotent request: close it and lease again.
+        case retry
+        /// The backend's `101` has ended: write the end and turn both channels into a tunnel.
+        case startTunnel
+        /// Something broke after the response started: close the client connection and the
+        /// upstream connection if one is attached.
+        case abort(upstream: UpstreamDisposition?)
+        /// A lease arrived that nobody needs any more.
+        case releaseUnneeded(UpstreamDisposition)
+        /// Stop waiting for a lease that is in flight.
+        case cancelLease
+    }
+
+    private struct Exchange: Sendable {
+        var head: HTTPRequestHead
+        var info: RequestInfo
+        var requestEnded: Bool
+        var bodyBytes: Int64
+        var buffered: CircularBuffer<ByteBuffer>
+        var response: ResponseProgress
+        var connectionReused: Bool
+        var retried: Bool
+    }
+
+    private enum ResponseProgress: Sendable {
+        case awaitingHead
+        case streaming(upstreamReusable: Bool, clientKeepAlive: Bool)
+    }
+
+    private enum State: Sendable {
+        case idle
+        case waitingForUpstream(Exchange)
+        case forwarding(Exchange)
+        /// The response ended before the request body did: the rest of the request is
+        /// discarded and the client connection closes.
+        case discardingRequest
+        /// The backend's `101` head went out; waiting for its end to join the tunnel.
+        case switchingProtocols
+        case tunnelling
+        case closed
+        /// Transient, while a mutating method owns the exchange (avoids copy-on-write).
+        case modifying
+    }
+
+    private var state: State = .idle
+
+    public init() {}
+
+    /// Whether the client side should be read from now: not while a lease is pending or an
+    /// error is being answered, so request bytes never pile up in the gateway.
+    public var shouldReadClient: Bool {
+        switch self.state {
+        case .idle, .forwarding, .discardingRequest: return true
+        case .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
+        }
+    }
+
+    /// Whether an exchange is in progress (used by drain and the idle timer).
+    public var isIdle: Bool {
+        if case .idle = self.state { return true }
+        return false
+    }
+
+    public var isTunnelling: Bool {
+        if case .tunnelling = self.state { return true }
+        return false
+    }
+
+    // MARK: - Client events
+
+    /// A request head passed validation and was rewritten for the backend.
+    public mutating func requestHead(_ head: HTTPRequestHead, info: RequestInfo) -> Action {
+        guard case .idle = self.state else {
+            return .none
+        }
+        let exchange = Exchange(
+            head: head,
+            info: info,
+            requestEnded: false,
+            bodyBytes: 0,
+            buffered: CircularBuffer(initialCapacity: 0),
+            response: .awaitingHead,
+            connectionReused: false,
+            retried: false
+        )
+        self.state = .waitingForUpstream(exchange)
+        return .leaseUpstream(dedicated: info.isUpgrade)
+    }
+
+    /// A request head was refused before anything was sent upstream.
+    public mutating func requestRejected(_ error: GatewayError) -> Action {
+        switch self.state {
+        case .idle:
+            self.state = .closed
+            return .respondWithError(error, upstream: nil, closeClient: true)
+        default:
+            return self.clientProtocolError(error)
+        }
+    }
+
+    public mutating func requestBody(_ buffer: ByteBuffer) -> Action {
+        switch self.state {
+        case .waitingForUpstream(var exchange):
+            self.state = .modifying
+            exchange.bodyBytes += Int64(buffer.readableBytes)
+            if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+                self.state = .closed
+                return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
+            }
+            exchange.buffered.append(buffer)
+            self.state = .waitingForUpstream(exchange)
+            return .none
+        case .forwarding(var exchange):
+            self.state = .modifying
+            exchange.bodyBytes += Int64(buffer.readableBytes)
+            if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+                switch exchange.response {
+                case .awaitingHead:
+                    self.state = .closed
+                    return .respondWithError(.payloadTooLarge, upstream: .close, closeClient: true)
+                case .streaming:
+                    self.state = .closed
+                    return .abort(upstream: .close)
+                }
+            }
+            self.state = .forwarding(exchange)
+            return .forwardRequestBody(buffer)
+        case .idle, .discardingRequest, .switchingProtocols, .tunnelling, .closed, .modifying:
+            return .none
+        }
+    }
+
+    public mutating func requestEnd() -> Action {
+        switch self.state {
+        case .waitingForUpstream(var exchange):
+            self.state = .modifying
+            exchange.requestEnded = true
+            self.state = .waitingForUpstream(exchange)
+            return .none
+        case .forwarding(var exchange):
+            self.state = .modifying
+            exchange.requestEnded = true
+            self.state = .forwarding(exchange)
+            return .forwardRequestEnd
+        case .discardingRequest:
+            self.state = .closed
+            return .none
+        case .idle, .switchingProtocols, .tunnelling, .closed, .modifying:
+            return .none
+        }
+    }
+
+    /// The client sent bytes the decoder refused (smuggling attempt, oversized headers, ...).
+    public mutating func clientProtocolError(_ error: GatewayError) -> Action {
+        switch self.state {
+        case .idle:
+            self.state = .closed
+            return .respondWithError(error, upstream: nil, closeClient: true)
+        case .waitingForUpstream:
+            self.state = .closed
+            return .respondWithError(error, upstream: nil, closeClient: true)
+        case .forwarding(let exchange):
+            self.state = .closed
+            switch exchange.response {
+            case .awaitingHead:
+                return .respondWithError(error, upstream: .close, closeClient: true)
+            case .streaming:
+                return .abort(upstream: .close)
+            }
+        case .discardingRequest:
+            self.state = .closed
+            return .abort(upstream: nil)
+        case .switchingProtocols, .tunnelling, .closed, .modifying:
+            return .none
+        }
+    }
+
+    /// The client connection closed or failed.
+    public mutating func clientClosed() -> Action {
+        let previous = self.state
+        self.state = .closed
+        switch previous {
+        case .waitingForUpstream:
+            return .cancelLease
+        case .forwarding:
+            return .abort(upstream: .close)
+        case .idle, .discardingRequest, .switchingProtocols, .tunnelling, .closed, .modifying:
+            return .none
+        }
+    }
+
+    // MARK: - Upstream events
+
+    /// The pool handed over a connection; `reused` says whether it served a request before.
+    public mutating func upstreamLeased(reused: Bool) -> Action {
+        switch self.state {
+        case .waitingForUpstream(var exchange):
+            self.state = .modifying
+            exchange.connectionReused = reused
+            let body = exchange.buffered
+            exchange.buffered = CircularBuffer(initialCapacity: 0)
+            let ended = exchange.requestEnded
+            let head = exchange.head
+            self.state = .forwarding(exchange)
+            return .sendRequest(head, body: body, end: ended)
+        default:
+            return .releaseUnneeded(.reuse)
+        }
+    }
+
+    /// The pool could not provide a connection.
+    public mutating func upstreamLeaseFailed(_ error: GatewayError) -> Action {
+        guard case .waitingForUpstream(let exchange) = self.state else { return .none }
+        return self.answerError(error, exchange: exchange, upstream: nil)
+    }
+
+    /// The backend's response head, already rewritten for the client.
+    ///
+    /// - Parameters:
+    ///   - upstreamReusable: the backend did not ask to close and the body is self-delimited.
+    ///   - clientKeepAlive: the client connection may stay open after this response.
+    public mutating func responseHead(
+        _ head: HTTPResponseHead,
+        upstreamReusable: Bool,
+        clientKeepAlive: Bool
+    ) -> Action {
+        guard case .forwarding(var exchange) = self.state, case .awaitingHead = exchange.response else {
+            return .none
+        }
+        if head.status == .switchingProtocols {
+            if exchange.info.isUpgrade && exchange.requestEnded {
+                self.state = .switchingProtocols
+                return .forwardResponseHead(head)
+            }
+            // A 101 the client did not ask for cannot be relayed safely.
+            self.state = .closed
+            return .respondWithError(.upstreamInvalidResponse, upstream: .close, closeClient: true)
+        }
+        self.state = .modifying
+        exchange.response = .streaming(upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive)
+        exchange.buffered = CircularBuffer(initialCapacity: 0)
+        self.state = .forwarding(exchange)
+        return .forwardResponseHead(head)
+    }
+
+    public mutating func responseBody(_ buffer: ByteBuffer) -> Action {
+        guard case .forwarding(let exchange) = self.state, case .streaming = exchange.response else {
+            return .none
+        }
+        return .forwardResponseBody(buffer)
+    }
+
+    public mutating func responseEnd() -> Action {
+        if case .switchingProtocols = self.state {
+            self.state = .tunnelling
+            return .startTunnel
+        }
+        guard case .forwarding(let exchange) = self.state,
+            case .streaming(let upstreamReusable, let clientKeepAlive) = exchange.response
+        else {
+            return .none
+        }
+        if !exchange.requestEnded {
+            // The backend answered before reading the whole request; the connection to it is
+            // in an unknown state and the client's remaining bytes are dropped.
+            self.state = exchange.info.isUpgrade ? .closed : .discardingRequest
+            return .finishResponse(upstream: .close, closeClient: true)
+        }
+        self.state = clientKeepAlive ? .idle : .closed
+        return .finishResponse(upstream: upstreamReusable ? .reuse : .close, closeClient: !clientKeepAlive)
+    }
+
+    /// The upstream connection failed or closed before the response ended.
+    public mutating func upstreamFailed() -> Action {
+        if case .switchingProtocols = self.state {
+            self.state = .closed
+            return .abort(upstream: .close)
+        }
+        guard case .forwarding(var exchange) = self.state else { return .none }
+        switch exchange.response {
+        case .awaitingHead:
+            if exchange.connectionReused && !exchange.retried && exchange.info.isIdempotent
+                && exchange.info.framing == .none && exchange.requestEnded && !exchange.info.isUpgrade
+            {
+                self.state = .modifying
+                exchange.retried = true
+                exchange.connectionReused = false
+                self.state = .waitingForUpstream(exchange)
+                return .retry
+            }
+            return self.answerError(.upstreamUnavailable, exchange: exchange, upstream: .close)
+        case .streaming:
+            self.state = .closed
+            return .abort(upstream: .close)
+        }
+    }
+
+    /// The backend sent a response the decoder refused.
+    public mutating func upstreamProtocolError() -> Action {
+        guard case .forwarding(let exchange) = self.state else { return .none }
+        switch exchange.response {
+        case .awaitingHead:
+            return self.answerError(.upstreamInvalidResponse, exchange: exchange, upstream: .close)
+        case .streaming:
+            self.state = .closed
+            return .abort(upstream: .close)
+        }
+    }
+
+    /// No response head arrived within the response timeout.
+    public mutating func responseTimedOut() -> Action {
+        guard case .forwarding(let exchange) = self.state, case .awaitingHead = exchange.response else {
+            return .none
+        }
+        return self.answerError(.upstreamTimeout, exchange: exchange, upstream: .close)
+    }
+
+    /// Answers an error before any response byte went out. The client connection survives only
+    /// if the request was read to its end (otherwise its remaining bytes are unknown).
+    private mutating func answerError(
+        _ error: GatewayError,
+        exchange: Exchange,
+        upstream: UpstreamDisposition?
+    ) -> Action {
+        let keepClient = exchange.requestEnded && exchange.info.keepAlive && !exchange.info.isUpgrade
+        self.state = keepClient ? .idle : .closed
+        return .respondWithError(error, upstream: upstream, closeClient: !keepClient)
+    }
+}

@@ -1,0 +1,606 @@
+import Foundation
+import Testing
+
+@testable import AuthGateCore
+
+/// Parses `yaml` and returns the issues it throws, or `[]` when it loads.
+private func loadIssues(_ yaml: String, environment: [String: String] = [:]) -> [ConfigIssue] {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, file: "test.conf", environment: environment)
+        return []
+    } catch {
+        return error.issues
+    }
+}
+
+/// Parses `yaml` and returns the thrown error, or `nil` when it loads.
+private func loadError(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, file: "test.conf", environment: environment)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// A fresh directory for files a test writes; removed by the caller.
+private func makeTemporaryDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("authgate-config-tests-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+private func write(_ text: String, to path: String) throws {
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// The checkout's root directory, found from this file's path.
+private let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url = url.deletingLastPathComponent() }
+    return url.path
+}()
+
+private let secretValue = "S3CRET-VALUE-that-must-never-be-printed-0123456789"
+
+@Suite("ConfigLoader")
+struct ConfigLoaderTests {
+    // MARK: Defaults
+
+    @Test(
+        "empty and comment-only files are the default config",
+        arguments: ["", "\n\n", "# only a comment\n  # and another\n", "---\n", "---\n# comment\n...\n"]
+    )
+    func emptyFileIsDefault(yaml: String) throws {
+        let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        #expect(config == GatewayConfig())
+    }
+
+    @Test("sections with every key commented out keep their defaults")
+    func emptySectionsAreDefault() throws {
+        let yaml = """
+            server:
+              # listen: "0.0.0.0:9999"
+            upstream:
+            auth:
+            """
+        let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        #expect(config == GatewayConfig())
+    }
+
+    @Test("every key is read into its field")
+    func everyKeyIsRead() throws {
+        let yaml = """
+            server:
+              listen: "[::1]:8181"
+              event_loops: 4
+              drain_timeout_ms: 5_000
+              client_idle_timeout_ms: 30000
+              backlog: 256
+            upstream:
+              url: http://backend.internal:3000
+              max_connections_per_loop: 64
+              max_waiters_per_loop: 0
+              connect_timeout_ms: 1500
+              response_timeout_ms: 20000
+              idle_timeout_ms: 45000
+              retry_idempotent: false
+            limits:
+              max_header_bytes: 32768
+              max_header_count: 50
+              max_uri_bytes: 4096
+              max_body_bytes: 10485760
+            admin:
+              enabled: false
+              listen: 127.0.0.1:9191
+            logging:
+              level: debug
+              format: text
+              access_log: yes
+            auth:
+              enable_dual_auth: false
+              prefer_better_auth: true
+              auth_server_url: https://auth.example.com
+              better_auth_secret: "0123456789abcdef0123456789abcdef-ba"
+              better_auth_jwt_secret: "0123456789abcdef0123456789abcdef-jwt"
+              legacy_jwt_secret: "0123456789abcdef0123456789abcdef-legacy"
+              database_url: postgres://u:p@db:5432/app
+            trusted_proxies:
+              - 10.0.0.0/8
+              - "fd00::/8"
+            """
+        let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        #expect(config.server.listen == "[::1]:8181")
+        #expect(config.server.eventLoops == 4)
+        #expect(config.server.drainTimeoutMs == 5000)
+        #expect(config.server.clientIdleTimeoutMs == 30000)
+        #expect(config.server.backlog == 256)
+        #expect(config.upstream.url == "http://backend.internal:3000")
+        #expect(config.upstream.maxConnectionsPerLoop == 64)
+        #expect(config.upstream.maxWaitersPerLoop == 0)
+        #expect(config.upstream.connectTimeoutMs == 1500)
+        #expect(config.upstream.responseTimeoutMs == 20000)
+        #expect(config.upstream.idleTimeoutMs == 45000)
+        #expect(config.upstream.retryIdempotent == false)
+        #expect(config.limits.maxHeaderBytes == 32768)
+        #expect(config.limits.maxHeaderCount == 50)
+        #expect(config.limits.maxURIBytes == 4096)
+        #expect(config.limits.maxBodyBytes == 10_485_760)
+        #expect(config.admin.enabled == false)
+        #expect(config.admin.listen == "127.0.0.1:9191")
+        #expect(config.logging.level == "debug")
+        #expect(config.logging.format == "text")
+        #expect(config.logging.accessLog == true)
+        #expect(config.auth.enableDualAuth == false)
+        #expect(config.auth.preferBetterAuth == true)
+        #expect(config.auth.authServerURL == "https://auth.example.com")
+        #expect(config.auth.betterAuthSecret?.value == "0123456789abcdef0123456789abcdef-ba")
+        #expect(config.auth.betterAuthJWTSecret?.value == "0123456789abcdef0123456789abcdef-jwt")
+        #expect(config.auth.legacyJWTSecret?.value == "0123456789abcdef0123456789abcdef-legacy")
+        #expect(config.auth.databaseURL?.value == "postgres://u:p@db:5432/app")
+        #expect(config.trustedProxies == ["10.0.0.0/8", "fd00::/8"])
+    }
+
+    @Test("an empty trusted_proxies list trusts nobody; a secret left empty is unset")
+    func emptyListAndNullSecret() throws {
+        let yaml = """
+            trusted_proxies: []
+            auth:
+              better_auth_secret:
+            """
+        let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        #expect(config.trustedProxies.isEmpty)
+        #expect(config.auth.betterAuthSecret == nil)
+    }
+
+    // MARK: Unknown keys
+
+    @Test(
+        "unknown keys name the full path and suggest a close known key",
+        arguments: [
+            ("server:\n  listn: 0.0.0.0:8080\n", "server.listn", "did you mean server.listen?"),
+            ("sever:\n  listen: 0.0.0.0:8080\n", "sever", "did you mean server?"),
+            ("server:\n  eventLoops: 2\n", "server.eventLoops", "did you mean server.event_loops?"),
+            ("upstream:\n  connectTimeoutMs: 5\n", "upstream.connectTimeoutMs", "did you mean upstream.connect_timeout_ms?"),
+            ("server:\n  url: http://x:1\n", "server.url", "did you mean upstream.url?"),
+            ("listen: 0.0.0.0:8080\n", "listen", "did you mean server.listen?"),
+            ("auth:\n  better_auth_secret_fil: /x\n", "auth.better_auth_secret_fil", "did you mean auth.better_auth_secret_file?"),
+            ("trusted_proxie: []\n", "trusted_proxie", "did you mean trusted_proxies?"),
+        ]
+    )
+    func unknownKeySuggestion(yaml: String, key: String, suggestion: String) {
+        let issues = loadIssues(yaml)
+        #expect(issues.count == 1)
+        #expect(issues.first?.key == key)
+        #expect(issues.first?.reason == "unknown key; \(suggestion)")
+    }
+
+    @Test("an unknown key far from every known key gets no suggestion")
+    func unknownKeyWithoutSuggestion() {
+        let issues = loadIssues("upstream:\n  tls_certificate: /etc/cert.pem\n")
+        #expect(issues == [ConfigIssue(key: "upstream.tls_certificate", reason: "unknown key")])
+    }
+
+    // MARK: Types
+
+    @Test(
+        "values of the wrong type are issues naming the expected type",
+        arguments: [
+            ("server:\n  backlog: lots\n", "server.backlog", "expected an integer, got a string"),
+            ("server:\n  backlog: \"100\"\n", "server.backlog", "expected an integer, got a quoted string"),
+            ("server:\n  backlog: 1.5\n", "server.backlog", "expected an integer, got a decimal number"),
+            ("server:\n  backlog: true\n", "server.backlog", "expected an integer, got a boolean"),
+            ("server:\n  backlog: [1]\n", "server.backlog", "expected an integer, got a list"),
+            ("server:\n  backlog:\n", "server.backlog", "expected an integer, got nothing (null)"),
+            ("limits:\n  max_body_bytes: 99999999999999999999\n", "limits.max_body_bytes", "expected an integer, got a number too large for 64 bits"),
+            ("admin:\n  enabled: maybe\n", "admin.enabled", "expected true or false, got a string"),
+            ("admin:\n  enabled: 1\n", "admin.enabled", "expected true or false, got an integer"),
+            ("admin:\n  enabled: \"true\"\n", "admin.enabled", "expected true or false, got a quoted string"),
+            ("server:\n  listen: [a, b]\n", "server.listen", "expected a string, got a list"),
+            ("server:\n  listen: {host: a}\n", "server.listen", "expected a string, got a mapping"),
+            ("server:\n  listen:\n", "server.listen", "expected a string, got nothing; remove the key to use the default"),
+            ("server: 8080\n", "server", "expected a mapping of server settings, got an integer"),
+            ("auth: [a]\n", "auth", "expected a mapping of auth settings, got a list"),
+            ("trusted_proxies: 10.0.0.0/8\n", "trusted_proxies", "expected a list of addresses or CIDRs such as [\"10.0.0.0/8\"], got a string"),
+            ("trusted_proxies:\n", "trusted_proxies", "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy"),
+            ("trusted_proxies:\n  - [a]\n", "trusted_proxies[0]", "expected an address or CIDR, got a list"),
+        ]
+    )
+    func wrongType(yaml: String, key: String, reason: String) {
+        #expect(loadIssues(yaml) == [ConfigIssue(key: key, reason: reason)])
+    }
+
+    @Test("booleans accept the YAML spellings true/false/yes/no/on/off")
+    func yamlBooleans() throws {
+        for (text, expected) in [("true", true), ("True", true), ("yes", true), ("on", true), ("false", false), ("NO", false), ("off", false)] {
+            let config = try ConfigLoader.parse(yaml: "logging:\n  access_log: \(text)\n", file: nil, environment: [:])
+            #expect(config.logging.accessLog == expected, "\(text)")
+        }
+    }
+
+    @Test(
+        "a top level that is not a mapping is an issue",
+        arguments: [("- server\n- upstream\n", "a list"), ("hello\n", "a string"), ("42\n", "an integer")]
+    )
+    func topLevelNotMapping(yaml: String, got: String) {
+        let issues = loadIssues(yaml)
+        #expect(issues.count == 1)
+        #expect(issues.first?.key == "")
+        #expect(issues.first?.reason == "the top level must be a mapping of sections (server:, upstream:, ...), got \(got)")
+    }
+
+    @Test("invalid YAML is one issue with the line, and without the file's text")
+    func syntaxError() throws {
+        let yaml = """
+            server:
+              listen: "0.0.0.0:8080"
+            auth:
+              better_auth_secret: "\(secretValue)
+              legacy_jwt_secret: [unclosed
+            """
+        let error = try #require(loadError(yaml))
+        #expect(error.file == "test.conf")
+        #expect(error.issues.count == 1)
+        #expect(error.issues.first?.key == "")
+        #expect(error.issues.first?.reason.hasPrefix("invalid YAML at line ") == true)
+        #expect(!error.description.contains(secretValue))
+        #expect(!error.description.contains("S3CRET"))
+    }
+
+    @Test("duplicate keys are an issue")
+    func duplicateKeys() {
+        let issues = loadIssues("server:\n  backlog: 1\n  backlog: 2\n")
+        #expect(issues.count == 1)
+        #expect(issues.first?.reason.contains("duplicate key backlog") == true)
+    }
+
+    // MARK: Collecting
+
+    @Test("all issues are collected, from the walk, the environment and validation")
+    func manyIssuesAtOnce() {
+        let yaml = """
+            server:
+              listn: 0.0.0.0:8080
+              backlog: lots
+              event_loops: 1000
+            upstream:
+              url: https://backend:443
+              connect_timeout_ms: 0
+            logging:
+              level: verbose
+            admin:
+              enabled: maybe
+            trusted_proxies:
+              - 10.0.0.0/8
+              - not-an-address
+            """
+        let issues = loadIssues(yaml, environment: ["ENABLE_DUAL_AUTH": "perhaps"])
+        #expect(
+            issues.map(\.key) == [
+                "server.listn",
+                "server.backlog",
+                "admin.enabled",
+                "ENABLE_DUAL_AUTH",
+                "server.event_loops",
+                "upstream.url",
+                "upstream.connect_timeout_ms",
+                "logging.level",
+                "trusted_proxies[1]",
+            ]
+        )
+        #expect(issues.first { $0.key == "upstream.url" }?.reason == "TLS upstreams are not supported yet; use http://host:port")
+    }
+
+    @Test("the error description prints FILE: KEY: REASON per issue")
+    func errorDescription() throws {
+        let error = try #require(loadError("server:\n  backlog: x\n  listn: a\n"))
+        #expect(
+            error.description == """
+                test.conf: server.backlog: expected an integer, got a string
+                test.conf: server.listn: unknown key; did you mean server.listen?
+                """
+        )
+        let withoutFile = ConfigError(file: nil, issues: [ConfigIssue(key: "a.b", reason: "bad"), ConfigIssue(key: "", reason: "whole")])
+        #expect(withoutFile.description == "a.b: bad\nwhole")
+    }
+
+    // MARK: Files
+
+    @Test("load reads a file; an unreadable file is one issue with an empty key")
+    func loadFromDisk() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/gateway.conf"
+        try write("server:\n  backlog: 77\n", to: path)
+        let config = try ConfigLoader.load(path: path, environment: [:])
+        #expect(config.server.backlog == 77)
+
+        let missing = directory + "/missing.conf"
+        do {
+            _ = try ConfigLoader.load(path: missing, environment: [:])
+            Issue.record("a missing file loaded")
+        } catch {
+            #expect(error.file == missing)
+            #expect(error.issues == [ConfigIssue(key: "", reason: "cannot read the file: No such file or directory")])
+            #expect(error.description == "\(missing): cannot read the file: No such file or directory")
+        }
+
+        do {
+            _ = try ConfigLoader.load(path: directory, environment: [:])
+            Issue.record("a directory loaded")
+        } catch {
+            #expect(error.issues.count == 1)
+            #expect(error.issues.first?.key == "")
+        }
+    }
+
+    @Test("a secret can come from <name>_file, relative to the config file, trimmed")
+    func secretFromYAMLFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write("  \(secretValue)\n\n", to: directory + "/ba_secret")
+        try write("postgres://u:p@db/app\n", to: directory + "/db_url")
+        try write(
+            """
+            auth:
+              better_auth_secret_file: ba_secret
+              database_url_file: \(directory)/db_url
+            """,
+            to: directory + "/gateway.conf"
+        )
+        let config = try ConfigLoader.load(path: directory + "/gateway.conf", environment: [:])
+        #expect(config.auth.betterAuthSecret?.value == secretValue)
+        #expect(config.auth.databaseURL?.value == "postgres://u:p@db/app")
+    }
+
+    @Test("secret files that are missing or empty, or given twice, are issues")
+    func secretFileProblems() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write(" \n", to: directory + "/empty")
+        let yaml = """
+            auth:
+              better_auth_secret_file: \(directory)/missing
+              legacy_jwt_secret_file: \(directory)/empty
+              better_auth_jwt_secret: "\(secretValue)"
+              better_auth_jwt_secret_file: \(directory)/empty
+            """
+        let issues = loadIssues(yaml)
+        #expect(
+            issues == [
+                ConfigIssue(
+                    key: "auth.better_auth_jwt_secret_file",
+                    reason: "set either auth.better_auth_jwt_secret or auth.better_auth_jwt_secret_file, not both"
+                ),
+                ConfigIssue(
+                    key: "auth.better_auth_secret_file",
+                    reason: "cannot read \(directory)/missing: No such file or directory"
+                ),
+                ConfigIssue(key: "auth.legacy_jwt_secret_file", reason: "the file \(directory)/empty is empty"),
+            ]
+        )
+    }
+
+    // MARK: Environment
+
+    @Test("environment variables override the file")
+    func environmentOverrides() throws {
+        let yaml = """
+            server:
+              listen: 0.0.0.0:8080
+            auth:
+              enable_dual_auth: true
+              prefer_better_auth: false
+              better_auth_secret: "file-secret-file-secret-file-secret"
+            logging:
+              level: info
+            """
+        let environment = [
+            "ENABLE_DUAL_AUTH": "false",
+            "PREFER_BETTER_AUTH": "YES",
+            "AUTH_SERVER_URL": "https://auth.example.com",
+            "BETTER_AUTH_SECRET": "env-secret-env-secret-env-secret-1",
+            "BETTER_AUTH_JWT_SECRET": "env-jwt-secret-env-jwt-secret-env-1",
+            "LEGACY_JWT_SECRET": "env-legacy-secret-env-legacy-secret",
+            "DATABASE_URL": "postgresql://a:b@db/x",
+            "AUTHGATE_LISTEN": "127.0.0.1:8081",
+            "AUTHGATE_ADMIN_LISTEN": "127.0.0.1:9091",
+            "AUTHGATE_UPSTREAM_URL": "http://10.1.2.3:2001",
+            "AUTHGATE_LOG_LEVEL": "DEBUG",
+            "UNRELATED": "ignored",
+        ]
+        let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: environment)
+        #expect(config.auth.enableDualAuth == false)
+        #expect(config.auth.preferBetterAuth == true)
+        #expect(config.auth.authServerURL == "https://auth.example.com")
+        #expect(config.auth.betterAuthSecret?.value == "env-secret-env-secret-env-secret-1")
+        #expect(config.auth.betterAuthJWTSecret?.value == "env-jwt-secret-env-jwt-secret-env-1")
+        #expect(config.auth.legacyJWTSecret?.value == "env-legacy-secret-env-legacy-secret")
+        #expect(config.auth.databaseURL?.value == "postgresql://a:b@db/x")
+        #expect(config.server.listen == "127.0.0.1:8081")
+        #expect(config.admin.listen == "127.0.0.1:9091")
+        #expect(config.upstream.url == "http://10.1.2.3:2001")
+        #expect(config.logging.level == "debug")
+    }
+
+    @Test(
+        "boolean environment variables accept true/false/1/0/yes/no in any case",
+        arguments: [
+            ("true", true), ("TRUE", true), ("1", true), ("yes", true), ("Yes", true),
+            ("false", false), ("False", false), ("0", false), ("no", false), ("NO", false),
+        ]
+    )
+    func environmentBooleans(text: String, expected: Bool) throws {
+        let config = try ConfigLoader.parse(
+            yaml: "auth:\n  enable_dual_auth: \(!expected)\n  prefer_better_auth: \(!expected)\n",
+            file: nil,
+            environment: ["ENABLE_DUAL_AUTH": text, "PREFER_BETTER_AUTH": text]
+        )
+        #expect(config.auth.enableDualAuth == expected)
+        #expect(config.auth.preferBetterAuth == expected)
+    }
+
+    @Test("a bad boolean environment variable is an issue naming the variable")
+    func badEnvironmentBoolean() {
+        let issues = loadIssues("", environment: ["PREFER_BETTER_AUTH": "maybe", "ENABLE_DUAL_AUTH": "on"])
+        #expect(
+            issues == [
+                ConfigIssue(key: "ENABLE_DUAL_AUTH", reason: "expected true, false, 1, 0, yes or no, got \"on\""),
+                ConfigIssue(key: "PREFER_BETTER_AUTH", reason: "expected true, false, 1, 0, yes or no, got \"maybe\""),
+            ]
+        )
+    }
+
+    @Test("an empty environment variable counts as unset")
+    func emptyEnvironmentVariable() throws {
+        let config = try ConfigLoader.parse(
+            yaml: "",
+            file: nil,
+            environment: ["PREFER_BETTER_AUTH": "", "AUTHGATE_LISTEN": "", "BETTER_AUTH_SECRET": ""]
+        )
+        #expect(config == GatewayConfig())
+    }
+
+    @Test("a secret can come from NAME_FILE in the environment")
+    func secretFromEnvironmentFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try write("\(secretValue)\n", to: directory + "/legacy")
+        try write("\t\(secretValue)-jwt \n", to: directory + "/jwt")
+        let config = try ConfigLoader.parse(
+            yaml: "auth:\n  legacy_jwt_secret: \"file-value-file-value-file-value-123\"\n",
+            file: nil,
+            environment: [
+                "LEGACY_JWT_SECRET_FILE": directory + "/legacy",
+                "BETTER_AUTH_JWT_SECRET_FILE": directory + "/jwt",
+            ]
+        )
+        #expect(config.auth.legacyJWTSecret?.value == secretValue)
+        #expect(config.auth.betterAuthJWTSecret?.value == "\(secretValue)-jwt")
+    }
+
+    @Test("NAME and NAME_FILE together, or an unreadable NAME_FILE, are issues")
+    func environmentFileProblems() {
+        let issues = loadIssues(
+            "",
+            environment: [
+                "BETTER_AUTH_SECRET": secretValue,
+                "BETTER_AUTH_SECRET_FILE": "/nonexistent/secret",
+                "DATABASE_URL_FILE": "/nonexistent/db",
+            ]
+        )
+        #expect(
+            issues == [
+                ConfigIssue(
+                    key: "BETTER_AUTH_SECRET_FILE",
+                    reason: "set either BETTER_AUTH_SECRET or BETTER_AUTH_SECRET_FILE, not both"
+                ),
+                ConfigIssue(
+                    key: "DATABASE_URL_FILE",
+                    reason: "cannot read /nonexistent/db: No such file or directory"
+                ),
+            ]
+        )
+    }
+
+    @Test("a validation issue about a value from the environment says where it came from")
+    func environmentOriginInIssues() {
+        let issues = loadIssues("", environment: ["AUTHGATE_LISTEN": "nowhere", "LEGACY_JWT_SECRET": "short"])
+        #expect(issues.map(\.key) == ["server.listen", "auth.legacy_jwt_secret"])
+        #expect(issues.first?.reason.hasSuffix("(set by AUTHGATE_LISTEN)") == true)
+        #expect(issues.last?.reason.hasSuffix("(set by LEGACY_JWT_SECRET)") == true)
+    }
+
+    // MARK: Secrets stay secret
+
+    @Test("no issue or description ever contains a secret's value")
+    func secretsNeverPrinted() throws {
+        let short = "tooShortSecretXYZ"
+        let badURL = "mysql://root:hunter2secretpw@db/app"
+        let yamlCases = [
+            "auth:\n  better_auth_secret: \(short)\n",
+            "auth:\n  legacy_jwt_secret: [\(short)]\n",
+            "auth:\n  better_auth_jwt_secret: {\(short): 1}\n",
+            "auth:\n  database_url: \"\(badURL)\"\n",
+            "auth:\n  better_auth_secret: \(short)\n  better_auth_secret_file: /nonexistent\n",
+        ]
+        for yaml in yamlCases {
+            let error = try #require(loadError(yaml), "\(yaml)")
+            let text = error.description + error.issues.map(\.reason).joined() + String(reflecting: error)
+            #expect(!text.contains(short), "\(yaml)")
+            #expect(!text.contains("hunter2"), "\(yaml)")
+        }
+        let environmentCases: [[String: String]] = [
+            ["BETTER_AUTH_SECRET": short],
+            ["LEGACY_JWT_SECRET": short],
+            ["BETTER_AUTH_JWT_SECRET": short],
+            ["DATABASE_URL": badURL],
+        ]
+        for environment in environmentCases {
+            let error = try #require(loadError("", environment: environment), "\(environment.keys)")
+            let text = error.description + String(reflecting: error)
+            #expect(!text.contains(short))
+            #expect(!text.contains("hunter2"))
+        }
+        let config = try ConfigLoader.parse(yaml: "", file: nil, environment: ["LEGACY_JWT_SECRET": secretValue])
+        #expect(!String(describing: config).contains(secretValue))
+        #expect(!String(reflecting: config).contains(secretValue))
+    }
+
+    // MARK: The example file and the reference
+
+    @Test("gateway.conf.example loads cleanly and holds exactly the built-in defaults")
+    func exampleFileLoads() throws {
+        let config = try ConfigLoader.load(path: repositoryRoot + "/gateway.conf.example", environment: [:])
+        #expect(config == GatewayConfig())
+    }
+
+    @Test("gateway.conf.example and docs/config-reference.md document every key and variable")
+    func everyKeyDocumented() throws {
+        let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
+        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let keys = ConfigLoader.knownKeys
+        #expect(keys.count == 33)
+        for key in keys {
+            let leaf = key.split(separator: ".").last.map(String.init) ?? key
+            #expect(example.contains("\(leaf):"), "gateway.conf.example lacks \(key)")
+            #expect(reference.contains("| `\(key)` |"), "config-reference.md lacks \(key)")
+        }
+        for variable in ConfigLoader.environmentVariables {
+            #expect(example.contains(variable), "gateway.conf.example lacks \(variable)")
+            #expect(reference.contains("`\(variable)`"), "config-reference.md lacks \(variable)")
+        }
+    }
+}
+
+@Suite("ConfigSnapshot")
+struct ConfigSnapshotTests {
+    @Test("the default config compiles into a snapshot")
+    func defaultSnapshot() throws {
+        let snapshot = try ConfigSnapshot(config: GatewayConfig(), generation: 7)
+        #expect(snapshot.generation == 7)
+        #expect(snapshot.proxyAddress.description == "0.0.0.0:8080")
+        #expect(snapshot.adminAddress.description == "127.0.0.1:9090")
+        #expect(snapshot.upstream.host == "127.0.0.1")
+        #expect(snapshot.upstream.port == 2000)
+        #expect(snapshot.upstream.hostHeader == "127.0.0.1:2000")
+        #expect(snapshot.trustedProxies.contains(ip: "127.0.0.1"))
+        #expect(snapshot.trustedProxies.contains(ip: "::1"))
+        #expect(!snapshot.trustedProxies.contains(ip: "10.0.0.1"))
+    }
+
+    @Test("an invalid config does not compile, and every issue is reported")
+    func invalidSnapshot() {
+        var config = GatewayConfig()
+        config.server.listen = "nope"
+        config.trustedProxies = ["10.0.0.0/8", "garbage"]
+        do {
+            _ = try ConfigSnapshot(config: config, generation: 1)
+            Issue.record("an invalid config compiled")
+        } catch {
+            #expect(error.file == nil)
+            #expect(error.issues.map(\.key) == ["server.listen", "trusted_proxies[1]"])
+        }
+    }
+}
