@@ -122,10 +122,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch parserError {
             case .headerOverflow:
                 gatewayError = .headersTooLarge
-            case .invalidURL where self.limits.maxURIBytes > 0:
+            case .invalidURL:
                 gatewayError = .badRequest("The request target is malformed.")
+            case .unexpectedContentLength, .invalidContentLength:
+                gatewayError = .badRequest("Conflicting, duplicate or invalid Content-Length.")
+            case .invalidChunkSize:
+                gatewayError = .badRequest("Invalid chunk size in a chunked body.")
+            case .lfExpected, .invalidHeaderToken, .strictModeAssertion, .invalidConstant:
+                gatewayError = .badRequest("Malformed header line (bare CR, obs-fold or an invalid character).")
+            case .invalidMethod:
+                gatewayError = .badRequest("Unknown request method.")
+            case .invalidVersion:
+                gatewayError = .badRequest("Unsupported HTTP version.")
+            case .unknown:
+                gatewayError = .badRequest(
+                    "Ambiguous message framing (Content-Length with Transfer-Encoding, or an invalid Transfer-Encoding)."
+                )
             default:
-                gatewayError = .badRequest("The request is malformed (\(parserError)).")
+                gatewayError = .badRequest("Malformed request.")
             }
             self.runtime.metrics.rejectedRequests.increment()
             if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }

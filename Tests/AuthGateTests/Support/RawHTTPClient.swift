@@ -306,7 +306,7 @@ actor RawHTTPClient {
         self.channel.read()
         while true {
             var iterator = self.events
-            let event = await iterator.next()
+            let event = await iterator.next(isolation: self)
             self.events = iterator
             switch event {
             case .bytes(var bytes):
