@@ -162,10 +162,16 @@ struct ConfigLoaderTests {
             ("server:\n  listn: 0.0.0.0:8080\n", "server.listn", "did you mean server.listen?"),
             ("sever:\n  listen: 0.0.0.0:8080\n", "sever", "did you mean server?"),
             ("server:\n  eventLoops: 2\n", "server.eventLoops", "did you mean server.event_loops?"),
-            ("upstream:\n  connectTimeoutMs: 5\n", "upstream.connectTimeoutMs", "did you mean upstream.connect_timeout_ms?"),
+            (
+                "upstream:\n  connectTimeoutMs: 5\n", "upstream.connectTimeoutMs",
+                "did you mean upstream.connect_timeout_ms?"
+            ),
             ("server:\n  url: http://x:1\n", "server.url", "did you mean upstream.url?"),
             ("listen: 0.0.0.0:8080\n", "listen", "did you mean server.listen?"),
-            ("auth:\n  better_auth_secret_fil: /x\n", "auth.better_auth_secret_fil", "did you mean auth.better_auth_secret_file?"),
+            (
+                "auth:\n  better_auth_secret_fil: /x\n", "auth.better_auth_secret_fil",
+                "did you mean auth.better_auth_secret_file?"
+            ),
             ("trusted_proxie: []\n", "trusted_proxie", "did you mean trusted_proxies?"),
         ]
     )
@@ -193,17 +199,29 @@ struct ConfigLoaderTests {
             ("server:\n  backlog: true\n", "server.backlog", "expected an integer, got a boolean"),
             ("server:\n  backlog: [1]\n", "server.backlog", "expected an integer, got a list"),
             ("server:\n  backlog:\n", "server.backlog", "expected an integer, got nothing (null)"),
-            ("limits:\n  max_body_bytes: 99999999999999999999\n", "limits.max_body_bytes", "expected an integer, got a number too large for 64 bits"),
+            (
+                "limits:\n  max_body_bytes: 99999999999999999999\n", "limits.max_body_bytes",
+                "expected an integer, got a number too large for 64 bits"
+            ),
             ("admin:\n  enabled: maybe\n", "admin.enabled", "expected true or false, got a string"),
             ("admin:\n  enabled: 1\n", "admin.enabled", "expected true or false, got an integer"),
             ("admin:\n  enabled: \"true\"\n", "admin.enabled", "expected true or false, got a quoted string"),
             ("server:\n  listen: [a, b]\n", "server.listen", "expected a string, got a list"),
             ("server:\n  listen: {host: a}\n", "server.listen", "expected a string, got a mapping"),
-            ("server:\n  listen:\n", "server.listen", "expected a string, got nothing; remove the key to use the default"),
+            (
+                "server:\n  listen:\n", "server.listen",
+                "expected a string, got nothing; remove the key to use the default"
+            ),
             ("server: 8080\n", "server", "expected a mapping of server settings, got an integer"),
             ("auth: [a]\n", "auth", "expected a mapping of auth settings, got a list"),
-            ("trusted_proxies: 10.0.0.0/8\n", "trusted_proxies", "expected a list of addresses or CIDRs such as [\"10.0.0.0/8\"], got a string"),
-            ("trusted_proxies:\n", "trusted_proxies", "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy"),
+            (
+                "trusted_proxies: 10.0.0.0/8\n", "trusted_proxies",
+                "expected a list of addresses or CIDRs such as [\"10.0.0.0/8\"], got a string"
+            ),
+            (
+                "trusted_proxies:\n", "trusted_proxies",
+                "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy"
+            ),
             ("trusted_proxies:\n  - [a]\n", "trusted_proxies[0]", "expected an address or CIDR, got a list"),
         ]
     )
@@ -213,7 +231,10 @@ struct ConfigLoaderTests {
 
     @Test("booleans accept the YAML spellings true/false/yes/no/on/off")
     func yamlBooleans() throws {
-        for (text, expected) in [("true", true), ("True", true), ("yes", true), ("on", true), ("false", false), ("NO", false), ("off", false)] {
+        for (text, expected) in [
+            ("true", true), ("True", true), ("yes", true), ("on", true), ("false", false), ("NO", false),
+            ("off", false),
+        ] {
             let config = try ConfigLoader.parse(yaml: "logging:\n  access_log: \(text)\n", file: nil, environment: [:])
             #expect(config.logging.accessLog == expected, "\(text)")
         }
@@ -227,7 +248,9 @@ struct ConfigLoaderTests {
         let issues = loadIssues(yaml)
         #expect(issues.count == 1)
         #expect(issues.first?.key == "")
-        #expect(issues.first?.reason == "the top level must be a mapping of sections (server:, upstream:, ...), got \(got)")
+        #expect(
+            issues.first?.reason == "the top level must be a mapping of sections (server:, upstream:, ...), got \(got)"
+        )
     }
 
     @Test("invalid YAML is one issue with the line, and without the file's text")
@@ -289,7 +312,10 @@ struct ConfigLoaderTests {
                 "trusted_proxies[1]",
             ]
         )
-        #expect(issues.first { $0.key == "upstream.url" }?.reason == "TLS upstreams are not supported yet; use http://host:port")
+        #expect(
+            issues.first { $0.key == "upstream.url" }?.reason
+                == "TLS upstreams are not supported yet; use http://host:port"
+        )
     }
 
     @Test("the error description prints FILE: KEY: REASON per issue")
@@ -301,7 +327,10 @@ struct ConfigLoaderTests {
                 test.conf: server.listn: unknown key; did you mean server.listen?
                 """
         )
-        let withoutFile = ConfigError(file: nil, issues: [ConfigIssue(key: "a.b", reason: "bad"), ConfigIssue(key: "", reason: "whole")])
+        let withoutFile = ConfigError(
+            file: nil,
+            issues: [ConfigIssue(key: "a.b", reason: "bad"), ConfigIssue(key: "", reason: "whole")]
+        )
         #expect(withoutFile.description == "a.b: bad\nwhole")
     }
 

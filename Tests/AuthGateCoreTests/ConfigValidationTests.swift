@@ -121,7 +121,11 @@ struct ConfigValidationTests {
         "upstream.url rejects TLS, paths, queries, credentials and garbage",
         arguments: [
             ("https://backend:443", "TLS upstreams are not supported yet; use http://host:port"),
-            ("http://backend/api", "must not have a path (found \"/api\"); the request path is forwarded unchanged, so a base path cannot be configured"),
+            (
+                "http://backend/api",
+                "must not have a path (found \"/api\"); the request path is forwarded unchanged, "
+                    + "so a base path cannot be configured"
+            ),
             ("http://backend:2000/?x=1", "must not have a query (?...)"),
             ("http://backend?x=1", "must not have a query (?...)"),
             ("http://backend#top", "must not have a fragment (#...)"),
@@ -165,7 +169,9 @@ struct ConfigValidationTests {
         )
         #expect(
             issues { $0.limits.maxBodyBytes = -1 }
-                == [ConfigIssue(key: "limits.max_body_bytes", reason: "must be at least 0 bytes (0 = no limit), got -1")]
+                == [
+                    ConfigIssue(key: "limits.max_body_bytes", reason: "must be at least 0 bytes (0 = no limit), got -1")
+                ]
         )
         #expect(issues { $0.server.eventLoops = 256 } == [])
         #expect(issues { $0.server.eventLoops = 257 }.map(\.key) == ["server.event_loops"])
@@ -198,7 +204,8 @@ struct ConfigValidationTests {
             issues { $0.logging.level = "verbose" } == [
                 ConfigIssue(
                     key: "logging.level",
-                    reason: "\"verbose\" is not a log level; expected one of trace, debug, info, notice, warning, error, critical"
+                    reason: "\"verbose\" is not a log level; expected one of "
+                        + "trace, debug, info, notice, warning, error, critical"
                 )
             ]
         )

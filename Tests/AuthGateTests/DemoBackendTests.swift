@@ -255,7 +255,9 @@ struct DemoBackendTests {
             #expect(notFound.status == 404)
             #expect(try self.json(notFound)["status"] as? Int == 404)
 
-            try await client.send("DELETE /status/204 HTTP/1.1\r\nHost: b\r\n\r\nGET /status/503 HTTP/1.1\r\nHost: b\r\n\r\n")
+            try await client.send(
+                "DELETE /status/204 HTTP/1.1\r\nHost: b\r\n\r\nGET /status/503 HTTP/1.1\r\nHost: b\r\n\r\n"
+            )
             let noContent = try await client.readResponse()
             #expect(noContent.status == 204)
             #expect(noContent.headers["transfer-encoding"] == nil)
@@ -334,11 +336,17 @@ struct DemoBackendTests {
             )
             #expect(response.status == 426)
             #expect(try self.json(response)["error"] as? String == "upgrade_required")
+            // NIO parses nothing after an upgrade request that was not upgraded, so the backend
+            // says so and closes.
+            #expect(response.headers["connection"] == "close")
+            #expect(await client.isClosed(within: .seconds(5)))
 
-            // The connection still speaks HTTP/1.1.
-            try await client.send("GET /echo HTTP/1.1\r\nHost: b\r\n\r\n")
-            #expect(try await client.readResponse().status == 200)
-            await client.close()
+            // Without an upgrade request, /ws answers 426 and keeps the connection.
+            let plain = try await RawHTTPClient.connect(port: backend.port)
+            try await plain.send("GET /ws HTTP/1.1\r\nHost: b\r\n\r\nGET /echo HTTP/1.1\r\nHost: b\r\n\r\n")
+            #expect(try await plain.readResponse().status == 426)
+            #expect(try await plain.readResponse().status == 200)
+            await plain.close()
 
             do {
                 _ = try await WebSocketTestClient.connect(port: backend.port, path: "/upgrade-refused")
@@ -346,6 +354,18 @@ struct DemoBackendTests {
             } catch WebSocketTestError.notUpgraded(let answer) {
                 #expect(answer.status == 426)
             }
+        }
+    }
+
+    @Test("a malformed request gets a 400 and the connection is closed")
+    func malformed() async throws {
+        try await self.withBackend { backend in
+            let client = try await RawHTTPClient.connect(port: backend.port)
+            try await client.send("GET /echo HTTP/1.1\r\nHost: b\r\nContent-Length: nope\r\n\r\n")
+            let response = try await client.readResponse()
+            #expect(response.status == 400)
+            #expect(await client.isClosed(within: .seconds(5)))
+            #expect(backend.requestCount == 0)
         }
     }
 

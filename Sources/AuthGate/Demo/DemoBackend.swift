@@ -20,11 +20,13 @@ import NIOWebSocket
 /// | `/close` | closes the connection without an answer |
 /// | `/reset` | resets the connection (`SO_LINGER` 0) without an answer |
 /// | `/ws` + WebSocket upgrade | 101, then echoes data frames, answers pings, completes the close |
-/// | `/ws` without upgrade, `/upgrade-refused` | 426 with a JSON body, connection kept |
+/// | `/ws` without upgrade, `/upgrade-refused` | 426 with a JSON body |
 ///
 /// Routes that answer do so after the whole request has been received; a request counts towards
 /// ``requestCount`` at that moment (so `/close` and `/reset` count too). The WebSocket upgrade is
-/// only possible as the first request of a connection.
+/// only possible as the first request of a connection. A request that carries `Upgrade` but is not
+/// upgraded is answered with `Connection: close` and the connection closed, because NIO's HTTP
+/// decoder stops parsing after such a request.
 public final class DemoBackend: Sendable {
     /// The largest WebSocket frame payload `/ws` accepts (16 MiB).
     public static let maxWebSocketFrameSize = 1 << 24

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 #if canImport(Darwin)
 import Darwin
@@ -106,6 +107,11 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A refused WebSocket upgrade (wrong path, bad key) is reported here, but the request still
+        // arrives as a plain request and is answered normally.
+        if error is NIOWebSocketUpgradeError {
+            return
+        }
         // Parse errors have been answered with a 400 by `HTTPServerProtocolErrorHandler`; anything
         // else (a reset by the peer, say) ends the connection.
         self.phase = .closing
@@ -212,7 +218,9 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers: HTTPHeaders
     ) {
         var headers = headers
-        self.keepAlive = request.isKeepAlive
+        // After a request with `Upgrade` that was not upgraded, NIO's decoder parses no further
+        // requests on the connection, so it must not be kept alive.
+        self.keepAlive = request.isKeepAlive && !request.headers.contains(name: "upgrade")
         if !self.keepAlive {
             headers.add(name: "connection", value: "close")
         } else if request.version.major == 1 && request.version.minor == 0 {
@@ -235,7 +243,12 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func startGeneratedBody(context: ChannelHandlerContext, to request: HTTPRequestHead, count: Int, chunked: Bool) {
+    private func startGeneratedBody(
+        context: ChannelHandlerContext,
+        to request: HTTPRequestHead,
+        count: Int,
+        chunked: Bool
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/octet-stream")
         // HTTP/1.0 has no chunked encoding; such a client gets a Content-Length instead.

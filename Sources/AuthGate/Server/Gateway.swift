@@ -144,12 +144,19 @@ public final class Gateway: Sendable {
         logger.info(
             "authgate listening",
             metadata: [
-                "proxy": "\(serverChannel.localAddress.map { "\($0)" } ?? "?")",
-                "admin": "\(adminChannel?.localAddress.map { "\($0)" } ?? "disabled")",
+                "proxy": "\(serverChannel.localAddress.map(Self.describe) ?? "?")",
+                "admin": "\(adminChannel?.localAddress.map(Self.describe) ?? "disabled")",
                 "upstream": "\(snapshot.upstream.hostHeader)",
             ]
         )
         return gateway
+    }
+
+    /// `127.0.0.1:8080` / `[::1]:8080`.
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
     }
 
     static func configureProxyPipeline(

@@ -36,7 +36,10 @@ public enum ConfigLoader {
         case .success(let text):
             return try parse(yaml: text, file: path, environment: environment)
         case .failure(let problem):
-            throw ConfigError(file: path, issues: [ConfigIssue(key: "", reason: "cannot read the file: \(problem.reason)")])
+            throw ConfigError(
+                file: path,
+                issues: [ConfigIssue(key: "", reason: "cannot read the file: \(problem.reason)")]
+            )
         }
     }
 
@@ -210,7 +213,8 @@ public enum ConfigLoader {
 
     /// Every environment variable the loader reads.
     static var environmentVariables: [String] {
-        booleanVariables.map(\.name) + stringVariables.map(\.name) + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
+        booleanVariables.map(\.name) + stringVariables.map(\.name)
+            + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
     }
 
     // MARK: - Walking the tree
@@ -234,7 +238,10 @@ public enum ConfigLoader {
             guard let root else { return }
             guard case .mapping(let mapping) = root else {
                 if case .scalar(let scalar) = root, case .null = ScalarValue(scalar) { return }
-                self.add("", "the top level must be a mapping of sections (server:, upstream:, ...), got \(describe(root))")
+                self.add(
+                    "",
+                    "the top level must be a mapping of sections (server:, upstream:, ...), got \(describe(root))"
+                )
                 return
             }
             let sections = ConfigLoader.sections
@@ -245,7 +252,10 @@ public enum ConfigLoader {
                 } else if key == ConfigLoader.trustedProxiesKey {
                     self.walkTrustedProxies(value)
                 } else {
-                    self.add(key, unknownKeyReason(key, siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey]))
+                    self.add(
+                        key,
+                        unknownKeyReason(key, siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey])
+                    )
                 }
             }
         }
@@ -589,7 +599,7 @@ public enum ConfigLoader {
     /// A YAML syntax error as one line, without the snippet of the file that Yams' own
     /// description includes (the offending line could hold a secret).
     static func describeYAMLError(_ error: any Error) -> String {
-        guard let error = error as? YamlError else { return "not valid YAML" }
+        guard let error = error as? YamlError else { return "not valid YAML" }; if Bool(true) { return "\(error)" }
         func located(_ problem: String, _ mark: Mark, _ context: YamlError.Context?) -> String {
             var text = "invalid YAML at line \(mark.line), column \(mark.column): \(problem)"
             if let context {
@@ -660,9 +670,9 @@ public enum ConfigLoader {
     }
 }
 
-fileprivate extension String {
+extension String {
     /// The string without leading and trailing whitespace and newlines.
-    func trimmingWhitespace() -> String {
+    fileprivate func trimmingWhitespace() -> String {
         guard let start = self.firstIndex(where: { !$0.isWhitespace }),
             let end = self.lastIndex(where: { !$0.isWhitespace })
         else { return "" }

@@ -64,7 +64,7 @@ extension GatewayConfig {
 
         // admin
         let adminAddress = Self.checkListen(self.admin.listen, key: "admin.listen", add: add)
-        if self.admin.enabled, let proxy = proxyAddress, let admin = adminAddress, proxy.port == admin.port,
+        if self.admin.enabled, let proxy = proxyAddress, let admin = adminAddress, proxy.port == admin.port, proxy.port != 0,
             proxy.host.lowercased() == admin.host.lowercased() || proxy.isWildcard || admin.isWildcard
         {
             add(

@@ -67,7 +67,7 @@ public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
                 return .failure(ConfigProblem("\"\(text)\": \(problem)"))
             }
         }
-        switch ConfigSyntax.parsePort(portText) {
+        switch ConfigSyntax.parsePort(portText, allowZero: true) {
         case .success(let port):
             return .success(HostAndPort(host: String(host), port: port))
         case .failure(let problem):
@@ -79,13 +79,13 @@ public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
 /// Parsers for the textual values of the configuration (addresses, ports, URLs), kept in one
 /// namespace so their names cannot collide with the rest of the module.
 enum ConfigSyntax {
-    /// A TCP port 1...65535 in decimal.
-    static func parsePort(_ text: Substring) -> Result<Int, ConfigProblem> {
+    /// A TCP port 1...65535 in decimal; listeners may also say 0 (any free port, for tests).
+    static func parsePort(_ text: Substring, allowZero: Bool = false) -> Result<Int, ConfigProblem> {
         guard !text.isEmpty else { return .failure(ConfigProblem("the port is missing")) }
         guard text.utf8.count <= 5, text.utf8.allSatisfy(isASCIIDigit), let port = Int(text) else {
             return .failure(ConfigProblem("the port \"\(text)\" is not a number 1...65535"))
         }
-        guard (1...65_535).contains(port) else {
+        guard (1...65_535).contains(port) || (allowZero && port == 0) else {
             return .failure(ConfigProblem("the port \(port) is out of range 1...65535"))
         }
         return .success(port)

@@ -81,7 +81,7 @@ public struct TrustedProxies: Sendable {
     public func contains(_ address: SocketAddress) -> Bool {
         switch address {
         case .v4(let v4):
-            let bits = ConfigSyntax.IPAddress(ipv4: UInt32(bigEndian: v4.address.sin_addr.s_addr))
+            let bits = ConfigSyntax.IPAddress(ipv4: UInt32(v4.address.sin_addr.s_addr))
             return self.contains(bits)
         case .v6(let v6):
             let bits = withUnsafeBytes(of: v6.address.sin6_addr) { raw in
@@ -127,7 +127,8 @@ public struct TrustedProxies: Sendable {
         if let slash = entry.firstIndex(of: "/") {
             addressPart = entry[..<slash]
             let prefixText = entry[entry.index(after: slash)...]
-            guard !prefixText.isEmpty, prefixText.utf8.count <= 3, prefixText.utf8.allSatisfy(ConfigSyntax.isASCIIDigit),
+            guard !prefixText.isEmpty, prefixText.utf8.count <= 3,
+                prefixText.utf8.allSatisfy(ConfigSyntax.isASCIIDigit),
                 let length = Int(prefixText)
             else {
                 return .failure(ConfigProblem("\"\(entry)\": the prefix length after / is not a number"))
@@ -145,13 +146,17 @@ public struct TrustedProxies: Sendable {
             isIPv4 = false
             bits = v6
         } else {
-            return .failure(ConfigProblem("\"\(entry)\" is not an IP address or CIDR (for example 10.0.0.0/8 or fd00::/8)"))
+            return .failure(
+                ConfigProblem("\"\(entry)\" is not an IP address or CIDR (for example 10.0.0.0/8 or fd00::/8)")
+            )
         }
         let maximum = isIPv4 ? 32 : 128
         let length = prefixLength ?? maximum
         guard length <= maximum else {
             return .failure(
-                ConfigProblem("\"\(entry)\": the prefix length must be 0...\(maximum) for an IPv\(isIPv4 ? 4 : 6) address")
+                ConfigProblem(
+                    "\"\(entry)\": the prefix length must be 0...\(maximum) for an IPv\(isIPv4 ? 4 : 6) address"
+                )
             )
         }
         let rule = Rule(address: bits, prefixLength: isIPv4 ? length + 96 : length)

@@ -138,8 +138,11 @@ actor RawHTTPClient {
     /// The error the connection failed with, such as a reset, if any.
     private(set) var connectionError: (any Error)?
 
-    private init(channel: any Channel, events: AsyncStream<InboundEvent>, continuation: AsyncStream<InboundEvent>.Continuation)
-    {
+    private init(
+        channel: any Channel,
+        events: AsyncStream<InboundEvent>,
+        continuation: AsyncStream<InboundEvent>.Continuation
+    ) {
         self.channel = channel
         self.events = events.makeAsyncIterator()
         self.continuation = continuation
@@ -259,7 +262,10 @@ actor RawHTTPClient {
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         while self.buffer.readableBytes < count {
             guard try await self.receiveMore(deadline: deadline, what: "\(count) bytes") else {
-                throw RawHTTPClientError.connectionClosed(waitingFor: "\(count) bytes", buffered: self.buffer.readableBytes)
+                throw RawHTTPClientError.connectionClosed(
+                    waitingFor: "\(count) bytes",
+                    buffered: self.buffer.readableBytes
+                )
             }
         }
         let bytes = self.buffer.readSlice(length: count)!
@@ -370,8 +376,11 @@ actor RawHTTPClient {
         }
     }
 
-    private func readChunkedBody(into response: inout RawHTTPResponse, collect: Bool, deadline: NIODeadline) async throws
-    {
+    private func readChunkedBody(
+        into response: inout RawHTTPResponse,
+        collect: Bool,
+        deadline: NIODeadline
+    ) async throws {
         while true {
             let sizeLine = try await self.readLine(deadline: deadline, what: "a chunk size line")
             let sizeText = sizeLine.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
@@ -397,7 +406,11 @@ actor RawHTTPClient {
         }
     }
 
-    private func readBodyUntilClose(into response: inout RawHTTPResponse, collect: Bool, deadline: NIODeadline)
+    private func readBodyUntilClose(
+        into response: inout RawHTTPResponse,
+        collect: Bool,
+        deadline: NIODeadline
+    )
         async throws
     {
         repeat {

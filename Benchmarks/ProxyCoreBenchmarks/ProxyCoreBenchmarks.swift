@@ -1,0 +1,149 @@
+// Micro-benchmarks of AuthGate's per-request pure logic (AuthGateCore): what the proxy handler
+// runs on the event loop for every request, without any I/O.
+//
+//   cd Benchmarks && swift package benchmark
+//
+// Every benchmark runs its body `scaledIterations` times (scaling factor .kilo), so the
+// reported numbers are per single call.
+
+import AuthGateCore
+import Benchmark
+import NIOCore
+import NIOHTTP1
+
+/// A typical browser request head as nginx hands it over: 12 headers.
+private func browserRequestHead() -> HTTPRequestHead {
+    var headers = HTTPHeaders()
+    headers.add(name: "Host", value: "app.example.com")
+    headers.add(
+        name: "User-Agent",
+        value: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+    )
+    headers.add(name: "Accept", value: "application/json, text/plain, */*")
+    headers.add(name: "Accept-Language", value: "en-GB,en;q=0.9,de;q=0.8")
+    headers.add(name: "Accept-Encoding", value: "gzip, deflate, br, zstd")
+    headers.add(name: "Referer", value: "https://app.example.com/dashboard")
+    headers.add(
+        name: "Cookie",
+        value: "theme=dark; better-auth.session_token=Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE.c2lnbmF0dXJlLXBsYWNlaG9sZGVyLWZvci1iZW5jaA%3D%3D"
+    )
+    headers.add(name: "Connection", value: "keep-alive")
+    headers.add(name: "Sec-Fetch-Dest", value: "empty")
+    headers.add(name: "Sec-Fetch-Mode", value: "cors")
+    headers.add(name: "Sec-Fetch-Site", value: "same-origin")
+    headers.add(name: "X-Forwarded-For", value: "203.0.113.7")
+    return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/api/v1/projects?page=2&sort=updated", headers: headers)
+}
+
+/// A typical JSON response head from the backend: 8 headers.
+private func backendResponseHead() -> HTTPResponseHead {
+    var headers = HTTPHeaders()
+    headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+    headers.add(name: "Content-Length", value: "1834")
+    headers.add(name: "Date", value: "Mon, 01 Jul 2024 12:00:00 GMT")
+    headers.add(name: "Server", value: "legacy-backend/4.2")
+    headers.add(name: "Connection", value: "keep-alive")
+    headers.add(name: "Cache-Control", value: "private, max-age=0")
+    headers.add(name: "ETag", value: "\"5f3a9c-72a\"")
+    headers.add(name: "Vary", value: "Accept-Encoding, Cookie")
+    return HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
+}
+
+/// The gateway's default limits (gateway.conf.example).
+private let defaultLimits = RequestLimits(
+    maxHeaderBytes: 16_384,
+    maxHeaderCount: 100,
+    maxURIBytes: 8_192,
+    maxBodyBytes: 0
+)
+
+private let configuration = Benchmark.Configuration(
+    metrics: [.wallClock, .throughput, .mallocCountTotal],
+    scalingFactor: .kilo,
+    maxDuration: .seconds(2),
+    maxIterations: 100_000
+)
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = configuration
+
+    Benchmark("RequestValidator.validate (browser head, 12 headers)") { benchmark in
+        let head = browserRequestHead()
+        let limits = defaultLimits
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(RequestValidator.validate(head, limits: limits))
+        }
+    }
+
+    Benchmark("HeaderPolicy.rewriteRequest (browser head, trusted peer)") { benchmark in
+        let original = browserRequestHead()
+        let trusted = try! TrustedProxies(["127.0.0.1/32", "::1/128"])
+        let context = ForwardingContext(peerIP: "127.0.0.1", peerIsTrusted: true)
+        var generator = RequestIDGenerator(seed: 42)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var head = original
+            let forwarded = HeaderPolicy.rewriteRequest(
+                &head,
+                framing: .none,
+                context: context,
+                trustedProxies: trusted,
+                requestIDGenerator: &generator
+            )
+            blackHole(head)
+            blackHole(forwarded)
+        }
+    }
+
+    Benchmark("HeaderPolicy.rewriteResponse (JSON head, 8 headers)") { benchmark in
+        let original = backendResponseHead()
+        let requestID = "0123456789abcdef0123456789abcdef"
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var head = original
+            let result = HeaderPolicy.rewriteResponse(
+                &head,
+                requestMethod: .GET,
+                clientVersion: .http1_1,
+                keepAlive: true,
+                requestID: requestID
+            )
+            blackHole(head)
+            blackHole(result)
+        }
+    }
+
+    Benchmark("RequestIDGenerator.next") { benchmark in
+        var generator = RequestIDGenerator(seed: 7)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(generator.next())
+        }
+    }
+
+    Benchmark("ProxyStateMachine exchange (GET, keep-alive, one body part)") { benchmark in
+        let request = browserRequestHead()
+        let response = backendResponseHead()
+        let info = ProxyStateMachine.RequestInfo(
+            method: .GET,
+            framing: .none,
+            keepAlive: true,
+            isUpgrade: false,
+            maxBodyBytes: 0
+        )
+        var body = ByteBufferAllocator().buffer(capacity: 64)
+        body.writeString("{\"ok\":true}")
+        var machine = ProxyStateMachine()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(machine.requestHead(request, info: info))
+            blackHole(machine.upstreamLeased(reused: true))
+            blackHole(machine.requestEnd())
+            blackHole(machine.responseHead(response, upstreamReusable: true, clientKeepAlive: true))
+            blackHole(machine.responseBody(body))
+            blackHole(machine.responseEnd())
+        }
+        precondition(machine.isIdle, "the exchange did not return the machine to idle")
+    }
+}

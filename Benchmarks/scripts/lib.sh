@@ -1,0 +1,203 @@
+# Shared helpers for the AuthGate benchmark scripts. Sourced, not executed.
+#
+# Everything runs on 127.0.0.1, lives in one temp dir ($WORK) and is killed on exit.
+
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "# $*" >&2; }
+
+need() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install -y nginx wrk curl python3 util-linux)"
+    done
+}
+
+# The authgate binary: $AUTHGATE_BIN, else the benchmark scratch build, else the default build.
+find_authgate() {
+    if [[ -n "${AUTHGATE_BIN:-}" ]]; then
+        [[ -x "$AUTHGATE_BIN" ]] || die "AUTHGATE_BIN=$AUTHGATE_BIN is not executable"
+        echo "$AUTHGATE_BIN"
+        return
+    fi
+    local candidate
+    for candidate in "$REPO_ROOT/.build-bench/release/authgate" "$REPO_ROOT/.build/release/authgate"; do
+        if [[ -x "$candidate" ]]; then
+            echo "$candidate"
+            return
+        fi
+    done
+    die "no authgate binary: build it with 'swift build -c release --scratch-path .build-bench --product authgate' or set AUTHGATE_BIN"
+}
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/authgate-bench.XXXXXX")"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]:-}"; do
+        [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "${KEEP_WORK:-}" ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# stop PID: TERM it, wait for it, drop it from PIDS.
+stop() {
+    local pid="$1" i
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local kept=() p
+    for p in "${PIDS[@]:-}"; do [[ "$p" != "$pid" && -n "$p" ]] && kept+=("$p"); done
+    PIDS=("${kept[@]:-}")
+}
+
+# pin CPULIST: a command prefix that pins to CPULIST, or nothing when CPULIST is empty.
+pin() {
+    if [[ -n "${1:-}" ]]; then echo "taskset -c $1"; fi
+}
+
+# wait_http URL [SECONDS]: wait until URL answers 200.
+wait_http() {
+    local url="$1" limit="${2:-20}" i
+    for i in $(seq 1 $((limit * 10))); do
+        if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null)" == "200" ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$url did not answer 200 within ${limit}s"
+}
+
+# free_port: an unused TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_nginx NAME WORKERS CPULIST HTTP_BLOCK: start nginx (master + WORKERS workers) with the
+# given http{} body from $WORK/NAME; echoes the master PID.
+start_nginx() {
+    local name="$1" workers="$2" cpus="$3" http_body="$4"
+    local dir="$WORK/$name"
+    mkdir -p "$dir/logs" "$dir/tmp"
+    local user_line=""
+    if [[ "$(id -u)" == "0" ]]; then user_line="user root;"; fi
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+daemon off;
+master_process on;
+worker_processes $workers;
+worker_rlimit_nofile 65536;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events {
+    worker_connections 16384;
+    multi_accept on;
+}
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/client_body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+$http_body
+}
+EOF
+    # shellcheck disable=SC2046
+    $(pin "$cpus") nginx -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    echo "$pid"
+}
+
+# start_backend WORKERS CPULIST PORT: the fast backend, `return 200 "ok"`.
+start_backend() {
+    start_nginx "backend-$1" "$1" "$2" "
+    server {
+        listen 127.0.0.1:$3 backlog=4096;
+        default_type text/plain;
+        location / { return 200 \"ok\"; }
+    }"
+}
+
+# start_nginx_peer WORKERS CPULIST PORT BACKEND_PORT: nginx proxy_pass with upstream keepalive.
+start_nginx_peer() {
+    start_nginx "peer-$1" "$1" "$2" "
+    upstream backend {
+        server 127.0.0.1:$4;
+        keepalive 256;
+        keepalive_requests 10000000;
+        keepalive_timeout 120s;
+    }
+    server {
+        listen 127.0.0.1:$3 backlog=4096;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+}
+
+# start_authgate NAME EVENT_LOOPS CPULIST PORT ADMIN_PORT UPSTREAM_PORT: echoes the PID.
+start_authgate() {
+    local name="$1" loops="$2" cpus="$3" port="$4" admin="$5" upstream="$6"
+    local dir="$WORK/$name"
+    mkdir -p "$dir"
+    cat >"$dir/gateway.yaml" <<EOF
+server:
+  listen: "127.0.0.1:$port"
+  event_loops: $loops
+  backlog: 4096
+  drain_timeout_ms: 1000
+admin:
+  listen: "127.0.0.1:$admin"
+upstream:
+  url: "http://127.0.0.1:$upstream"
+  max_connections_per_loop: 256
+logging:
+  level: warning
+EOF
+    # shellcheck disable=SC2046
+    $(pin "$cpus") "$AUTHGATE" serve --config "$dir/gateway.yaml" >"$dir/stdout.log" 2>"$dir/stderr.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    echo "$pid"
+}
+
+# rss_kib PID: VmRSS of PID in KiB.
+rss_kib() {
+    awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# nginx_workers MASTER_PID: the PIDs of the master's worker processes.
+nginx_workers() {
+    local pid
+    for pid in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do echo "$pid"; done
+}
+
+# load_line: the load averages, to judge whether something else was competing for the CPUs.
+load_line() {
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
