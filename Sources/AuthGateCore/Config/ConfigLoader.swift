@@ -599,7 +599,7 @@ public enum ConfigLoader {
     /// A YAML syntax error as one line, without the snippet of the file that Yams' own
     /// description includes (the offending line could hold a secret).
     static func describeYAMLError(_ error: any Error) -> String {
-        guard let error = error as? YamlError else { return "not valid YAML" }; if Bool(true) { return "\(error)" }
+        guard let error = error as? YamlError else { return "not valid YAML" }
         func located(_ problem: String, _ mark: Mark, _ context: YamlError.Context?) -> String {
             var text = "invalid YAML at line \(mark.line), column \(mark.column): \(problem)"
             if let context {

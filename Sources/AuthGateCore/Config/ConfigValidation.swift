@@ -28,11 +28,11 @@ extension GatewayConfig {
     /// Checks the configuration as a whole and returns every problem found, section by section; an
     /// empty array means the configuration can be compiled into a ``ConfigSnapshot``.
     ///
-    /// Checked: listen addresses (`host:port`, port 1...65535, admin and proxy not on the same
-    /// port of overlapping hosts), the upstream URL (`http://host[:port]`, no path, query,
-    /// credentials or TLS), the auth server origin, integer ranges (``integerBounds``), log level
-    /// and format, every `trusted_proxies` entry, and secret lengths. No issue text contains a
-    /// secret's value.
+    /// Checked: listen addresses (`host:port`, port 1...65535 or 0 for any free port; admin and
+    /// proxy not on the same port of overlapping hosts), the upstream URL (`http://host[:port]`,
+    /// no path, query, credentials or TLS), the auth server origin, integer ranges
+    /// (``integerBounds``), log level and format, every `trusted_proxies` entry, and secret
+    /// lengths. No issue text contains a secret's value.
     public func validate() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         func add(_ key: String, _ reason: String) {
@@ -64,7 +64,9 @@ extension GatewayConfig {
 
         // admin
         let adminAddress = Self.checkListen(self.admin.listen, key: "admin.listen", add: add)
-        if self.admin.enabled, let proxy = proxyAddress, let admin = adminAddress, proxy.port == admin.port, proxy.port != 0,
+        // Port 0 means "any free port" (tests), so two such listeners never collide.
+        if self.admin.enabled, let proxy = proxyAddress, let admin = adminAddress, proxy.port == admin.port,
+            proxy.port != 0,
             proxy.host.lowercased() == admin.host.lowercased() || proxy.isWildcard || admin.isWildcard
         {
             add(

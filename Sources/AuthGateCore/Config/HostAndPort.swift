@@ -2,12 +2,12 @@
 /// server can bind without parsing strings again.
 ///
 /// `host` is an IPv4 address, an IPv6 address (stored without brackets) or a DNS name; `port` is
-/// 1...65535. Port 0 ("any free port") is rejected because operators and nginx must know where
-/// the gateway listens.
+/// 1...65535, or 0 for "any free port" (tests start gateways that way; in production operators
+/// and nginx must know the port, so give one).
 public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
     /// The host without brackets, for example `0.0.0.0`, `::1` or `gateway.internal`.
     public var host: String
-    /// The TCP port, 1...65535.
+    /// The TCP port, 0...65535 (0 = any free port).
     public var port: Int
 
     /// Parses `host:port` or `[v6]:port`; `nil` when the text is anything else.
@@ -86,7 +86,7 @@ enum ConfigSyntax {
             return .failure(ConfigProblem("the port \"\(text)\" is not a number 1...65535"))
         }
         guard (1...65_535).contains(port) || (allowZero && port == 0) else {
-            return .failure(ConfigProblem("the port \(port) is out of range 1...65535"))
+            return .failure(ConfigProblem("the port \(port) is out of range \(allowZero ? 0 : 1)...65535"))
         }
         return .success(port)
     }

@@ -81,7 +81,7 @@ public struct TrustedProxies: Sendable {
     public func contains(_ address: SocketAddress) -> Bool {
         switch address {
         case .v4(let v4):
-            let bits = ConfigSyntax.IPAddress(ipv4: UInt32(v4.address.sin_addr.s_addr))
+            let bits = ConfigSyntax.IPAddress(ipv4: UInt32(bigEndian: v4.address.sin_addr.s_addr))
             return self.contains(bits)
         case .v6(let v6):
             let bits = withUnsafeBytes(of: v6.address.sin6_addr) { raw in
