@@ -57,15 +57,13 @@ private let defaultLimits = RequestLimits(
     maxBodyBytes: 0
 )
 
-private let configuration = Benchmark.Configuration(
-    metrics: [.wallClock, .throughput, .mallocCountTotal],
-    scalingFactor: .kilo,
-    maxDuration: .seconds(2),
-    maxIterations: 100_000
-)
-
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = configuration
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 100_000
+    )
 
     Benchmark("RequestValidator.validate (browser head, 12 headers)") { benchmark in
         let head = browserRequestHead()

@@ -22,6 +22,8 @@
 #   SIZE=1073741824    bytes per transfer
 #   SLOW_SIZE=268435456, SLOW_RATE=32M   the slow-client download
 #   EVENT_LOOPS=1      server.event_loops of the gateway
+#   DIRECT=1           also run every transfer straight against the backend (a baseline of what
+#                      curl and the backend manage without the gateway; default on, DIRECT= off)
 #   AUTHGATE_BIN=...   default .build-bench/release/authgate, then .build/release/authgate
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,6 +36,7 @@ SIZE="${SIZE:-1073741824}"
 SLOW_SIZE="${SLOW_SIZE:-268435456}"
 SLOW_RATE="${SLOW_RATE:-32M}"
 EVENT_LOOPS="${EVENT_LOOPS:-1}"
+DIRECT="${DIRECT-1}"
 
 demo_port="$(free_port)"
 demo_admin_port="$(free_port)"
@@ -51,6 +54,7 @@ wait_http "http://127.0.0.1:$backend_port/bytes/1"
 gateway_pid="$(start_authgate gateway "$EVENT_LOOPS" "" "$gateway_port" "$admin_port" "$backend_port")"
 wait_http "http://127.0.0.1:$gateway_port/bytes/1"
 GW="http://127.0.0.1:$gateway_port"
+BACKEND="http://127.0.0.1:$backend_port"
 
 # Warm up the path (pool connection, buffers) so that "idle" is the steady state.
 curl -s -o /dev/null "$GW/bytes/1048576"
@@ -63,11 +67,16 @@ truncate -s "$SIZE" "$WORK/upload.bin"
 RESULTS="$WORK/streaming.txt"
 : >"$RESULTS"
 
-# transfer NAME EXPECTED_BYTES CURL_ARGS...: run curl while sampling the gateway's RSS.
+# transfer NAME EXPECTED_BYTES BASE_URL CURL_ARGS...: run curl (the URL is BASE_URL followed by
+# the last argument) while sampling the gateway's RSS. With BASE_URL = the backend itself, the
+# row is the baseline of what curl and the backend manage without the gateway.
 transfer() {
-    local name="$1" expected="$2"
-    shift 2
-    local samples="$WORK/rss-${name// /_}.txt"
+    local name="$1" expected="$2" base="$3"
+    shift 3
+    local args=("$@")
+    local path="${args[${#args[@]}-1]}"
+    unset 'args[${#args[@]}-1]'
+    local samples="$WORK/rss-$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').txt"
     : >"$samples"
     (
         while kill -0 "$gateway_pid" 2>/dev/null; do
@@ -77,34 +86,42 @@ transfer() {
     ) &
     local sampler=$!
     local stats body="$WORK/body.txt"
-    stats="$(curl -s -o "$body" -w '%{http_code} %{size_upload} %{size_download} %{time_total}' "$@" || echo "000 0 0 0")"
+    stats="$(curl -s -o "$body" -w '%{http_code} %{size_download} %{time_total}' "${args[@]}" "$base$path" || echo "000 0 0")"
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
-    local code up down seconds
-    read -r code up down seconds <<<"$stats"
-    local moved=$((up > down ? up : down))
+    local code down seconds moved
+    read -r code down seconds <<<"$stats"
+    moved="$down"
+    if [[ "$name" == upload* ]]; then
+        # The backend answers {"bytes":N} with the byte count it received.
+        moved="$(grep -o '"bytes":[0-9]*' "$body" | cut -d: -f2)"
+        moved="${moved:-0}"
+    fi
     local status="ok"
     if [[ "$code" != "200" ]]; then
         status="HTTP $code"
     elif [[ "$moved" != "$expected" ]]; then
-        status="moved $moved"
+        status="FAILED: $moved of $expected bytes"
     fi
-    if [[ "$name" == upload* ]]; then
-        # The backend answers with the byte count it received.
-        grep -q "$expected" "$body" || status="backend saw: $(head -c 200 "$body")"
+    local peak="-"
+    if [[ "$base" == "$GW" ]]; then
+        peak="$(sort -n "$samples" | tail -1)"
+        peak="${peak:-0}"
+    else
+        name="$name (direct)"
     fi
-    local peak
-    peak="$(sort -n "$samples" | tail -1)"
-    echo "$name|$moved|$seconds|${peak:-0}|$(wc -l <"$samples")|$status" >>"$RESULTS"
-    log "$name: HTTP $code, $moved bytes in ${seconds}s, peak RSS ${peak:-0} KiB ($status)"
+    echo "$name|$moved|$seconds|$peak|$status" >>"$RESULTS"
+    log "$name: HTTP $code, $moved bytes in ${seconds}s, peak gateway RSS $peak KiB ($status)"
     kill -0 "$gateway_pid" 2>/dev/null || die "the gateway exited during '$name': $(tail -5 "$WORK/gateway/stderr.log")"
 }
 
-transfer "upload, Content-Length" "$SIZE" -T "$WORK/upload.bin" -X POST "$GW/upload"
-transfer "upload, chunked" "$SIZE" -T - -X POST "$GW/upload" < <(head -c "$SIZE" /dev/zero)
-transfer "download, Content-Length" "$SIZE" "$GW/bytes/$SIZE"
-transfer "download, chunked" "$SIZE" "$GW/chunked/$SIZE"
-transfer "download, slow client $SLOW_RATE/s" "$SLOW_SIZE" --limit-rate "$SLOW_RATE" "$GW/bytes/$SLOW_SIZE"
+for base in "$GW" ${DIRECT:+"$BACKEND"}; do
+    transfer "upload, Content-Length" "$SIZE" "$base" -T "$WORK/upload.bin" -X POST "/upload"
+    transfer "upload, chunked" "$SIZE" "$base" -T - -X POST "/upload" < <(head -c "$SIZE" /dev/zero)
+    transfer "download, Content-Length" "$SIZE" "$base" "/bytes/$SIZE"
+    transfer "download, chunked" "$SIZE" "$base" "/chunked/$SIZE"
+    transfer "download, slow client $SLOW_RATE/s" "$SLOW_SIZE" "$base" --limit-rate "$SLOW_RATE" "/bytes/$SLOW_SIZE"
+done
 
 sleep 1
 final_kib="$(rss_kib "$gateway_pid")"
@@ -120,9 +137,10 @@ echo "$LOAD_AT_START"
 echo "gateway RSS when idle (after a warm-up): $(awk -v k="$idle_kib" 'BEGIN { printf "%.1f MiB", k / 1024 }'); after all transfers: $(awk -v k="$final_kib" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo
 awk -F'|' -v idle="$idle_kib" '
-    BEGIN { printf "%-34s %9s %9s %10s %13s %15s  %s\n", "transfer", "MiB", "seconds", "MiB/s", "peak RSS MiB", "peak-idle MiB", "result" }
+    BEGIN { printf "%-43s %9s %9s %10s %13s %15s  %s\n", "transfer", "MiB", "seconds", "MiB/s", "peak RSS MiB", "peak-idle MiB", "result" }
     {
         mib = $2 / 1048576
-        printf "%-34s %9.0f %9.2f %10.1f %13.1f %15.1f  %s\n", $1, mib, $3, ($3 > 0 ? mib / $3 : 0), $4 / 1024, ($4 - idle) / 1024, $6
+        if ($4 == "-") printf "%-43s %9.0f %9.2f %10.1f %13s %15s  %s\n", $1, mib, $3, ($3 > 0 ? mib / $3 : 0), "-", "-", $5
+        else printf "%-43s %9.0f %9.2f %10.1f %13.1f %15.1f  %s\n", $1, mib, $3, ($3 > 0 ? mib / $3 : 0), $4 / 1024, ($4 - idle) / 1024, $5
     }
 ' "$RESULTS"

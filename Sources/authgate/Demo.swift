@@ -6,6 +6,12 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start the gateway in front of a built-in echo backend and print requests to try."
@@ -20,6 +26,12 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Port of the built-in echo backend.")
     var backendPort: Int = 2000
 
+    static func randomSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
+            + "-authgate-demo"
+    }
+
     func run() async throws {
         let logger = bootstrapLogging(level: "notice", format: "text")
         let group = MultiThreadedEventLoopGroup.singleton
@@ -29,6 +41,33 @@ struct Demo: AsyncParsableCommand {
         config.server.listen = "127.0.0.1:\(self.port)"
         config.admin.listen = "127.0.0.1:\(self.adminPort)"
         config.upstream.url = "http://127.0.0.1:\(backend.port)"
+        // Fresh secrets each run; the demo mints one credential of each system with them.
+        let legacySecret = Self.randomSecret()
+        let betterAuthJWTSecret = Self.randomSecret()
+        config.auth.legacyJWTSecret = Secret(legacySecret)
+        config.auth.betterAuthJWTSecret = Secret(betterAuthJWTSecret)
+        config.auth.betterAuthSecret = Secret(Self.randomSecret())
+        config.routes = [
+            GatewayConfig.Route(path: "/api/public/", access: "public"),
+            GatewayConfig.Route(path: "/bytes/", access: "public"),
+            GatewayConfig.Route(path: "/upload", access: "public"),
+        ]
+        let now = Int64(time(nil))
+        let legacyToken = JWTSigner.hs256(
+            claims: .object([
+                "sub": .string("user-42"), "email": .string("ada@example.com"), "role": .string("admin"),
+                "iat": .number(Double(now)), "exp": .number(Double(now + 3600)),
+            ]),
+            secret: legacySecret
+        )
+        let betterAuthToken = JWTSigner.hs256(
+            claims: .object([
+                "sub": .string("ba-user-7"), "email": .string("grace@example.com"),
+                "iss": .string("http://127.0.0.1:3001"), "aud": .string("http://127.0.0.1:3001"),
+                "iat": .number(Double(now)), "exp": .number(Double(now + 900)),
+            ]),
+            secret: betterAuthJWTSecret
+        )
 
         let service = GatewayService(
             config: config,
@@ -46,11 +85,21 @@ struct Demo: AsyncParsableCommand {
                       admin    http://127.0.0.1:\(admin)   (health, readiness, metrics)
                       backend  http://127.0.0.1:\(backend.port)   (built-in echo: answers with what it received)
 
+                    Sample credentials (valid for this run):
+                      LEGACY=\(legacyToken)
+                      BETTER_AUTH=\(betterAuthToken)
+
                     Try:
-                      curl -s http://127.0.0.1:\(proxy)/api/hello | python3 -m json.tool
-                          # the backend's echo: note X-Request-Id, X-Forwarded-For, X-Real-IP added by AuthGate
-                      curl -s -H 'X-Auth-User-Id: admin' http://127.0.0.1:\(proxy)/api/hello
-                          # a client-sent identity header never reaches the backend
+                      curl -s -i http://127.0.0.1:\(proxy)/api/hello
+                          # 401 with WWW-Authenticate: no credential
+                      curl -s -H "Authorization: Bearer $LEGACY" http://127.0.0.1:\(proxy)/api/hello | python3 -m json.tool
+                          # the backend's echo: X-Auth-User-Id user-42, X-Auth-Method legacy, X-Request-Id, X-Forwarded-For
+                      curl -s -H "Authorization: Bearer $BETTER_AUTH" http://127.0.0.1:\(proxy)/api/hello | python3 -m json.tool
+                          # the same backend, X-Auth-Method better-auth
+                      curl -s -H 'X-Auth-User-Id: admin' http://127.0.0.1:\(proxy)/api/public/hello
+                          # a public route; a client-sent identity header never reaches the backend
+                      swift run authgate token inspect "$LEGACY"
+                          # what a token is (add --config to check its signature)
                       curl -s -X POST --data-binary @/etc/hostname http://127.0.0.1:\(proxy)/api/upload
                       curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:\(proxy)/bytes/104857600
                           # 100 MB streamed through with flat memory
@@ -60,6 +109,7 @@ struct Demo: AsyncParsableCommand {
                     Press Ctrl-C to stop.
                     """
                 )
+                fflush(nil)
             }
         )
         let serviceGroup = ServiceGroup(

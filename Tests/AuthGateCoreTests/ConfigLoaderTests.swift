@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import Testing
+import _CryptoExtras
 
 @testable import AuthGateCore
 
@@ -44,6 +46,112 @@ private let repositoryRoot: String = {
 
 private let secretValue = "S3CRET-VALUE-that-must-never-be-printed-0123456789"
 
+/// One key line of a config text in the layout of `gateway.conf.example`, commented out or not.
+private struct DocumentedKey {
+    /// The dotted key (`auth.leeway_seconds`) or a top-level key (`routes`).
+    var key: String
+    /// Written as `# key: ...`.
+    var commentedOut: Bool
+    /// The comment lines of the paragraph (lines up to a blank line) the key is in.
+    var comment: String
+}
+
+/// The name at the start of `line` if the line reads `name:` followed by a space or its end.
+private func leadingKeyName(_ line: Substring) -> String? {
+    let name = line.prefix { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }
+    guard let first = name.first, first >= "a" && first <= "z" else { return nil }
+    let rest = line.dropFirst(name.count)
+    guard rest.first == ":", rest.dropFirst().first.map({ $0 == " " }) ?? true else { return nil }
+    return String(name)
+}
+
+/// The keys a config text mentions: a top-level `section:` opens a section, and `  key:` or
+/// `  # key:` (indented by exactly two spaces) below it is `section.key`; a top-level `key:` or
+/// `# key:` that is not a section is a key of its own.
+private func documentedKeys(in text: String) -> [DocumentedKey] {
+    let sectionNames = Set(ConfigLoader.sections.map(\.name))
+    var result: [DocumentedKey] = []
+    var section: String? = nil
+    var paragraphKeys: [(key: String, commentedOut: Bool)] = []
+    var paragraphComment: [Substring] = []
+    func endParagraph() {
+        let comment = paragraphComment.joined(separator: "\n")
+        result += paragraphKeys.map { DocumentedKey(key: $0.key, commentedOut: $0.commentedOut, comment: comment) }
+        paragraphKeys = []
+        paragraphComment = []
+    }
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.allSatisfy(\.isWhitespace) {
+            endParagraph()
+        } else if line.hasPrefix("  ") {
+            let body = line.dropFirst(2)
+            let commentedOut = body.hasPrefix("# ")
+            if let name = leadingKeyName(commentedOut ? body.dropFirst(2) : body), let section {
+                paragraphKeys.append(("\(section).\(name)", commentedOut))
+            } else if body.hasPrefix("#") {
+                paragraphComment.append(body)
+            }
+        } else if line.hasPrefix("#") {
+            if line.hasPrefix("# "), let name = leadingKeyName(line.dropFirst(2)) {
+                paragraphKeys.append((name, true))
+            } else {
+                paragraphComment.append(line)
+            }
+        } else if let name = leadingKeyName(line) {
+            section = name
+            if !sectionNames.contains(name) {
+                paragraphKeys.append((name, false))
+            }
+        }
+    }
+    endParagraph()
+    return result
+}
+
+/// The rows of the key tables in `docs/config-reference.md` (`| `key` | type | default | env var |
+/// meaning |`), by key, as their cells.
+private func referenceRows(in text: String) -> [String: [String]] {
+    var rows: [String: [String]] = [:]
+    for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+        let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let first = cells.first, first.hasPrefix("`"), first.hasSuffix("`") else { continue }
+        rows[String(first.dropFirst().dropLast())] = cells
+    }
+    return rows
+}
+
+/// The environment variable of each key that has one (`NAME_FILE` for a secret's `_file` key).
+private var environmentVariableByKey: [String: String] {
+    var variables: [String: String] = [:]
+    for variable in ConfigLoader.booleanVariables { variables[variable.key] = variable.name }
+    for variable in ConfigLoader.stringVariables { variables[variable.key] = variable.name }
+    for variable in ConfigLoader.secretVariables {
+        variables[variable.key] = variable.name
+        variables[variable.key + "_file"] = variable.name + "_FILE"
+    }
+    return variables
+}
+
+/// The keys whose default is a value (not unset): every key that is not a secret, a secret's
+/// `_file` form or an optional string.
+private var keysWithDefaultValues: [String] {
+    var keys: [String] = []
+    for section in ConfigLoader.sections {
+        for field in section.fields {
+            switch field.kind {
+            case .secret, .optionalString: continue
+            default: keys.append("\(section.name).\(field.name)")
+            }
+        }
+    }
+    return keys + [ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey]
+}
+
+/// A PEM file's text for a freshly generated public key.
+private func rsaPublicKeyPEM() throws -> String {
+    try _RSA.Signing.PrivateKey(keySize: .bits2048).publicKey.pemRepresentation
+}
+
 @Suite("ConfigLoader")
 struct ConfigLoaderTests {
     // MARK: Defaults
@@ -69,77 +177,265 @@ struct ConfigLoaderTests {
         #expect(config == GatewayConfig())
     }
 
+    /// A file that sets every key (but the `_file` forms) to a valid value other than its default.
+    static let everyKeyYAML = """
+        server:
+          listen: "[::1]:8181"
+          event_loops: 4
+          drain_timeout_ms: 5_000
+          client_idle_timeout_ms: 30000
+          backlog: 256
+        upstream:
+          url: http://backend.internal:3000
+          max_connections_per_loop: 64
+          max_waiters_per_loop: 0
+          connect_timeout_ms: 1500
+          response_timeout_ms: 20000
+          idle_timeout_ms: 45000
+          retry_idempotent: false
+        limits:
+          max_header_bytes: 32768
+          max_header_count: 50
+          max_uri_bytes: 4096
+          max_body_bytes: 10485760
+        admin:
+          enabled: false
+          listen: 127.0.0.1:9191
+        logging:
+          level: debug
+          format: text
+          access_log: yes
+        auth:
+          enable_dual_auth: false
+          prefer_better_auth: true
+          auth_server_url: https://auth.example.com
+          better_auth_secret: "0123456789abcdef0123456789abcdef-ba"
+          better_auth_jwt_secret: "0123456789abcdef0123456789abcdef-jwt"
+          legacy_jwt_secret: "0123456789abcdef0123456789abcdef-legacy"
+          database_url: postgres://u:p@db:5432/app
+          session_resolver: postgres
+          cookie_prefix: my-app
+          accept_secure_cookie: false
+          accept_raw_bearer: true
+          leeway_seconds: 5
+          max_token_bytes: 4096
+          legacy_public_key_file: /etc/authgate/legacy.pem
+          legacy_issuer: https://api.example.com
+          legacy_audience: example-app
+          legacy_introspection_url: https://api.example.com/oauth/introspect
+          legacy_refresh_path: /api/v1/token/refresh
+          jwt_issuer: https://auth.example.com/issuer
+          jwt_audience: example-audience
+          jwks_refresh_cooldown_ms: 10000
+          auth_server_timeout_ms: 750
+          sign_out_path: /api/auth/logout
+        cache:
+          max_entries: 5000
+          max_negative_entries: 0
+          positive_ttl_ms: 30000
+          negative_ttl_ms: 1000
+          stale_if_error_ms: 120000
+        session_store:
+          session_table: public.better_auth_sessions
+          user_table: auth.users
+          session_id_column: session_id
+          session_token_column: session_token
+          session_user_id_column: user_id
+          session_expires_at_column: expires_at
+          user_id_column: uid
+          user_email_column: mail
+          user_role_column: role
+        trusted_proxies:
+          - 10.0.0.0/8
+          - "fd00::/8"
+        routes:
+          - path: /api/health
+            access: public
+          - path: /api/admin/
+            access: better_auth_only
+          - path: /api/
+            access: authenticated
+          - path: /api/legacy-report
+        """
+
+    @Test("the every-key file sets every key but the _file forms")
+    func everyKeyYAMLCoversTheSchema() {
+        let written = documentedKeys(in: Self.everyKeyYAML).map(\.key).sorted()
+        #expect(written == ConfigLoader.knownKeys.filter { !$0.hasSuffix("_file") }.sorted())
+    }
+
     @Test("every key is read into its field")
     func everyKeyIsRead() throws {
+        let config = try ConfigLoader.parse(yaml: Self.everyKeyYAML, file: nil, environment: [:])
+        var expected = GatewayConfig()
+        expected.server.listen = "[::1]:8181"
+        expected.server.eventLoops = 4
+        expected.server.drainTimeoutMs = 5000
+        expected.server.clientIdleTimeoutMs = 30000
+        expected.server.backlog = 256
+        expected.upstream.url = "http://backend.internal:3000"
+        expected.upstream.maxConnectionsPerLoop = 64
+        expected.upstream.maxWaitersPerLoop = 0
+        expected.upstream.connectTimeoutMs = 1500
+        expected.upstream.responseTimeoutMs = 20000
+        expected.upstream.idleTimeoutMs = 45000
+        expected.upstream.retryIdempotent = false
+        expected.limits.maxHeaderBytes = 32768
+        expected.limits.maxHeaderCount = 50
+        expected.limits.maxURIBytes = 4096
+        expected.limits.maxBodyBytes = 10_485_760
+        expected.admin.enabled = false
+        expected.admin.listen = "127.0.0.1:9191"
+        expected.logging.level = "debug"
+        expected.logging.format = "text"
+        expected.logging.accessLog = true
+        expected.auth.enableDualAuth = false
+        expected.auth.preferBetterAuth = true
+        expected.auth.authServerURL = "https://auth.example.com"
+        expected.auth.betterAuthSecret = Secret("0123456789abcdef0123456789abcdef-ba")
+        expected.auth.betterAuthJWTSecret = Secret("0123456789abcdef0123456789abcdef-jwt")
+        expected.auth.legacyJWTSecret = Secret("0123456789abcdef0123456789abcdef-legacy")
+        expected.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
+        expected.auth.sessionResolver = "postgres"
+        expected.auth.cookiePrefix = "my-app"
+        expected.auth.acceptSecureCookie = false
+        expected.auth.acceptRawBearer = true
+        expected.auth.leewaySeconds = 5
+        expected.auth.maxTokenBytes = 4096
+        expected.auth.legacyPublicKeyFile = "/etc/authgate/legacy.pem"
+        expected.auth.legacyIssuer = "https://api.example.com"
+        expected.auth.legacyAudience = "example-app"
+        expected.auth.legacyIntrospectionURL = "https://api.example.com/oauth/introspect"
+        expected.auth.legacyRefreshPath = "/api/v1/token/refresh"
+        expected.auth.jwtIssuer = "https://auth.example.com/issuer"
+        expected.auth.jwtAudience = "example-audience"
+        expected.auth.jwksRefreshCooldownMs = 10000
+        expected.auth.authServerTimeoutMs = 750
+        expected.auth.signOutPath = "/api/auth/logout"
+        expected.cache.maxEntries = 5000
+        expected.cache.maxNegativeEntries = 0
+        expected.cache.positiveTTLMs = 30000
+        expected.cache.negativeTTLMs = 1000
+        expected.cache.staleIfErrorMs = 120_000
+        expected.sessionStore.sessionTable = "public.better_auth_sessions"
+        expected.sessionStore.userTable = "auth.users"
+        expected.sessionStore.sessionIDColumn = "session_id"
+        expected.sessionStore.sessionTokenColumn = "session_token"
+        expected.sessionStore.sessionUserIDColumn = "user_id"
+        expected.sessionStore.sessionExpiresAtColumn = "expires_at"
+        expected.sessionStore.userIDColumn = "uid"
+        expected.sessionStore.userEmailColumn = "mail"
+        expected.sessionStore.userRoleColumn = "role"
+        expected.trustedProxies = ["10.0.0.0/8", "fd00::/8"]
+        expected.routes = [
+            GatewayConfig.Route(path: "/api/health", access: "public"),
+            GatewayConfig.Route(path: "/api/admin/", access: "better_auth_only"),
+            GatewayConfig.Route(path: "/api/", access: "authenticated"),
+            GatewayConfig.Route(path: "/api/legacy-report", access: "authenticated"),
+        ]
+        // Field by field first, so a failure names the field; then the whole value, so a field
+        // added to the model without a line here fails too.
+        #expect(config.auth.sessionResolver == "postgres")
+        #expect(config.auth.cookiePrefix == "my-app")
+        #expect(config.auth.acceptSecureCookie == false)
+        #expect(config.auth.acceptRawBearer == true)
+        #expect(config.auth.leewaySeconds == 5)
+        #expect(config.auth.maxTokenBytes == 4096)
+        #expect(config.auth.legacyPublicKeyFile == "/etc/authgate/legacy.pem")
+        #expect(config.auth.legacyIssuer == "https://api.example.com")
+        #expect(config.auth.legacyAudience == "example-app")
+        #expect(config.auth.legacyIntrospectionURL == "https://api.example.com/oauth/introspect")
+        #expect(config.auth.legacyRefreshPath == "/api/v1/token/refresh")
+        #expect(config.auth.jwtIssuer == "https://auth.example.com/issuer")
+        #expect(config.auth.jwtAudience == "example-audience")
+        #expect(config.auth.jwksRefreshCooldownMs == 10000)
+        #expect(config.auth.authServerTimeoutMs == 750)
+        #expect(config.auth.signOutPath == "/api/auth/logout")
+        #expect(config.cache == expected.cache)
+        #expect(config.sessionStore == expected.sessionStore)
+        #expect(config.routes == expected.routes)
+        #expect(config == expected)
+        #expect(config != GatewayConfig())
+    }
+
+    @Test("optional strings left empty are unset; an empty routes list is the default")
+    func optionalStringsAndRoutesEmpty() throws {
         let yaml = """
-            server:
-              listen: "[::1]:8181"
-              event_loops: 4
-              drain_timeout_ms: 5_000
-              client_idle_timeout_ms: 30000
-              backlog: 256
-            upstream:
-              url: http://backend.internal:3000
-              max_connections_per_loop: 64
-              max_waiters_per_loop: 0
-              connect_timeout_ms: 1500
-              response_timeout_ms: 20000
-              idle_timeout_ms: 45000
-              retry_idempotent: false
-            limits:
-              max_header_bytes: 32768
-              max_header_count: 50
-              max_uri_bytes: 4096
-              max_body_bytes: 10485760
-            admin:
-              enabled: false
-              listen: 127.0.0.1:9191
-            logging:
-              level: debug
-              format: text
-              access_log: yes
             auth:
-              enable_dual_auth: false
-              prefer_better_auth: true
-              auth_server_url: https://auth.example.com
-              better_auth_secret: "0123456789abcdef0123456789abcdef-ba"
-              better_auth_jwt_secret: "0123456789abcdef0123456789abcdef-jwt"
-              legacy_jwt_secret: "0123456789abcdef0123456789abcdef-legacy"
-              database_url: postgres://u:p@db:5432/app
-            trusted_proxies:
-              - 10.0.0.0/8
-              - "fd00::/8"
+              legacy_public_key_file:
+              legacy_issuer: ~
+              legacy_audience: null
+              legacy_introspection_url:
+              jwt_issuer:
+              jwt_audience:
+            session_store:
+              user_role_column:
+            routes:
+            """
+        #expect(try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:]) == GatewayConfig())
+        #expect(try ConfigLoader.parse(yaml: "routes: []\n", file: nil, environment: [:]) == GatewayConfig())
+    }
+
+    @Test("a route without access: is authenticated, and the rules keep their order")
+    func routeDefaults() throws {
+        let yaml = """
+            routes:
+              - path: /b/
+              - {path: /a, access: public}
+              - path: /b/
+                access: better_auth_only
             """
         let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
-        #expect(config.server.listen == "[::1]:8181")
-        #expect(config.server.eventLoops == 4)
-        #expect(config.server.drainTimeoutMs == 5000)
-        #expect(config.server.clientIdleTimeoutMs == 30000)
-        #expect(config.server.backlog == 256)
-        #expect(config.upstream.url == "http://backend.internal:3000")
-        #expect(config.upstream.maxConnectionsPerLoop == 64)
-        #expect(config.upstream.maxWaitersPerLoop == 0)
-        #expect(config.upstream.connectTimeoutMs == 1500)
-        #expect(config.upstream.responseTimeoutMs == 20000)
-        #expect(config.upstream.idleTimeoutMs == 45000)
-        #expect(config.upstream.retryIdempotent == false)
-        #expect(config.limits.maxHeaderBytes == 32768)
-        #expect(config.limits.maxHeaderCount == 50)
-        #expect(config.limits.maxURIBytes == 4096)
-        #expect(config.limits.maxBodyBytes == 10_485_760)
-        #expect(config.admin.enabled == false)
-        #expect(config.admin.listen == "127.0.0.1:9191")
-        #expect(config.logging.level == "debug")
-        #expect(config.logging.format == "text")
-        #expect(config.logging.accessLog == true)
-        #expect(config.auth.enableDualAuth == false)
-        #expect(config.auth.preferBetterAuth == true)
-        #expect(config.auth.authServerURL == "https://auth.example.com")
-        #expect(config.auth.betterAuthSecret?.value == "0123456789abcdef0123456789abcdef-ba")
-        #expect(config.auth.betterAuthJWTSecret?.value == "0123456789abcdef0123456789abcdef-jwt")
-        #expect(config.auth.legacyJWTSecret?.value == "0123456789abcdef0123456789abcdef-legacy")
-        #expect(config.auth.databaseURL?.value == "postgres://u:p@db:5432/app")
-        #expect(config.trustedProxies == ["10.0.0.0/8", "fd00::/8"])
+        #expect(
+            config.routes == [
+                GatewayConfig.Route(path: "/b/", access: "authenticated"),
+                GatewayConfig.Route(path: "/a", access: "public"),
+                GatewayConfig.Route(path: "/b/", access: "better_auth_only"),
+            ]
+        )
+    }
+
+    @Test(
+        "malformed routes are issues naming the rule",
+        arguments: [
+            ("routes: /api/public/\n", "routes", "expected a list of {path, access} rules, got a string"),
+            ("routes: {path: /x}\n", "routes", "expected a list of {path, access} rules, got a mapping"),
+            ("routes: 5\n", "routes", "expected a list of {path, access} rules, got an integer"),
+            ("routes:\n  - /api/public/\n", "routes[0]", "expected a mapping with path: and access:, got a string"),
+            ("routes:\n  - [/x, public]\n", "routes[0]", "expected a mapping with path: and access:, got a list"),
+            ("routes:\n  - path: /a\n  -\n", "routes[1]", "expected a mapping with path: and access:, got nothing (null)"),
+            ("routes:\n  - access: public\n", "routes[0].path", "is required"),
+            ("routes:\n  - path: /x\n    acess: public\n", "routes[0].acess", "unknown key; did you mean access?"),
+            ("routes:\n  - path: /x\n    methods: [GET]\n", "routes[0].methods", "unknown key"),
+            (
+                "routes:\n  - path: /x\n    access: admin\n", "routes[0].access",
+                "\"admin\" is not an access level; expected public, authenticated or better_auth_only"
+            ),
+            (
+                "routes:\n  - path: /x\n    access: Public\n", "routes[0].access",
+                "\"Public\" is not an access level; expected public, authenticated or better_auth_only"
+            ),
+            (
+                "routes:\n  - path: /x\n    access:\n", "routes[0].access",
+                "expected an access level, got nothing; remove the key to use the default"
+            ),
+            ("routes:\n  - path: api/public/\n", "routes[0].path", "\"api/public/\" must start with /"),
+            ("routes:\n  - path: \"\"\n    access: public\n", "routes[0].path", "\"\" must start with /"),
+            (
+                "routes:\n  - path: /ok\n  - path: nope\n    access: public\n", "routes[1].path",
+                "\"nope\" must start with /"
+            ),
+        ]
+    )
+    func malformedRoutes(yaml: String, key: String, reason: String) {
+        #expect(loadIssues(yaml) == [ConfigIssue(key: key, reason: reason)])
+    }
+
+    @Test("a route path that is not a string is an issue")
+    func routePathNotAString() {
+        let issues = loadIssues("routes:\n  - path: [a]\n    access: public\n")
+        #expect(issues.first == ConfigIssue(key: "routes[0].path", reason: "expected a path such as /api/public/, got a list"))
+        #expect(issues.allSatisfy { $0.key == "routes[0].path" })
     }
 
     @Test("an empty trusted_proxies list trusts nobody; a secret left empty is unset")
@@ -269,6 +565,19 @@ struct ConfigLoaderTests {
         #expect(error.issues.first?.reason.hasPrefix("invalid YAML at line ") == true)
         #expect(!error.description.contains(secretValue))
         #expect(!error.description.contains("S3CRET"))
+    }
+
+    @Test("a syntax error on the line that holds a secret does not quote that line")
+    func syntaxErrorOnSecretLine() throws {
+        let yaml = """
+            auth:
+              better_auth_secret: \(secretValue): oops
+            """
+        let error = try #require(loadError(yaml))
+        #expect(error.issues.count == 1)
+        #expect(error.issues.first?.reason.hasPrefix("invalid YAML at line 2, column ") == true)
+        #expect(!error.description.contains("S3CRET"))
+        #expect(!String(reflecting: error).contains("S3CRET"))
     }
 
     @Test("duplicate keys are an issue")

@@ -43,6 +43,7 @@ struct ConfigValidationTests {
             ("[2001:db8::1]:443", "2001:db8::1", 443, "[2001:db8::1]:443"),
             ("localhost:8080", "localhost", 8080, "localhost:8080"),
             ("gateway_1.internal:80", "gateway_1.internal", 80, "gateway_1.internal:80"),
+            ("127.0.0.1:0", "127.0.0.1", 0, "127.0.0.1:0"),
         ]
     )
     func validListen(text: String, host: String, port: Int, description: String) throws {
@@ -56,7 +57,7 @@ struct ConfigValidationTests {
     @Test(
         "malformed listen addresses are issues",
         arguments: [
-            "", "8080", ":8080", "0.0.0.0", "0.0.0.0:", "0.0.0.0:0", "0.0.0.0:65536", "0.0.0.0:-1", "0.0.0.0:http",
+            "", "8080", ":8080", "0.0.0.0", "0.0.0.0:", "0.0.0.0:65536", "0.0.0.0:-1", "0.0.0.0:http",
             "0.0.0.0:8080x", "::1:8080", "[::1]", "[::1]8080", "[::1:8080", "[nope]:80", "256.0.0.1:80",
             "1.2.3:80", "bad host:80", "-bad.example:80", "a..b:80", "http://0.0.0.0:8080",
         ]
@@ -80,6 +81,7 @@ struct ConfigValidationTests {
             ("localhost:8080", "LOCALHOST:8080", true),
             ("127.0.0.1:8080", "127.0.0.2:8080", false),
             ("0.0.0.0:8080", "127.0.0.1:8081", false),
+            ("0.0.0.0:0", "0.0.0.0:0", false),
         ]
     )
     func adminPortConflict(proxy: String, admin: String, conflicts: Bool) {

@@ -520,11 +520,23 @@ struct ProxyStateMachineTests {
         expectError(machine.upstreamFailed(), .upstreamUnavailable, upstream: .close, closeClient: false)
     }
 
-    @Test("a request whose end has not arrived is not retried and the client is closed")
+    @Test("a bodiless request whose end has not arrived is not retried; the client stays for its end")
     func unfinishedRequestNotRetried() {
         var machine = Machine()
         let head = requestHead(.GET)
         expectLease(machine.requestHead(head, info: info(.GET)), dedicated: false)
+        expectSendRequest(machine.upstreamLeased(reused: true), head: head, body: [], end: false)
+        expectError(machine.upstreamFailed(), .upstreamUnavailable, upstream: .close, closeClient: false)
+        #expect(!machine.isIdle)
+        expectNone(machine.requestEnd())
+        #expect(machine.isIdle)
+    }
+
+    @Test("a request with a body whose end has not arrived is not retried and the client is closed")
+    func unfinishedBodyRequestNotRetried() {
+        var machine = Machine()
+        let head = requestHead(.PUT)
+        expectLease(machine.requestHead(head, info: info(.PUT, framing: .contentLength(10))), dedicated: false)
         expectSendRequest(machine.upstreamLeased(reused: true), head: head, body: [], end: false)
         expectError(machine.upstreamFailed(), .upstreamUnavailable, upstream: .close, closeClient: true)
         #expect(!machine.isIdle)

@@ -776,7 +776,11 @@ private struct PoolSimulation {
         try #require(self.pool.waiterCount == self.waiters.count, "step \(step): waiterCount")
         try #require(self.pool.totalConnections == total, "step \(step): totalConnections")
         try #require(total <= self.maxConnections, "step \(step): \(total) connections, max \(self.maxConnections)")
-        try #require(self.waiters.count <= self.maxWaiters, "step \(step): \(self.waiters.count) waiters")
+        // Waiters with a connection being opened for them do not count against the queue bound.
+        try #require(
+            self.waiters.count <= self.maxWaiters + self.connecting.count,
+            "step \(step): \(self.waiters.count) waiters"
+        )
         // No connection in two places.
         let idleSet = Set(self.idle)
         try #require(idleSet.count == self.idle.count, "step \(step): duplicate idle entry")

@@ -357,6 +357,18 @@ struct DemoBackendTests {
         }
     }
 
+    @Test("a client that half-closes after its request still gets the answer")
+    func halfClose() async throws {
+        try await self.withBackend { backend in
+            let client = try await RawHTTPClient.connect(port: backend.port)
+            try await client.send("GET /slow/100 HTTP/1.1\r\nHost: b\r\n\r\n")
+            try await client.shutdownOutput()
+            let response = try await client.readResponse()
+            #expect(response.status == 200)
+            #expect(await client.isClosed(within: .seconds(5)))
+        }
+    }
+
     @Test("a malformed request gets a 400 and the connection is closed")
     func malformed() async throws {
         try await self.withBackend { backend in

@@ -20,6 +20,9 @@ struct LifecycleTests {
           response_timeout_ms: \(responseTimeoutMs)
         logging:
           level: info
+        routes:
+          - path: /
+            access: public
         """
     }
 

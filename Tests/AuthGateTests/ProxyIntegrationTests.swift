@@ -191,7 +191,8 @@ struct ProxyIntegrationTests {
             let client = try await fixture.connect()
             let chunk = String(repeating: "z", count: 4000)
             try await client.send("POST /upload HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for _ in 0..<4 { try await client.send("fa0\r\n\(chunk)\r\n") }
+            // The gateway may answer and close before the last chunks are written.
+            for _ in 0..<4 { try? await client.send("fa0\r\n\(chunk)\r\n") }
             let response = try await client.readResponse()
             #expect(response.status == 413)
             #expect(fixture.backend.requestCount == 0)

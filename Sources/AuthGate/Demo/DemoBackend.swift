@@ -84,6 +84,9 @@ public final class DemoBackend: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that half-closes after its request still gets the answer
+            // (`HTTPServerPipelineHandler` closes once the response in flight is written).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 counters.recordConnection()
                 guard registry.register(channel) else {

@@ -52,6 +52,8 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var phase = Phase.idle
     private var request: Request?
     private var keepAlive = true
+    /// The client half-closed: answer the request in flight, then close.
+    private var inputClosed = false
     private var generated: GeneratedBody?
     private var isPumping = false
     private var delayed: Scheduled<Void>?
@@ -95,6 +97,22 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.pumpGeneratedBody(context: context)
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            self.inputClosed = true
+            switch self.phase {
+            case .idle, .receiving:
+                // Nothing to answer, or a request that can never complete.
+                self.phase = .closing
+                context.close(promise: nil)
+            case .responding, .closing, .closed:
+                // `finishResponse` closes once the answer is written.
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -220,7 +238,7 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = headers
         // After a request with `Upgrade` that was not upgraded, NIO's decoder parses no further
         // requests on the connection, so it must not be kept alive.
-        self.keepAlive = request.isKeepAlive && !request.headers.contains(name: "upgrade")
+        self.keepAlive = request.isKeepAlive && !request.headers.contains(name: "upgrade") && !self.inputClosed
         if !self.keepAlive {
             headers.add(name: "connection", value: "close")
         } else if request.version.major == 1 && request.version.minor == 0 {
@@ -232,7 +250,7 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes the end of the response; closes the connection afterwards unless it is kept alive.
     private func finishResponse(context: ChannelHandlerContext) {
-        let keepAlive = self.keepAlive
+        let keepAlive = self.keepAlive && !self.inputClosed
         // Set before writing: `HTTPServerPipelineHandler` may deliver the next pipelined request
         // from inside this write.
         self.phase = keepAlive ? .idle : .closing

@@ -81,6 +81,21 @@ public final class GatewayMetrics: Sendable {
     public let upstreamRetries = Counter()
     public let rejectedRequests = Counter()
     public let activeTunnels = Gauge()
+    /// Authentication (the operators' names are rendered in issue 5's exporter).
+    public let authAttempts = Counter()
+    public let authSuccesses = Counter()
+    public let authFailures = Counter()
+    public let authUnavailable = Counter()
+    public let tokenValidations = Counter()
+    public let tokenCacheHits = Counter()
+    public let sessionLookups = Counter()
+    public let resolverFailures = Counter()
+    public let staleServed = Counter()
+    public let forgedSessionValues = Counter()
+    public let jwksFetches = Counter()
+    public let validationLatency = Histogram(bounds: [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    ])
     public let configReloads = Counter()
     public let configReloadFailures = Counter()
 
@@ -135,6 +150,26 @@ public final class GatewayMetrics: Sendable {
             "Requests refused by the gateway's own checks.",
             self.rejectedRequests.value
         )
+        counter("better_auth_attempts_total", "Requests that needed authentication.", self.authAttempts.value)
+        counter("better_auth_success_total", "Requests authenticated.", self.authSuccesses.value)
+        counter("better_auth_failures_total", "Requests refused with 401.", self.authFailures.value)
+        counter("authgate_auth_unavailable_total", "Requests answered 503 because no resolver answered.", self.authUnavailable.value)
+        counter("better_auth_token_validations_total", "Credentials verified (not served from the cache).", self.tokenValidations.value)
+        counter("better_auth_token_cache_hits_total", "Credentials served from the identity cache.", self.tokenCacheHits.value)
+        counter("authgate_session_lookups_total", "Session lookups sent to the resolver (after single-flight).", self.sessionLookups.value)
+        counter("authgate_resolver_failures_total", "Session lookups that failed to reach the resolver.", self.resolverFailures.value)
+        counter("authgate_stale_identities_served_total", "Expired cache entries served because the resolver was down.", self.staleServed.value)
+        counter("authgate_forged_session_values_total", "Session values whose HMAC did not verify.", self.forgedSessionValues.value)
+        counter("authgate_jwks_fetches_total", "Successful JWKS fetches.", self.jwksFetches.value)
+        let validation = self.validationLatency.snapshot()
+        out += "# HELP better_auth_token_validation_seconds Time to resolve a credential on a cache miss.\n"
+        out += "# TYPE better_auth_token_validation_seconds histogram\n"
+        for (index, bound) in self.validationLatency.bounds.enumerated() {
+            out += "better_auth_token_validation_seconds_bucket{le=\"\(bound)\"} \(validation.cumulative[index])\n"
+        }
+        out += "better_auth_token_validation_seconds_bucket{le=\"+Inf\"} \(validation.count)\n"
+        out += "better_auth_token_validation_seconds_sum \(validation.sum)\n"
+        out += "better_auth_token_validation_seconds_count \(validation.count)\n"
         counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
         counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
         return out

@@ -34,6 +34,13 @@ enum GatewayEndpoints {
 
 /// Wall-clock timestamps for JSON bodies.
 enum Timestamp {
+    /// Seconds since 1970.
+    static func epochSeconds() -> Int {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int(spec.tv_sec)
+    }
+
     /// The current UTC time as `2026-11-26T20:15:18.123Z`.
     static func iso8601Now() -> String {
         var spec = timespec()

@@ -39,8 +39,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var clientKeepAlive = true
     private var expectsContinue = false
     private var requestSentAt: NIODeadline = .uptimeNanoseconds(0)
+    private var requestStartedAt: NIODeadline = .uptimeNanoseconds(0)
+    private var requestURI = ""
+    private var responseStatus: UInt = 0
+    private var clientIP = ""
     /// A response the gateway answered itself; the rest of the request is read and dropped.
     private var answeringLocally = false
+    /// The request waiting for the introspection core's verdict.
+    private var pendingHead: HTTPRequestHead?
+    private var pendingAttempts: [CredentialAttempt] = []
+    private var pendingHadCredentials = false
+    /// Cache keys to evict once a sign-out passing through the gateway succeeds.
+    private var evictOnSuccess: [CredentialKey] = []
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
@@ -196,7 +206,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var head = head
         self.requestMethod = head.method
         self.requestVersion = head.version
-        self.requestSentAt = .now()
+        self.requestStartedAt = .now()
+        if self.snapshot.config.logging.accessLog {
+            self.requestURI = head.uri
+        }
 
         let framing: RequestBodyFraming
         switch RequestValidator.validate(head, limits: self.limits) {
@@ -217,6 +230,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             requestIDGenerator: &self.idGenerator
         )
         self.requestID = forwarded.requestID
+        self.clientIP = forwarded.clientIP
         self.clientKeepAlive = forwarded.clientKeepAlive
         self.expectsContinue = forwarded.expectsContinue
 
@@ -230,9 +244,84 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             framing: framing,
             keepAlive: forwarded.clientKeepAlive,
             isUpgrade: forwarded.isUpgrade,
-            maxBodyBytes: self.limits.maxBodyBytes
+            maxBodyBytes: self.limits.maxBodyBytes,
+            retryIdempotent: self.snapshot.config.upstream.retryIdempotent
         )
-        self.perform(self.machine.requestHead(head, info: info), context: context)
+
+        let auth = self.snapshot.auth
+        let access = auth.routes.access(forTarget: head.uri)
+        if access == .public {
+            self.perform(self.machine.requestHead(head, info: info), context: context)
+            return
+        }
+        self.runtime.metrics.authAttempts.increment()
+        let credentials = auth.extractor.extract(from: head.headers)
+        if credentials.isMalformed {
+            self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
+            self.authenticationFinished(.rejected(.malformed), context: context)
+            return
+        }
+        self.pendingAttempts = auth.policy.attempts(for: credentials, access: access)
+        self.pendingHadCredentials = !credentials.isEmpty
+        self.pendingHead = head
+        if self.requestMethod == .POST && Self.path(of: head.uri) == auth.signOutPath,
+            let cookie = credentials.sessionCookie ?? credentials.bearer,
+            let signer = auth.sessionSigner, case .success(let token) = signer.verify(signedValue: Substring(cookie))
+        {
+            self.evictOnSuccess = [CredentialKey(kind: .sessionCookie, credential: token)]
+        }
+        self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
+    }
+
+    static func path(of target: String) -> Substring {
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
+    }
+
+    private func authenticate(context: ChannelHandlerContext) {
+        let attempts = self.pendingAttempts
+        self.pendingAttempts = []
+        guard !attempts.isEmpty else {
+            // A credential that no accepted system can even parse is malformed, not missing.
+            let reason: RejectionReason = self.pendingHadCredentials ? .malformed : .missingCredential
+            self.authenticationFinished(.rejected(reason), context: context)
+            return
+        }
+        switch self.runtime.introspection.authenticate(attempts, settings: self.snapshot.auth, eventLoop: context.eventLoop) {
+        case .immediate(let verdict):
+            self.authenticationFinished(verdict, context: context)
+        case .pending(let future):
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
+                guard let self, let context = self.context, self.machine.isAuthenticating else { return }
+                switch result {
+                case .success(let verdict):
+                    self.authenticationFinished(verdict, context: context)
+                case .failure(let error):
+                    self.authenticationFinished(.unavailable("\(error)"), context: context)
+                }
+            }
+        }
+    }
+
+    private func authenticationFinished(_ verdict: AuthVerdict, context: ChannelHandlerContext) {
+        let metrics = self.runtime.metrics
+        switch verdict {
+        case .accepted(let identity):
+            metrics.authSuccesses.increment()
+            guard var head = self.pendingHead else { return }
+            self.pendingHead = nil
+            IdentityHeaders.add(identity, to: &head.headers)
+            self.perform(self.machine.authenticated(head), context: context)
+        case .rejected(let reason):
+            metrics.authFailures.increment()
+            self.pendingHead = nil
+            self.evictOnSuccess = []
+            self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
+        case .unavailable:
+            metrics.authUnavailable.increment()
+            self.pendingHead = nil
+            self.evictOnSuccess = []
+            self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
+        }
     }
 
     private func answerLocally(_ endpoint: GatewayEndpoints.Endpoint, keepAlive: Bool, context: ChannelHandlerContext) {
@@ -260,6 +349,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch action {
         case .none:
             break
+
+        case .authenticate:
+            self.authenticate(context: context)
 
         case .leaseUpstream(let dedicated):
             if dedicated {
@@ -327,12 +419,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
             )
             self.runtime.metrics.recordResponse(status: Int(head.status.code))
+            self.responseStatus = head.status.code
+            if !self.evictOnSuccess.isEmpty {
+                if (200..<300).contains(head.status.code) {
+                    for key in self.evictOnSuccess { self.runtime.introspection.cache.evict(key) }
+                }
+                self.evictOnSuccess = []
+            }
             context.write(self.wrapOutboundOut(.head(head)), promise: nil)
 
         case .forwardResponseBody(let buffer):
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
 
         case .finishResponse(let disposition, let closeClient):
+            self.logAccess(status: self.responseStatus)
             self.releaseUpstream(disposition)
             self.writeEnd(close: closeClient, context: context)
             self.resumeClientReadIfPossible()
@@ -395,6 +495,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             close: closeClient
         )
         self.runtime.metrics.recordResponse(status: Int(error.status.code))
+        self.logAccess(status: error.status.code, error: error.code)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -411,6 +512,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// One line per exchange when `logging.access_log` is on; never logs headers or bodies,
+    /// so no credential can leak into it.
+    private func logAccess(status: UInt, error: String? = nil) {
+        guard self.snapshot.config.logging.accessLog else { return }
+        let elapsed = NIODeadline.now() - self.requestStartedAt
+        var metadata: Logger.Metadata = [
+            "request_id": "\(self.requestID)",
+            "method": "\(self.requestMethod.rawValue)",
+            "path": "\(self.requestURI.split(separator: "?", maxSplits: 1).first ?? "")",
+            "status": "\(status)",
+            "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)",
+            "client_ip": "\(self.clientIP)",
+        ]
+        if let error { metadata["error"] = "\(error)" }
+        self.runtime.logger.info("request", metadata: metadata)
     }
 
     // MARK: - Tunnel

@@ -1,6 +1,7 @@
 public import AuthGateCore
 public import Logging
 public import NIOCore
+import AsyncHTTPClient
 import NIOHTTP1
 import NIOPosix
 import NIOConcurrencyHelpers
@@ -26,6 +27,8 @@ public final class Gateway: Sendable {
     private let tracker: ConnectionTracker
     private let pools: [ObjectIdentifier: UpstreamPools]
     private let logger: Logger
+    private let httpClient: HTTPClient
+    let introspection: IntrospectionCore
 
     /// The bound address of the proxy listener (useful with port 0).
     public var proxyAddress: SocketAddress { self.serverChannel.localAddress! }
@@ -44,8 +47,12 @@ public final class Gateway: Sendable {
         adminChannel: (any Channel)?,
         tracker: ConnectionTracker,
         pools: [ObjectIdentifier: UpstreamPools],
-        logger: Logger
+        logger: Logger,
+        httpClient: HTTPClient,
+        introspection: IntrospectionCore
     ) {
+        self.httpClient = httpClient
+        self.introspection = introspection
         self.configStore = configStore
         self.metrics = metrics
         self.configPath = configPath
@@ -74,7 +81,15 @@ public final class Gateway: Sendable {
         let store = ConfigStore(snapshot)
         let metrics = GatewayMetrics()
         let tracker = ConnectionTracker()
-        let runtime = GatewayRuntime(configStore: store, metrics: metrics, logger: logger)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .shared(group))
+        let introspection = Self.makeIntrospection(
+            snapshot: snapshot,
+            httpClient: httpClient,
+            metrics: metrics,
+            logger: logger,
+            group: group
+        )
+        let runtime = GatewayRuntime(configStore: store, metrics: metrics, logger: logger, introspection: introspection)
 
         var pools: [ObjectIdentifier: UpstreamPools] = [:]
         for loop in group.makeIterator() {
@@ -138,7 +153,9 @@ public final class Gateway: Sendable {
             adminChannel: adminChannel,
             tracker: tracker,
             pools: poolsByLoop,
-            logger: logger
+            logger: logger,
+            httpClient: httpClient,
+            introspection: introspection
         )
         gatewayBox.set(gateway)
         logger.info(
@@ -150,6 +167,55 @@ public final class Gateway: Sendable {
             ]
         )
         return gateway
+    }
+
+    /// The cache, resolvers and key store behind authentication. The resolver kind and the
+    /// cache's size are fixed at start; everything else follows reloads.
+    static func makeIntrospection(
+        snapshot: ConfigSnapshot,
+        httpClient: HTTPClient,
+        metrics: GatewayMetrics,
+        logger: Logger,
+        group: any EventLoopGroup
+    ) -> IntrospectionCore {
+        let config = snapshot.config
+        let cache = IdentityCache(
+            configuration: .init(
+                maxEntries: config.cache.maxEntries,
+                maxNegativeEntries: config.cache.maxNegativeEntries,
+                positiveTTL: .milliseconds(Int64(config.cache.positiveTTLMs)),
+                negativeTTL: .milliseconds(Int64(config.cache.negativeTTLMs)),
+                staleIfError: .milliseconds(Int64(config.cache.staleIfErrorMs))
+            )
+        )
+        let timeout = TimeAmount.milliseconds(Int64(config.auth.authServerTimeoutMs))
+        let resolver: (any SessionResolver)?
+        switch config.auth.sessionResolver {
+        case "postgres":
+            if let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
+                resolver = PostgresSessionResolver(url: url, schema: snapshot.sessionSchema, logger: logger)
+            } else {
+                resolver = nil
+            }
+        default:
+            resolver = HTTPSessionResolver(
+                client: httpClient,
+                authServerURL: snapshot.auth.authServerURL,
+                cookieName: snapshot.auth.authServerCookieName,
+                timeout: timeout
+            )
+        }
+        let jwks = JWKSStore(
+            client: httpClient,
+            authServerURL: snapshot.auth.authServerURL,
+            cooldown: .milliseconds(Int64(config.auth.jwksRefreshCooldownMs)),
+            timeout: timeout,
+            logger: logger,
+            metrics: metrics
+        )
+        // Warm the key set; failures are logged and retried on the first unknown kid.
+        _ = jwks.refresh(on: group.next(), force: true)
+        return IntrospectionCore(cache: cache, jwks: jwks, sessionResolver: resolver, metrics: metrics, logger: logger)
     }
 
     /// `127.0.0.1:8080` / `[::1]:8080`.
@@ -202,6 +268,11 @@ public final class Gateway: Sendable {
         do {
             let snapshot = try self.configStore.replace(with: config)
             self.metrics.configReloads.increment()
+            if Self.authChanged(previous.config, config) {
+                // Keys, flags or resolvers changed: nothing verified under the old ones stays.
+                let purged = self.introspection.cache.purgeAll()
+                self.logger.info("authentication settings changed; identity cache purged", metadata: ["entries": "\(purged)"])
+            }
             if snapshot.proxyAddress != previous.proxyAddress || snapshot.adminAddress != previous.adminAddress {
                 self.logger.warning("listener addresses changed; they take effect on restart")
             }
@@ -241,6 +312,10 @@ public final class Gateway: Sendable {
         return try self.reload(config)
     }
 
+    static func authChanged(_ old: GatewayConfig, _ new: GatewayConfig) -> Bool {
+        old.auth != new.auth || old.sessionStore != new.sessionStore
+    }
+
     // MARK: - Shutdown
 
     /// Stops accepting, lets in-flight exchanges finish until `drainTimeout`, then closes
@@ -264,6 +339,8 @@ public final class Gateway: Sendable {
             self.tracker.closeAll()
         }
         try? await self.adminChannel?.close()
+        await self.introspection.sessionResolver?.shutdown()
+        try? await self.httpClient.shutdown()
         for (_, pools) in self.pools {
             // Pools live on their loops.
             for loop in self.group.makeIterator() where self.pools[ObjectIdentifier(loop)] === pools {

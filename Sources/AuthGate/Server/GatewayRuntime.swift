@@ -7,10 +7,12 @@ final class GatewayRuntime: Sendable {
     let configStore: ConfigStore
     let metrics: GatewayMetrics
     let logger: Logger
+    let introspection: IntrospectionCore
 
-    init(configStore: ConfigStore, metrics: GatewayMetrics, logger: Logger) {
+    init(configStore: ConfigStore, metrics: GatewayMetrics, logger: Logger, introspection: IntrospectionCore) {
         self.configStore = configStore
         self.metrics = metrics
         self.logger = logger
+        self.introspection = introspection
     }
 }

@@ -86,6 +86,7 @@ public enum ConfigLoader {
         case integer64(WritableKeyPath<GatewayConfig, Int64>)
         case boolean(WritableKeyPath<GatewayConfig, Bool>)
         case string(WritableKeyPath<GatewayConfig, String>)
+        case optionalString(WritableKeyPath<GatewayConfig, String?>)
         /// Also accepts `<name>_file`.
         case secret(WritableKeyPath<GatewayConfig, Secret?>)
     }
@@ -159,10 +160,53 @@ public enum ConfigLoader {
                     Field(name: "better_auth_jwt_secret", kind: .secret(\.auth.betterAuthJWTSecret)),
                     Field(name: "legacy_jwt_secret", kind: .secret(\.auth.legacyJWTSecret)),
                     Field(name: "database_url", kind: .secret(\.auth.databaseURL)),
+                    Field(name: "session_resolver", kind: .string(\.auth.sessionResolver)),
+                    Field(name: "cookie_prefix", kind: .string(\.auth.cookiePrefix)),
+                    Field(name: "accept_secure_cookie", kind: .boolean(\.auth.acceptSecureCookie)),
+                    Field(name: "accept_raw_bearer", kind: .boolean(\.auth.acceptRawBearer)),
+                    Field(name: "leeway_seconds", kind: .integer(\.auth.leewaySeconds)),
+                    Field(name: "max_token_bytes", kind: .integer(\.auth.maxTokenBytes)),
+                    Field(name: "legacy_public_key_file", kind: .optionalString(\.auth.legacyPublicKeyFile)),
+                    Field(name: "legacy_issuer", kind: .optionalString(\.auth.legacyIssuer)),
+                    Field(name: "legacy_audience", kind: .optionalString(\.auth.legacyAudience)),
+                    Field(name: "legacy_introspection_url", kind: .optionalString(\.auth.legacyIntrospectionURL)),
+                    Field(name: "legacy_refresh_path", kind: .string(\.auth.legacyRefreshPath)),
+                    Field(name: "jwt_issuer", kind: .optionalString(\.auth.jwtIssuer)),
+                    Field(name: "jwt_audience", kind: .optionalString(\.auth.jwtAudience)),
+                    Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
+                    Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
+                    Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),
+                ]
+            ),
+            Section(
+                name: "cache",
+                fields: [
+                    Field(name: "max_entries", kind: .integer(\.cache.maxEntries)),
+                    Field(name: "max_negative_entries", kind: .integer(\.cache.maxNegativeEntries)),
+                    Field(name: "positive_ttl_ms", kind: .integer(\.cache.positiveTTLMs)),
+                    Field(name: "negative_ttl_ms", kind: .integer(\.cache.negativeTTLMs)),
+                    Field(name: "stale_if_error_ms", kind: .integer(\.cache.staleIfErrorMs)),
+                ]
+            ),
+            Section(
+                name: "session_store",
+                fields: [
+                    Field(name: "session_table", kind: .string(\.sessionStore.sessionTable)),
+                    Field(name: "user_table", kind: .string(\.sessionStore.userTable)),
+                    Field(name: "session_id_column", kind: .string(\.sessionStore.sessionIDColumn)),
+                    Field(name: "session_token_column", kind: .string(\.sessionStore.sessionTokenColumn)),
+                    Field(name: "session_user_id_column", kind: .string(\.sessionStore.sessionUserIDColumn)),
+                    Field(name: "session_expires_at_column", kind: .string(\.sessionStore.sessionExpiresAtColumn)),
+                    Field(name: "user_id_column", kind: .string(\.sessionStore.userIDColumn)),
+                    Field(name: "user_email_column", kind: .string(\.sessionStore.userEmailColumn)),
+                    Field(name: "user_role_column", kind: .optionalString(\.sessionStore.userRoleColumn)),
                 ]
             ),
         ]
     }
+
+    /// The top-level list of route rules.
+    static let routesKey = "routes"
 
     /// The top-level list of trusted proxies.
     static let trustedProxiesKey = "trusted_proxies"
@@ -179,6 +223,7 @@ public enum ConfigLoader {
             }
         }
         keys.append(trustedProxiesKey)
+        keys.append(routesKey)
         return keys
     }
 
@@ -251,10 +296,15 @@ public enum ConfigLoader {
                     self.walkSection(section, value)
                 } else if key == ConfigLoader.trustedProxiesKey {
                     self.walkTrustedProxies(value)
+                } else if key == ConfigLoader.routesKey {
+                    self.walkRoutes(value)
                 } else {
                     self.add(
                         key,
-                        unknownKeyReason(key, siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey])
+                        unknownKeyReason(
+                            key,
+                            siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey]
+                        )
                     )
                 }
             }
@@ -343,6 +393,14 @@ public enum ConfigLoader {
                 if let value = self.string(node, key: key, expected: "a string") {
                     self.config[keyPath: keyPath] = value
                 }
+            case .optionalString(let keyPath):
+                if case .scalar(let scalar) = node, ScalarValue(scalar) == .null {
+                    self.config[keyPath: keyPath] = nil
+                    return
+                }
+                if let value = self.string(node, key: key, expected: "a string") {
+                    self.config[keyPath: keyPath] = value
+                }
             case .secret(let keyPath):
                 if case .scalar(let scalar) = node, ScalarValue(scalar) == .null {
                     self.config[keyPath: keyPath] = nil  // `better_auth_secret:` left empty means unset
@@ -407,6 +465,46 @@ public enum ConfigLoader {
                 self.add(key, "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy")
             default:
                 self.add(key, "expected a list of addresses or CIDRs such as [\"10.0.0.0/8\"], got \(describe(node))")
+            }
+        }
+
+        mutating func walkRoutes(_ node: Node) {
+            let key = ConfigLoader.routesKey
+            switch node {
+            case .sequence(let sequence):
+                var routes: [GatewayConfig.Route] = []
+                for (index, element) in sequence.enumerated() {
+                    let elementKey = "\(key)[\(index)]"
+                    guard case .mapping(let mapping) = element else {
+                        self.add(elementKey, "expected a mapping with path: and access:, got \(describe(element))")
+                        continue
+                    }
+                    var path: String? = nil
+                    var access = "authenticated"
+                    for (keyNode, value) in mapping {
+                        guard let name = keyName(keyNode, path: elementKey) else { continue }
+                        switch name {
+                        case "path":
+                            path = self.string(value, key: "\(elementKey).path", expected: "a path such as /api/public/")
+                        case "access":
+                            if let text = self.string(value, key: "\(elementKey).access", expected: "an access level") {
+                                access = text
+                            }
+                        default:
+                            self.add("\(elementKey).\(name)", unknownKeyReason(name, siblings: ["path", "access"]))
+                        }
+                    }
+                    guard let path else {
+                        self.add("\(elementKey).path", "is required")
+                        continue
+                    }
+                    routes.append(GatewayConfig.Route(path: path, access: access))
+                }
+                self.config.routes = routes
+            case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                self.config.routes = []
+            default:
+                self.add(key, "expected a list of {path, access} rules, got \(describe(node))")
             }
         }
 

@@ -19,6 +19,10 @@ public final class ConfigSnapshot: Sendable {
     public let upstream: UpstreamTarget
     /// Peers whose forwarding headers are believed (`trusted_proxies`).
     public let trustedProxies: TrustedProxies
+    /// Keys, verifiers, policy and routes for authentication.
+    public let auth: AuthSettings
+    /// The session table layout for the `postgres` resolver.
+    public let sessionSchema: SessionSchema
 
     /// Validates `config` and compiles it.
     ///
@@ -45,5 +49,21 @@ public final class ConfigSnapshot: Sendable {
         self.adminAddress = adminAddress
         self.upstream = upstream
         self.trustedProxies = try TrustedProxies(config.trustedProxies)
+        self.auth = try AuthSettings(
+            config: config,
+            readFile: { path in ConfigLoader.readTextFile(path, limit: 64 * 1024) }
+        )
+        var schema = SessionSchema()
+        let store = config.sessionStore
+        schema.sessionTable = store.sessionTable
+        schema.userTable = store.userTable
+        schema.sessionID = store.sessionIDColumn
+        schema.sessionToken = store.sessionTokenColumn
+        schema.sessionUserID = store.sessionUserIDColumn
+        schema.sessionExpiresAt = store.sessionExpiresAtColumn
+        schema.userID = store.userIDColumn
+        schema.userEmail = store.userEmailColumn
+        schema.userRole = store.userRoleColumn
+        self.sessionSchema = schema
     }
 }

@@ -23,6 +23,15 @@ extension GatewayConfig {
         ("limits.max_header_count", 1...10_000, "headers"),
         ("limits.max_uri_bytes", 1...1_048_576, "bytes"),
         ("limits.max_body_bytes", 0...Int64.max, "bytes (0 = no limit)"),
+        ("auth.leeway_seconds", 0...3_600, "seconds"),
+        ("auth.max_token_bytes", 256...1_048_576, "bytes"),
+        ("auth.jwks_refresh_cooldown_ms", 0...86_400_000, "ms"),
+        ("auth.auth_server_timeout_ms", 1...300_000, "ms"),
+        ("cache.max_entries", 1...100_000_000, "entries"),
+        ("cache.max_negative_entries", 0...100_000_000, "entries"),
+        ("cache.positive_ttl_ms", 0...86_400_000, "ms"),
+        ("cache.negative_ttl_ms", 0...86_400_000, "ms"),
+        ("cache.stale_if_error_ms", 0...86_400_000, "ms (0 = fail closed)"),
     ]
 
     /// Checks the configuration as a whole and returns every problem found, section by section; an
@@ -107,6 +116,67 @@ extension GatewayConfig {
             }
         }
 
+        self.checkInteger("auth.leeway_seconds", Int64(self.auth.leewaySeconds), add: add)
+        self.checkInteger("auth.max_token_bytes", Int64(self.auth.maxTokenBytes), add: add)
+        self.checkInteger("auth.jwks_refresh_cooldown_ms", Int64(self.auth.jwksRefreshCooldownMs), add: add)
+        self.checkInteger("auth.auth_server_timeout_ms", Int64(self.auth.authServerTimeoutMs), add: add)
+        switch self.auth.sessionResolver {
+        case "http":
+            break
+        case "postgres":
+            if self.auth.databaseURL == nil {
+                add("auth.session_resolver", "postgres needs auth.database_url (or DATABASE_URL)")
+            } else if let url = self.auth.databaseURL, DatabaseURL(url.value) == nil {
+                add("auth.database_url", "is not a valid postgres://user:password@host:port/database URL (value not shown)")
+            }
+        default:
+            add("auth.session_resolver", "\"\(self.auth.sessionResolver)\" is not a resolver; expected http or postgres")
+        }
+        if !SessionSchema.isValidIdentifier(self.auth.cookiePrefix.replacingDashes()) {
+            add("auth.cookie_prefix", "\"\(self.auth.cookiePrefix)\" must be letters, digits, '-' or '_'")
+        }
+        for (key, path) in [("auth.legacy_refresh_path", self.auth.legacyRefreshPath), ("auth.sign_out_path", self.auth.signOutPath)]
+        where !path.hasPrefix("/") {
+            add(key, "\"\(path)\" must be an absolute path starting with /")
+        }
+        if let url = self.auth.legacyIntrospectionURL, !url.hasPrefix("http://") && !url.hasPrefix("https://") {
+            add("auth.legacy_introspection_url", "\"\(url)\" must be an http:// or https:// URL")
+        }
+
+        // cache
+        self.checkInteger("cache.max_entries", Int64(self.cache.maxEntries), add: add)
+        self.checkInteger("cache.max_negative_entries", Int64(self.cache.maxNegativeEntries), add: add)
+        self.checkInteger("cache.positive_ttl_ms", Int64(self.cache.positiveTTLMs), add: add)
+        self.checkInteger("cache.negative_ttl_ms", Int64(self.cache.negativeTTLMs), add: add)
+        self.checkInteger("cache.stale_if_error_ms", Int64(self.cache.staleIfErrorMs), add: add)
+
+        // session_store
+        let store = self.sessionStore
+        for (key, name) in [
+            ("session_store.session_table", store.sessionTable), ("session_store.user_table", store.userTable),
+            ("session_store.session_id_column", store.sessionIDColumn),
+            ("session_store.session_token_column", store.sessionTokenColumn),
+            ("session_store.session_user_id_column", store.sessionUserIDColumn),
+            ("session_store.session_expires_at_column", store.sessionExpiresAtColumn),
+            ("session_store.user_id_column", store.userIDColumn), ("session_store.user_email_column", store.userEmailColumn),
+            ("session_store.user_role_column", store.userRoleColumn ?? "role"),
+        ] where !SessionSchema.isValidIdentifier(name) {
+            add(key, "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)")
+        }
+
+        // routes
+        for (index, route) in self.routes.enumerated() {
+            if !route.path.hasPrefix("/") {
+                add("routes[\(index)].path", "\"\(route.path)\" must start with /")
+            }
+            if RouteAccess(rawValue: route.access) == nil {
+                add(
+                    "routes[\(index)].access",
+                    "\"\(route.access)\" is not an access level; expected public, authenticated or better_auth_only"
+                )
+            }
+        }
+
         // trusted_proxies
         for (index, entry) in self.trustedProxies.enumerated() {
             if case .failure(let problem) = TrustedProxies.parseEntry(entry) {
@@ -149,5 +219,12 @@ extension GatewayConfig {
         } else if secret.value.utf8.count < Self.minimumSecretBytes {
             add(key, "is too short: an HMAC secret must be at least \(Self.minimumSecretBytes) bytes (value not shown)")
         }
+    }
+}
+
+
+extension String {
+    fileprivate func replacingDashes() -> String {
+        String(self.map { $0 == "-" ? "_" : $0 })
     }
 }

@@ -13,6 +13,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var auth: Auth
     /// Peers (CIDRs or single addresses) whose `X-Forwarded-*` and `X-Request-Id` are believed.
     public var trustedProxies: [String]
+    public var cache: Cache = .init()
+    public var sessionStore: SessionStore = .init()
+    /// Route rules, first match wins; paths not matched are `authenticated`.
+    public var routes: [Route] = []
 
     public init(
         server: Server = .init(),
@@ -55,6 +59,7 @@ public struct GatewayConfig: Sendable, Equatable {
         public var maxConnectionsPerLoop: Int = 128
         /// Requests that may wait for a connection per event loop before 503.
         public var maxWaitersPerLoop: Int = 1024
+        /// Time allowed to open a TCP connection to the backend before 502.
         public var connectTimeoutMs: Int = 2_000
         /// Time from the request being sent to the response head arriving before 504.
         public var responseTimeoutMs: Int = 30_000
@@ -81,7 +86,9 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// `admin:` — the operators' listener (`/health`, `/ready`, `/metrics`, `/admin/...`).
     public struct Admin: Sendable, Equatable {
+        /// Whether the admin listener runs at all.
         public var enabled: Bool = true
+        /// `host:port` of the admin listener; keep it on loopback or a private network.
         public var listen: String = "127.0.0.1:9090"
         public init() {}
     }
@@ -115,7 +122,85 @@ public struct GatewayConfig: Sendable, Equatable {
         public var legacyJWTSecret: Secret? = nil
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
+        /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or
+        /// `postgres` (the session table, through `database_url`).
+        public var sessionResolver: String = "http"
+        /// Better Auth's `advanced.cookiePrefix`; the cookie is `<prefix>.session_token`.
+        public var cookiePrefix: String = "better-auth"
+        /// Also accept the `__Secure-<prefix>.session_token` cookie.
+        public var acceptSecureCookie: Bool = true
+        /// Accept a bearer session token without its signature (Better Auth's bearer plugin
+        /// does unless `requireSignature`).
+        public var acceptRawBearer: Bool = false
+        /// Clock skew allowed on `exp` and `nbf`.
+        public var leewaySeconds: Int = 30
+        /// Longer credentials are rejected before any parsing.
+        public var maxTokenBytes: Int = 8192
+        /// PEM file with the legacy backend's RS256 public key (optional).
+        public var legacyPublicKeyFile: String? = nil
+        /// Required `iss` of legacy tokens, if set.
+        public var legacyIssuer: String? = nil
+        /// Required `aud` of legacy tokens, if set.
+        public var legacyAudience: String? = nil
+        /// RFC 7662 endpoint for opaque legacy tokens (optional).
+        public var legacyIntrospectionURL: String? = nil
+        /// Where `POST /api/auth-proxy/refresh` sends legacy tokens (a path on the backend).
+        public var legacyRefreshPath: String = "/api/auth/refresh"
+        /// `iss` of Better Auth JWTs; defaults to `auth_server_url`.
+        public var jwtIssuer: String? = nil
+        /// `aud` of Better Auth JWTs; defaults to `auth_server_url`.
+        public var jwtAudience: String? = nil
+        /// Minimum time between two JWKS fetches triggered by unknown `kid`s.
+        public var jwksRefreshCooldownMs: Int = 30_000
+        /// Time allowed for one call to the auth server (get-session, JWKS).
+        public var authServerTimeoutMs: Int = 2_000
+        /// Requests to this path that carry a session evict it from the cache once answered.
+        public var signOutPath: String = "/api/auth/sign-out"
         public init() {}
+    }
+
+    /// `cache:` — the identity cache in front of every resolver.
+    public struct Cache: Sendable, Equatable {
+        /// Positive entries kept at most.
+        public var maxEntries: Int = 100_000
+        /// Negative entries kept at most (separate bound, so a flood of bad tokens cannot evict
+        /// good sessions).
+        public var maxNegativeEntries: Int = 10_000
+        /// How long an accepted credential is trusted without asking again (never past its
+        /// own expiry).
+        public var positiveTTLMs: Int = 60_000
+        /// How long a rejected credential is remembered.
+        public var negativeTTLMs: Int = 5_000
+        /// How long an expired entry may still be served when the resolver is unreachable; 0
+        /// fails closed (503).
+        public var staleIfErrorMs: Int = 0
+        public init() {}
+    }
+
+    /// `session_store:` — table and column names for the `postgres` session resolver.
+    public struct SessionStore: Sendable, Equatable {
+        public var sessionTable: String = "session"
+        public var userTable: String = "user"
+        public var sessionIDColumn: String = "id"
+        public var sessionTokenColumn: String = "token"
+        public var sessionUserIDColumn: String = "userId"
+        public var sessionExpiresAtColumn: String = "expiresAt"
+        public var userIDColumn: String = "id"
+        public var userEmailColumn: String = "email"
+        public var userRoleColumn: String? = nil
+        public init() {}
+    }
+
+    /// One entry of `routes:`.
+    public struct Route: Sendable, Equatable {
+        /// A path prefix ending in `/` (matches everything below it) or an exact path.
+        public var path: String
+        /// `public`, `authenticated` or `better_auth_only`.
+        public var access: String
+        public init(path: String, access: String) {
+            self.path = path
+            self.access = access
+        }
     }
 }
 

@@ -81,6 +81,21 @@ public struct GatewayError: Error, Sendable, Hashable {
         message: "The gateway is shutting down.",
         headers: [("Retry-After", "1")]
     )
+    /// 401 with the rejection's reason code, as RFC 6750 asks.
+    public static func unauthorized(_ reason: RejectionReason) -> GatewayError {
+        GatewayError(
+            status: .unauthorized,
+            code: reason.rawValue,
+            message: reason.message,
+            headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")]
+        )
+    }
+    public static let authUnavailable = GatewayError(
+        status: .serviceUnavailable,
+        code: "auth_unavailable",
+        message: "The identity of the caller cannot be checked right now; try again shortly.",
+        headers: [("Retry-After", "1")]
+    )
     public static let notFound = GatewayError(status: .notFound, code: "not_found", message: "No such endpoint.")
 }
 

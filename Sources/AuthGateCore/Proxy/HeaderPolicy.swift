@@ -112,7 +112,11 @@ public enum HeaderPolicy {
             case .host:
                 if host == nil { host = value }
             case .other:
-                if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name) {
+                // Headers named in Connection are hop-by-hop, except the framing header: a
+                // client must not be able to strip Content-Length and desynchronise the backend.
+                if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name)
+                    && !Self.isContentLength(name)
+                {
                     continue
                 }
             }
@@ -184,7 +188,7 @@ public enum HeaderPolicy {
             case .xRequestID:
                 hasRequestID = true
             case .other:
-                if name.utf8.count == 14 && name.caseInsensitiveEqualsASCII("content-length") {
+                if Self.isContentLength(name) {
                     hasContentLength = true
                 } else if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name) {
                     continue
@@ -256,9 +260,7 @@ public enum HeaderPolicy {
             if name.caseInsensitiveEqualsASCII("trailers") { return .hopByHop }
         case 9:
             if name.caseInsensitiveEqualsASCII("forwarded") { return .forwarded }
-            if name.caseInsensitiveEqualsASCII("x-real-ip") || name.caseInsensitiveEqualsASCII("x_real_ip") {
-                return .xRealIP
-            }
+            if Self.equalsNormalised(name, "x-real-ip") { return .xRealIP }
         case 10:
             if name.caseInsensitiveEqualsASCII("connection") || name.caseInsensitiveEqualsASCII("keep-alive") {
                 return .hopByHop
@@ -281,6 +283,11 @@ public enum HeaderPolicy {
             break
         }
         return .other
+    }
+
+    @inline(__always)
+    static func isContentLength(_ name: String) -> Bool {
+        name.utf8.count == 14 && name.caseInsensitiveEqualsASCII("content-length")
     }
 
     /// `x-auth-` in any case, with `_` allowed for `-`.

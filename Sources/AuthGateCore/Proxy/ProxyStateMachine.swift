@@ -22,19 +22,23 @@ public struct ProxyStateMachine: Sendable {
         public var isUpgrade: Bool
         /// 0 disables the limit.
         public var maxBodyBytes: Int64
+        /// Whether an idempotent bodiless request may be retried once (`upstream.retry_idempotent`).
+        public var retryIdempotent: Bool
 
         public init(
             method: HTTPMethod,
             framing: RequestBodyFraming,
             keepAlive: Bool,
             isUpgrade: Bool,
-            maxBodyBytes: Int64
+            maxBodyBytes: Int64,
+            retryIdempotent: Bool = true
         ) {
             self.method = method
             self.framing = framing
             self.keepAlive = keepAlive
             self.isUpgrade = isUpgrade
             self.maxBodyBytes = maxBodyBytes
+            self.retryIdempotent = retryIdempotent
         }
 
         /// RFC 9110 idempotent methods.
@@ -57,6 +61,8 @@ public struct ProxyStateMachine: Sendable {
     /// A side effect for the handler.
     public enum Action: Sendable {
         case none
+        /// Ask the introspection core who the caller is; the request waits, its body buffered.
+        case authenticate
         /// Ask the pool for a connection (a dedicated one for an upgrade).
         case leaseUpstream(dedicated: Bool)
         /// Send the request head, the body buffered while waiting, and the end if it came; start
@@ -104,11 +110,15 @@ public struct ProxyStateMachine: Sendable {
 
     private enum State: Sendable {
         case idle
+        case authenticating(Exchange)
         case waitingForUpstream(Exchange)
         case forwarding(Exchange)
         /// The response ended before the request body did: the rest of the request is
         /// discarded and the client connection closes.
         case discardingRequest
+        /// An error was answered before the (bodiless) request's end arrived; once it does, the
+        /// connection is ready for the next request.
+        case awaitingRequestEnd
         /// The backend's `101` head went out; waiting for its end to join the tunnel.
         case switchingProtocols
         case tunnelling
@@ -125,8 +135,8 @@ public struct ProxyStateMachine: Sendable {
     /// error is being answered, so request bytes never pile up in the gateway.
     public var shouldReadClient: Bool {
         switch self.state {
-        case .idle, .forwarding, .discardingRequest: return true
-        case .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
+        case .idle, .forwarding, .discardingRequest, .awaitingRequestEnd: return true
+        case .authenticating, .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
         }
     }
 
@@ -144,7 +154,10 @@ public struct ProxyStateMachine: Sendable {
     // MARK: - Client events
 
     /// A request head passed validation and was rewritten for the backend.
-    public mutating func requestHead(_ head: HTTPRequestHead, info: RequestInfo) -> Action {
+    ///
+    /// - Parameter authenticate: whether the route needs the introspection core's verdict
+    ///   before anything is sent upstream.
+    public mutating func requestHead(_ head: HTTPRequestHead, info: RequestInfo, authenticate: Bool = false) -> Action {
         guard case .idle = self.state else {
             return .none
         }
@@ -158,8 +171,33 @@ public struct ProxyStateMachine: Sendable {
             connectionReused: false,
             retried: false
         )
+        if authenticate {
+            self.state = .authenticating(exchange)
+            return .authenticate
+        }
         self.state = .waitingForUpstream(exchange)
         return .leaseUpstream(dedicated: info.isUpgrade)
+    }
+
+    /// The introspection core accepted the caller; `head` carries the identity headers.
+    public mutating func authenticated(_ head: HTTPRequestHead) -> Action {
+        guard case .authenticating(var exchange) = self.state else { return .none }
+        self.state = .modifying
+        exchange.head = head
+        self.state = .waitingForUpstream(exchange)
+        return .leaseUpstream(dedicated: exchange.info.isUpgrade)
+    }
+
+    /// The introspection core refused the caller (401) or could not decide (503).
+    public mutating func authenticationFailed(_ error: GatewayError) -> Action {
+        guard case .authenticating(let exchange) = self.state else { return .none }
+        return self.answerError(error, exchange: exchange, upstream: nil)
+    }
+
+    /// Whether an authentication verdict is awaited.
+    public var isAuthenticating: Bool {
+        if case .authenticating = self.state { return true }
+        return false
     }
 
     /// A request head was refused before anything was sent upstream.
@@ -175,6 +213,16 @@ public struct ProxyStateMachine: Sendable {
 
     public mutating func requestBody(_ buffer: ByteBuffer) -> Action {
         switch self.state {
+        case .authenticating(var exchange):
+            self.state = .modifying
+            exchange.bodyBytes += Int64(buffer.readableBytes)
+            if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+                self.state = .closed
+                return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
+            }
+            exchange.buffered.append(buffer)
+            self.state = .authenticating(exchange)
+            return .none
         case .waitingForUpstream(var exchange):
             self.state = .modifying
             exchange.bodyBytes += Int64(buffer.readableBytes)
@@ -200,13 +248,18 @@ public struct ProxyStateMachine: Sendable {
             }
             self.state = .forwarding(exchange)
             return .forwardRequestBody(buffer)
-        case .idle, .discardingRequest, .switchingProtocols, .tunnelling, .closed, .modifying:
+        case .idle, .discardingRequest, .awaitingRequestEnd, .switchingProtocols, .tunnelling, .closed, .modifying:
             return .none
         }
     }
 
     public mutating func requestEnd() -> Action {
         switch self.state {
+        case .authenticating(var exchange):
+            self.state = .modifying
+            exchange.requestEnded = true
+            self.state = .authenticating(exchange)
+            return .none
         case .waitingForUpstream(var exchange):
             self.state = .modifying
             exchange.requestEnded = true
@@ -220,6 +273,9 @@ public struct ProxyStateMachine: Sendable {
         case .discardingRequest:
             self.state = .closed
             return .none
+        case .awaitingRequestEnd:
+            self.state = .idle
+            return .none
         case .idle, .switchingProtocols, .tunnelling, .closed, .modifying:
             return .none
         }
@@ -231,7 +287,7 @@ public struct ProxyStateMachine: Sendable {
         case .idle:
             self.state = .closed
             return .respondWithError(error, upstream: nil, closeClient: true)
-        case .waitingForUpstream:
+        case .authenticating, .waitingForUpstream:
             self.state = .closed
             return .respondWithError(error, upstream: nil, closeClient: true)
         case .forwarding(let exchange):
@@ -242,7 +298,7 @@ public struct ProxyStateMachine: Sendable {
             case .streaming:
                 return .abort(upstream: .close)
             }
-        case .discardingRequest:
+        case .discardingRequest, .awaitingRequestEnd:
             self.state = .closed
             return .abort(upstream: nil)
         case .switchingProtocols, .tunnelling, .closed, .modifying:
@@ -257,9 +313,9 @@ public struct ProxyStateMachine: Sendable {
         switch previous {
         case .waitingForUpstream:
             return .cancelLease
-        case .forwarding:
+        case .forwarding, .switchingProtocols:
             return .abort(upstream: .close)
-        case .idle, .discardingRequest, .switchingProtocols, .tunnelling, .closed, .modifying:
+        case .idle, .authenticating, .discardingRequest, .awaitingRequestEnd, .tunnelling, .closed, .modifying:
             return .none
         }
     }
@@ -354,7 +410,8 @@ public struct ProxyStateMachine: Sendable {
         guard case .forwarding(var exchange) = self.state else { return .none }
         switch exchange.response {
         case .awaitingHead:
-            if exchange.connectionReused && !exchange.retried && exchange.info.isIdempotent
+            if exchange.info.retryIdempotent && exchange.connectionReused && !exchange.retried
+                && exchange.info.isIdempotent
                 && exchange.info.framing == .none && exchange.requestEnded && !exchange.info.isUpgrade
             {
                 self.state = .modifying
@@ -397,8 +454,17 @@ public struct ProxyStateMachine: Sendable {
         exchange: Exchange,
         upstream: UpstreamDisposition?
     ) -> Action {
-        let keepClient = exchange.requestEnded && exchange.info.keepAlive && !exchange.info.isUpgrade
-        self.state = keepClient ? .idle : .closed
-        return .respondWithError(error, upstream: upstream, closeClient: !keepClient)
+        let keepClient = exchange.info.keepAlive && !exchange.info.isUpgrade
+        if keepClient && exchange.requestEnded {
+            self.state = .idle
+            return .respondWithError(error, upstream: upstream, closeClient: false)
+        }
+        if keepClient && exchange.info.framing == .none {
+            // Only the request's end marker is still to come: the connection stays usable.
+            self.state = .awaitingRequestEnd
+            return .respondWithError(error, upstream: upstream, closeClient: false)
+        }
+        self.state = .closed
+        return .respondWithError(error, upstream: upstream, closeClient: true)
     }
 }

@@ -92,16 +92,18 @@ public struct UpstreamPoolStateMachine: Sendable {
             self.leased.insert(connection)
             return .lease(connection, to: waiter)
         }
-        if self.waiters.count >= self.maxWaiters {
-            return .failWaiter(waiter, .tooManyWaiters)
-        }
-        self.waiters.append(waiter)
-        // Open a connection if the ones already being opened cannot serve every waiter.
-        if self.totalConnections < self.maxConnections && self.connecting.count < self.waiters.count {
+        // Open a connection if the ones already being opened cannot serve every waiter; the
+        // waiter bound only limits requests queued behind a full pool.
+        if self.totalConnections < self.maxConnections && self.connecting.count < self.waiters.count + 1 {
+            self.waiters.append(waiter)
             let id = self.makeConnectionID()
             self.connecting.insert(id)
             return .createConnection(id)
         }
+        if self.waiters.count >= self.maxWaiters {
+            return .failWaiter(waiter, .tooManyWaiters)
+        }
+        self.waiters.append(waiter)
         return .wait(waiter)
     }
 

@@ -1,0 +1,28 @@
+import AuthGateCore
+import NIOHTTP1
+
+/// Writes the identity the backend trusts as `X-Auth-*` headers.
+///
+/// The client's own `X-Auth-*` headers were removed by ``HeaderPolicy`` before this runs, so
+/// every such header that reaches the backend comes from here. Values come from tokens and
+/// databases, so control characters are dropped: nothing can split a header.
+enum IdentityHeaders {
+    static func add(_ identity: Identity, to headers: inout HTTPHeaders) {
+        headers.add(name: "X-Auth-User-Id", value: Self.sanitized(identity.userID))
+        if let email = identity.email {
+            headers.add(name: "X-Auth-User-Email", value: Self.sanitized(email))
+        }
+        headers.add(name: "X-Auth-Method", value: identity.method.rawValue)
+        if let sessionID = identity.sessionID {
+            headers.add(name: "X-Auth-Session-Id", value: Self.sanitized(sessionID))
+        }
+        if !identity.roles.isEmpty {
+            headers.add(name: "X-Auth-Roles", value: Self.sanitized(identity.roles.joined(separator: ",")))
+        }
+    }
+
+    static func sanitized(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return value }
+        return String(decoding: value.utf8.filter { $0 >= 0x20 && $0 != 0x7F }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,308 @@
+import AuthGateCore
+import Logging
+import NIOCore
+
+/// The introspection core's answer for one request.
+enum AuthVerdict: Sendable {
+    case accepted(Identity)
+    case rejected(RejectionReason)
+    /// No resolver could answer and no usable cache entry exists: 503, never 401.
+    case unavailable(String)
+}
+
+/// Either the verdict at once (a cache hit, a local JWT check: no future, no Task) or later.
+enum AuthOutcome {
+    case immediate(AuthVerdict)
+    case pending(EventLoopFuture<AuthVerdict>)
+}
+
+/// What one session lookup produced; shared by every request that joined it.
+enum SessionOutcome: Sendable {
+    case found(Identity)
+    case notFound
+    case unavailable(String)
+}
+
+/// "Who is this?" for every credential kind, behind one cache.
+///
+/// Verification that needs nothing remote (JWT signatures, the session cookie's HMAC, cache
+/// hits) runs inline on the calling event loop. Only a cache miss that needs the auth server
+/// or the database creates a Task, and concurrent misses on one credential share it.
+final class IntrospectionCore: Sendable {
+    let cache: IdentityCache
+    let sessionFlights: SingleFlight<SessionOutcome>
+    let jwks: JWKSStore?
+    let sessionResolver: (any SessionResolver)?
+    let metrics: GatewayMetrics
+    let logger: Logger
+
+    init(
+        cache: IdentityCache,
+        jwks: JWKSStore?,
+        sessionResolver: (any SessionResolver)?,
+        metrics: GatewayMetrics,
+        logger: Logger
+    ) {
+        self.cache = cache
+        self.sessionFlights = SingleFlight(shardCount: 16)
+        self.jwks = jwks
+        self.sessionResolver = sessionResolver
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Tries `attempts` in order: the first acceptance wins; if none accepts, the answer is 503
+    /// when some attempt could not be decided, otherwise the first rejection's reason.
+    func authenticate(_ attempts: [CredentialAttempt], settings: AuthSettings, eventLoop: any EventLoop) -> AuthOutcome {
+        self.continueAttempts(attempts[...], settings: settings, eventLoop: eventLoop, firstRejection: nil, unavailable: nil)
+    }
+
+    private func continueAttempts(
+        _ attempts: ArraySlice<CredentialAttempt>,
+        settings: AuthSettings,
+        eventLoop: any EventLoop,
+        firstRejection: RejectionReason?,
+        unavailable: String?
+    ) -> AuthOutcome {
+        var firstRejection = firstRejection
+        var unavailable = unavailable
+        var remaining = attempts
+        while let attempt = remaining.popFirst() {
+            switch self.try(attempt, settings: settings, eventLoop: eventLoop) {
+            case .immediate(.accepted(let identity)):
+                return .immediate(.accepted(identity))
+            case .immediate(.rejected(let reason)):
+                firstRejection = firstRejection ?? reason
+            case .immediate(.unavailable(let why)):
+                unavailable = unavailable ?? why
+            case .pending(let future):
+                let rest = remaining
+                let rejection = firstRejection
+                let down = unavailable
+                return .pending(
+                    future.flatMap { verdict in
+                        switch verdict {
+                        case .accepted:
+                            return eventLoop.makeSucceededFuture(verdict)
+                        case .rejected(let reason):
+                            return self.continueAttempts(
+                                rest,
+                                settings: settings,
+                                eventLoop: eventLoop,
+                                firstRejection: rejection ?? reason,
+                                unavailable: down
+                            ).future(on: eventLoop)
+                        case .unavailable(let why):
+                            return self.continueAttempts(
+                                rest,
+                                settings: settings,
+                                eventLoop: eventLoop,
+                                firstRejection: rejection,
+                                unavailable: down ?? why
+                            ).future(on: eventLoop)
+                        }
+                    }
+                )
+            }
+        }
+        if let unavailable {
+            return .immediate(.unavailable(unavailable))
+        }
+        return .immediate(.rejected(firstRejection ?? .missingCredential))
+    }
+
+    /// One attempt.
+    func `try`(_ attempt: CredentialAttempt, settings: AuthSettings, eventLoop: any EventLoop) -> AuthOutcome {
+        switch attempt {
+        case .legacyJWT(let token):
+            guard let verifier = settings.legacyVerifier else { return .immediate(.rejected(.unknownKey)) }
+            return self.verifyJWT(token, kind: .legacyJWT, cacheKind: .legacyJWT) { verifier }
+        case .betterAuthJWT(let token):
+            let jwks = self.jwks
+            let outcome = self.verifyJWT(token, kind: .betterAuthJWT, cacheKind: .betterAuthJWT) {
+                settings.betterAuthVerifier(jwks: jwks?.keys ?? JWTKeySet())
+            }
+            guard case .immediate(.rejected(.unknownKey)) = outcome, let jwks else { return outcome }
+            // An unknown kid: the auth server may have rotated its keys. One fetch for all
+            // concurrent requests, at most one per cooldown.
+            return .pending(
+                jwks.refresh(on: eventLoop).map { keys in
+                    let verifier = settings.betterAuthVerifier(jwks: keys)
+                    if case .immediate(let verdict) = self.verifyJWT(
+                        token,
+                        kind: .betterAuthJWT,
+                        cacheKind: .betterAuthJWT,
+                        verifier: { verifier }
+                    ) {
+                        return verdict
+                    }
+                    return .rejected(.unknownKey)
+                }
+            )
+        case .betterAuthSession(let value, let fromCookie):
+            guard let signer = settings.sessionSigner else { return .immediate(.rejected(.badSignature)) }
+            switch signer.verify(signedValue: Substring(value)) {
+            case .failure(let reason):
+                // A forged or mangled value never costs a lookup.
+                self.metrics.forgedSessionValues.increment()
+                return .immediate(.rejected(reason))
+            case .success(let token):
+                let token = String(token)
+                return self.resolveSession(
+                    token: token,
+                    signedValue: signer.signedValue(token: token),
+                    kind: fromCookie ? .betterAuthSessionCookie : .betterAuthSessionBearer,
+                    eventLoop: eventLoop
+                )
+            }
+        case .betterAuthRawSession(let token):
+            guard let signer = settings.sessionSigner else { return .immediate(.rejected(.rawTokenNotAllowed)) }
+            return self.resolveSession(
+                token: token,
+                signedValue: signer.signedValue(token: token),
+                kind: .betterAuthSessionBearer,
+                eventLoop: eventLoop
+            )
+        case .legacyOpaque:
+            return .immediate(.rejected(.inactive))
+        }
+    }
+
+    // MARK: - JWTs
+
+    private func verifyJWT(
+        _ token: String,
+        kind: CredentialKind,
+        cacheKind: CredentialKey.Kind,
+        verifier: () -> JWTVerifier
+    ) -> AuthOutcome {
+        let key = CredentialKey(kind: cacheKind, credential: token)
+        switch self.cache.lookup(key) {
+        case .hit(let identity):
+            self.metrics.tokenCacheHits.increment()
+            return .immediate(.accepted(identity))
+        case .negativeHit(let reason):
+            return .immediate(.rejected(reason))
+        case .stale, .miss:
+            break
+        }
+        self.metrics.tokenValidations.increment()
+        switch verifier().verify(token, now: Self.nowSeconds()) {
+        case .success(let jwt):
+            var kind = kind
+            if kind == .betterAuthJWT && jwt.header.algorithm == .hs256 { kind = .betterAuthHS256JWT }
+            let identity = Identity(
+                userID: jwt.subject,
+                email: jwt.email,
+                roles: Self.roles(from: jwt.claims),
+                kind: kind,
+                sessionID: jwt[claim: "sid"]?.stringValue ?? jwt[claim: "jti"]?.stringValue,
+                expiresAt: jwt.expiresAt
+            )
+            self.cache.storePositive(key, identity)
+            return .immediate(.accepted(identity))
+        case .failure(let reason):
+            return .immediate(.rejected(reason))
+        }
+    }
+
+    /// `role` (string, comma-separated) or `roles` (array of strings).
+    static func roles(from claims: JSONValue) -> [String] {
+        if case .array(let values)? = claims["roles"] {
+            return values.compactMap(\.stringValue)
+        }
+        if let role = claims["role"]?.stringValue {
+            return role.split(separator: ",").map { String($0.trimmingASCIISpaces()) }.filter { !$0.isEmpty }
+        }
+        return []
+    }
+
+    // MARK: - Sessions
+
+    private func resolveSession(
+        token: String,
+        signedValue: String,
+        kind: CredentialKind,
+        eventLoop: any EventLoop
+    ) -> AuthOutcome {
+        let key = CredentialKey(kind: .sessionCookie, credential: token)
+        var stale: Identity? = nil
+        switch self.cache.lookup(key) {
+        case .hit(var identity):
+            self.metrics.tokenCacheHits.increment()
+            identity.kind = kind
+            return .immediate(.accepted(identity))
+        case .negativeHit(let reason):
+            return .immediate(.rejected(reason))
+        case .stale(let identity):
+            stale = identity
+        case .miss:
+            break
+        }
+        guard let resolver = self.sessionResolver else {
+            return .immediate(.unavailable("no session resolver configured"))
+        }
+        let invalidation = self.cache.invalidationToken(for: key)
+        let cache = self.cache
+        let metrics = self.metrics
+        let logger = self.logger
+        let future = self.sessionFlights.run(key: key, on: eventLoop) {
+            metrics.sessionLookups.increment()
+            return eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+                let started = NIODeadline.now()
+                defer { metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds) }
+                do throws(ResolverUnavailable) {
+                    switch try await resolver.resolve(token: token, signedValue: signedValue) {
+                    case .found(let identity):
+                        cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
+                        return .found(identity)
+                    case .notFound:
+                        cache.storeNegative(key, .sessionNotFound)
+                        return .notFound
+                    }
+                } catch {
+                    metrics.resolverFailures.increment()
+                    logger.warning("session resolver unavailable", metadata: ["reason": "\(error.reason)"])
+                    return .unavailable(error.reason)
+                }
+            }
+        }
+        let staleIdentity = stale
+        return .pending(
+            future.map { outcome in
+                switch outcome {
+                case .found(var identity):
+                    identity.kind = kind
+                    return .accepted(identity)
+                case .notFound:
+                    return .rejected(.sessionNotFound)
+                case .unavailable(let why):
+                    if var stale = staleIdentity {
+                        metrics.staleServed.increment()
+                        stale.kind = kind
+                        return .accepted(stale)
+                    }
+                    return .unavailable(why)
+                }
+            }
+        )
+    }
+
+    static func nowSeconds() -> Int64 {
+        Int64(Timestamp.epochSeconds())
+    }
+}
+
+extension AuthOutcome {
+    func future(on eventLoop: any EventLoop) -> EventLoopFuture<AuthVerdict> {
+        switch self {
+        case .immediate(let verdict): return eventLoop.makeSucceededFuture(verdict)
+        case .pending(let future): return future
+        }
+    }
+}
+
+extension CredentialKey.Kind {
+    static let legacyJWT = CredentialKey.Kind(rawValue: 10)
+    static let betterAuthJWT = CredentialKey.Kind(rawValue: 11)
+}

@@ -1,0 +1,49 @@
+import AuthGateCore
+
+/// What a session lookup found.
+enum SessionLookup: Sendable {
+    case found(Identity)
+    /// No such session, or it has expired: a definitive "no".
+    case notFound
+}
+
+/// Why a resolver could not answer; the caller answers 503 (or serves a stale entry when
+/// `cache.stale_if_error_ms` allows), never 401.
+struct ResolverUnavailable: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { self.reason }
+}
+
+/// Turns a Better Auth session token into the session's identity.
+///
+/// Called only on a cache miss, off the event loop's hot path, and only after the session
+/// value's HMAC was verified locally, so forged values never reach it.
+protocol SessionResolver: Sendable {
+    /// - Parameters:
+    ///   - token: the raw session token (what the `session` table stores).
+    ///   - signedValue: `token.signature`, as the auth server expects it in its cookie.
+    func resolve(token: String, signedValue: String) async throws(ResolverUnavailable) -> SessionLookup
+    /// Releases connections.
+    func shutdown() async
+}
+
+extension Identity {
+    /// Builds a session identity from Better Auth's `{"session":…,"user":…}` (the get-session
+    /// answer) or equivalent columns.
+    static func betterAuthSession(
+        userID: String,
+        email: String?,
+        role: String?,
+        sessionID: String?,
+        expiresAt: Int64?
+    ) -> Identity {
+        Identity(
+            userID: userID,
+            email: email,
+            roles: role.map { $0.split(separator: ",").map { String($0.trimmingASCIISpaces()) } } ?? [],
+            kind: .betterAuthSessionCookie,
+            sessionID: sessionID,
+            expiresAt: expiresAt
+        )
+    }
+}

@@ -1,0 +1,107 @@
+/// What a route demands of its callers.
+public enum RouteAccess: String, Sendable, Hashable, CaseIterable {
+    /// No credential needed (identity headers are still stripped).
+    case `public`
+    /// Any credential the rollout flags accept.
+    case authenticated
+    /// Only Better Auth credentials, whatever the flags say.
+    case betterAuthOnly = "better_auth_only"
+}
+
+/// One way to try a credential, in the order the policy decided.
+public enum CredentialAttempt: Sendable, Hashable {
+    /// A JWT verified against the legacy backend's keys (HS256 secret, RS256 public key).
+    case legacyJWT(String)
+    /// An opaque legacy token resolved by the RFC 7662 introspection endpoint.
+    case legacyOpaque(String)
+    /// A JWT verified against the Better Auth JWKS (EdDSA, ES256, RS256, PS256) or the shared
+    /// HS256 `BETTER_AUTH_JWT_SECRET`.
+    case betterAuthJWT(String)
+    /// A signed session value (`token.signature`) from the cookie or a bearer header.
+    case betterAuthSession(String, fromCookie: Bool)
+    /// A raw session token without signature (only when `accept_raw_bearer` is on).
+    case betterAuthRawSession(String)
+
+    public var method: AuthMethod {
+        switch self {
+        case .legacyJWT, .legacyOpaque: return .legacy
+        case .betterAuthJWT, .betterAuthSession, .betterAuthRawSession: return .betterAuth
+        }
+    }
+}
+
+/// The rollout flags' decision: which credentials are tried, in which order.
+///
+/// | `enable_dual_auth` | `prefer_better_auth` | order |
+/// |---|---|---|
+/// | true | false | legacy, then Better Auth |
+/// | true | true | Better Auth, then legacy |
+/// | false | true | Better Auth only |
+/// | false | false | legacy only |
+///
+/// A route marked `better_auth_only` drops the legacy attempts whatever the flags say.
+public struct AuthPolicy: Sendable, Hashable {
+    public var enableDualAuth: Bool
+    public var preferBetterAuth: Bool
+    public var legacyOpaqueEnabled: Bool
+    public var acceptRawBearer: Bool
+
+    public init(enableDualAuth: Bool, preferBetterAuth: Bool, legacyOpaqueEnabled: Bool, acceptRawBearer: Bool) {
+        self.enableDualAuth = enableDualAuth
+        self.preferBetterAuth = preferBetterAuth
+        self.legacyOpaqueEnabled = legacyOpaqueEnabled
+        self.acceptRawBearer = acceptRawBearer
+    }
+
+    /// Which methods are accepted at all, in order.
+    public func methods(for access: RouteAccess) -> [AuthMethod] {
+        if access == .betterAuthOnly { return [.betterAuth] }
+        switch (self.enableDualAuth, self.preferBetterAuth) {
+        case (true, false): return [.legacy, .betterAuth]
+        case (true, true): return [.betterAuth, .legacy]
+        case (false, true): return [.betterAuth]
+        case (false, false): return [.legacy]
+        }
+    }
+
+    /// Whether an identity obtained by `method` may pass a route with `access` now.
+    ///
+    /// Checked after every cache hit too: a cached answer never skips what the route requires.
+    public func accepts(_ method: AuthMethod, access: RouteAccess) -> Bool {
+        self.methods(for: access).contains(method)
+    }
+
+    /// The attempts for the credentials a request carries, in the order the flags give.
+    ///
+    /// A bearer JWT can be either system's (both may use HS256), so it is offered to each
+    /// accepted system in order; the session cookie is Better Auth's alone.
+    public func attempts(for credentials: ExtractedCredentials, access: RouteAccess) -> [CredentialAttempt] {
+        var result: [CredentialAttempt] = []
+        result.reserveCapacity(3)
+        for method in self.methods(for: access) {
+            switch method {
+            case .legacy:
+                if let bearer = credentials.bearer {
+                    switch TokenShape(classifying: bearer) {
+                    case .jwt: result.append(.legacyJWT(String(bearer)))
+                    case .rawOpaque where self.legacyOpaqueEnabled: result.append(.legacyOpaque(String(bearer)))
+                    default: break
+                    }
+                }
+            case .betterAuth:
+                if let bearer = credentials.bearer {
+                    switch TokenShape(classifying: bearer) {
+                    case .jwt: result.append(.betterAuthJWT(String(bearer)))
+                    case .signedSession: result.append(.betterAuthSession(String(bearer), fromCookie: false))
+                    case .rawOpaque where self.acceptRawBearer: result.append(.betterAuthRawSession(String(bearer)))
+                    default: break
+                    }
+                }
+                if let cookie = credentials.sessionCookie {
+                    result.append(.betterAuthSession(String(cookie), fromCookie: true))
+                }
+            }
+        }
+        return result
+    }
+}

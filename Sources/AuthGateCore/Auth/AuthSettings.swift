@@ -1,0 +1,109 @@
+import Crypto
+
+/// The authentication part of a config snapshot, compiled once per reload: keys parsed,
+/// verifiers built, routes compiled. Everything the request path needs, nothing it must parse.
+public struct AuthSettings: Sendable {
+    public let policy: AuthPolicy
+    public let extractor: CredentialExtractor
+    public let routes: RouteTable
+    /// Verifies legacy JWTs (HS256 with `legacy_jwt_secret`, RS256 with
+    /// `legacy_public_key_file`); `nil` when neither is configured.
+    public let legacyVerifier: JWTVerifier?
+    /// The HS256 key from `better_auth_jwt_secret`, merged with the fetched JWKS for Better Auth
+    /// JWTs.
+    public let betterAuthStaticKeys: JWTKeySet
+    public let betterAuthIssuer: String
+    public let betterAuthAudience: String
+    /// Checks the HMAC of Better Auth session values locally; `nil` without `better_auth_secret`
+    /// (then session credentials are rejected).
+    public let sessionSigner: SessionTokenSigner?
+    public let leewaySeconds: Int64
+    public let maxTokenBytes: Int
+    /// The cookie name the auth server reads (`<prefix>.session_token`).
+    public let authServerCookieName: String
+    public let authServerURL: String
+    public let signOutPath: String
+
+    init(config: GatewayConfig, readFile: (String) -> Result<String, ConfigProblem>) throws(ConfigError) {
+        let auth = config.auth
+        var issues: [ConfigIssue] = []
+        self.policy = AuthPolicy(
+            enableDualAuth: auth.enableDualAuth,
+            preferBetterAuth: auth.preferBetterAuth,
+            legacyOpaqueEnabled: auth.legacyIntrospectionURL != nil,
+            acceptRawBearer: auth.acceptRawBearer
+        )
+        self.extractor = CredentialExtractor(cookiePrefix: auth.cookiePrefix, acceptSecureCookie: auth.acceptSecureCookie)
+        self.routes = RouteTable(
+            rules: config.routes.compactMap { route in
+                RouteAccess(rawValue: route.access).map { RouteTable.Rule(path: route.path, access: $0) }
+            }
+        )
+        self.leewaySeconds = Int64(auth.leewaySeconds)
+        self.maxTokenBytes = auth.maxTokenBytes
+
+        var legacyKeys: [JWTKey] = []
+        if let secret = auth.legacyJWTSecret {
+            do {
+                legacyKeys.append(try JWTKey.hs256(secret: secret.value))
+            } catch {
+                issues.append(ConfigIssue(key: "auth.legacy_jwt_secret", reason: "unusable as an HS256 key"))
+            }
+        }
+        if let path = auth.legacyPublicKeyFile {
+            switch readFile(path) {
+            case .success(let pem):
+                do {
+                    legacyKeys.append(try JWTKey.rsa(pem: pem, algorithm: .rs256))
+                } catch {
+                    issues.append(
+                        ConfigIssue(key: "auth.legacy_public_key_file", reason: "\(path): not a usable RSA public key (\(error))")
+                    )
+                }
+            case .failure(let problem):
+                issues.append(ConfigIssue(key: "auth.legacy_public_key_file", reason: problem.reason))
+            }
+        }
+        self.legacyVerifier =
+            legacyKeys.isEmpty
+            ? nil
+            : JWTVerifier(
+                keySet: JWTKeySet(keys: legacyKeys),
+                issuer: auth.legacyIssuer,
+                audience: auth.legacyAudience,
+                leewaySeconds: Int64(auth.leewaySeconds),
+                maxTokenBytes: auth.maxTokenBytes
+            )
+
+        var staticKeys: [JWTKey] = []
+        if let secret = auth.betterAuthJWTSecret {
+            do {
+                staticKeys.append(try JWTKey.hs256(secret: secret.value))
+            } catch {
+                issues.append(ConfigIssue(key: "auth.better_auth_jwt_secret", reason: "unusable as an HS256 key"))
+            }
+        }
+        self.betterAuthStaticKeys = JWTKeySet(keys: staticKeys)
+        let origin = auth.authServerURL.hasSuffix("/") ? String(auth.authServerURL.dropLast()) : auth.authServerURL
+        self.authServerURL = origin
+        self.betterAuthIssuer = auth.jwtIssuer ?? origin
+        self.betterAuthAudience = auth.jwtAudience ?? origin
+        self.sessionSigner = auth.betterAuthSecret.map { SessionTokenSigner(secret: $0.value) }
+        self.authServerCookieName = "\(auth.cookiePrefix).session_token"
+        self.signOutPath = auth.signOutPath
+        if !issues.isEmpty {
+            throw ConfigError(file: nil, issues: issues)
+        }
+    }
+
+    /// A verifier for Better Auth JWTs with the current key set (static HS256 key plus JWKS).
+    public func betterAuthVerifier(jwks: JWTKeySet) -> JWTVerifier {
+        JWTVerifier(
+            keySet: self.betterAuthStaticKeys.isEmpty ? jwks : jwks.merging(self.betterAuthStaticKeys),
+            issuer: self.betterAuthIssuer,
+            audience: self.betterAuthAudience,
+            leewaySeconds: self.leewaySeconds,
+            maxTokenBytes: self.maxTokenBytes
+        )
+    }
+}

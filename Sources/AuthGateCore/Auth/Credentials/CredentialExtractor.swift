@@ -1,0 +1,273 @@
+public import NIOHTTP1
+
+/// The credentials a request carries, as found by ``CredentialExtractor``; nothing is verified yet.
+public struct ExtractedCredentials: Sendable, Hashable {
+    /// The token of an `Authorization: Bearer` header, trimmed, as sent (not percent-decoded).
+    public var bearer: Substring?
+    /// The value of the Better Auth session cookie, as sent (still percent-encoded).
+    public var sessionCookie: Substring?
+    /// The name of the cookie ``sessionCookie`` came from.
+    public var sessionCookieName: String?
+    /// The request has more than one `Authorization` header. Which one a backend would read is
+    /// implementation-defined, so the request must be refused as malformed; ``bearer`` is `nil`.
+    public var conflict: Bool
+    /// The `Authorization` header uses the Bearer scheme but has no token or a token with
+    /// whitespace or control characters inside; refuse as malformed. ``bearer`` is `nil`.
+    public var malformedAuthorization: Bool
+
+    /// No credentials.
+    public init() {
+        self.bearer = nil
+        self.sessionCookie = nil
+        self.sessionCookieName = nil
+        self.conflict = false
+        self.malformedAuthorization = false
+    }
+
+    /// Whether neither a bearer token nor a session cookie was found.
+    public var isEmpty: Bool {
+        self.bearer == nil && self.sessionCookie == nil
+    }
+
+    /// Whether the request must be refused as malformed whatever else it carries.
+    public var isMalformed: Bool {
+        self.conflict || self.malformedAuthorization
+    }
+}
+
+/// Finds the bearer token and the Better Auth session cookie in a request's headers.
+///
+/// Cookies are read from every `Cookie` header (HTTP/2 and some clients split them). With
+/// ``acceptSecureCookie`` the `__Secure-` form is accepted too and preferred when both are present:
+/// only a secure origin can set it, so it is the one a subdomain cannot plant.
+public struct CredentialExtractor: Sendable {
+    /// The cookie prefix (`advanced.cookiePrefix` in Better Auth), `better-auth` by default.
+    public let cookiePrefix: String
+    /// Whether `__Secure-<prefix>.session_token` is accepted.
+    public let acceptSecureCookie: Bool
+    /// `<prefix>.session_token`.
+    public let cookieName: String
+    /// `__Secure-<prefix>.session_token`.
+    public let secureCookieName: String
+
+    /// Creates an extractor for the cookie names derived from `cookiePrefix`.
+    public init(cookiePrefix: String = "better-auth", acceptSecureCookie: Bool = true) {
+        self.cookiePrefix = cookiePrefix
+        self.acceptSecureCookie = acceptSecureCookie
+        self.cookieName = cookiePrefix + ".session_token"
+        self.secureCookieName = "__Secure-" + cookiePrefix + ".session_token"
+    }
+
+    /// The credentials in `headers`. Does not allocate beyond the result.
+    public func extract(from headers: HTTPHeaders) -> ExtractedCredentials {
+        var result = ExtractedCredentials()
+        var authorizationCount = 0
+        var plainCookie: Substring?
+        var secureCookie: Substring?
+        for (name, value) in headers {
+            if asciiCaseInsensitiveEquals(name, "authorization") {
+                authorizationCount += 1
+                if authorizationCount == 1 {
+                    switch Self.parseAuthorization(value[...]) {
+                    case .bearer(let token): result.bearer = token
+                    case .malformedBearer: result.malformedAuthorization = true
+                    case .otherScheme: break
+                    }
+                }
+            } else if asciiCaseInsensitiveEquals(name, "cookie") {
+                if self.acceptSecureCookie && secureCookie == nil {
+                    secureCookie = CookieHeader.value(named: self.secureCookieName, in: value[...])
+                }
+                if plainCookie == nil {
+                    plainCookie = CookieHeader.value(named: self.cookieName, in: value[...])
+                }
+            }
+        }
+        if authorizationCount > 1 {
+            result.conflict = true
+            result.bearer = nil
+            result.malformedAuthorization = false
+        }
+        if let secureCookie, !secureCookie.isEmpty {
+            result.sessionCookie = secureCookie
+            result.sessionCookieName = self.secureCookieName
+        } else if let plainCookie, !plainCookie.isEmpty {
+            result.sessionCookie = plainCookie
+            result.sessionCookieName = self.cookieName
+        }
+        return result
+    }
+
+    enum Authorization: Equatable {
+        case bearer(Substring)
+        case malformedBearer
+        case otherScheme
+    }
+
+    /// Parses `Bearer <token>`: scheme case-insensitive, one or more spaces or tabs, the token up
+    /// to trailing whitespace.
+    static func parseAuthorization(_ value: Substring) -> Authorization {
+        let utf8 = value.utf8
+        var index = utf8.startIndex
+        let end = utf8.endIndex
+        while index < end, isWhitespace(utf8[index]) {
+            index = utf8.index(after: index)
+        }
+        let schemeStart = index
+        while index < end, !isWhitespace(utf8[index]) {
+            index = utf8.index(after: index)
+        }
+        guard asciiCaseInsensitiveEquals(utf8[schemeStart..<index], "bearer".utf8) else {
+            return .otherScheme
+        }
+        while index < end, isWhitespace(utf8[index]) {
+            index = utf8.index(after: index)
+        }
+        let tokenStart = index
+        var tokenEnd = end
+        while tokenEnd > tokenStart, isWhitespace(utf8[utf8.index(before: tokenEnd)]) {
+            tokenEnd = utf8.index(before: tokenEnd)
+        }
+        guard tokenStart < tokenEnd else {
+            return .malformedBearer
+        }
+        for byte in utf8[tokenStart..<tokenEnd] where byte < 0x21 || byte == 0x7F {
+            return .malformedBearer
+        }
+        return .bearer(Substring(utf8[tokenStart..<tokenEnd]))
+    }
+}
+
+/// The shape of a bearer value, which decides how it is verified.
+public enum TokenShape: Sendable, Hashable {
+    /// Three dot-separated base64url segments starting with `eyJ` (a JSON header): a JWT.
+    case jwt
+    /// `token.signature` with a 44-character standard base64 signature ending in `=` (or `%3D`
+    /// when URI-encoded): a signed Better Auth session token.
+    case signedSession
+    /// Anything else: a raw session token, or a legacy opaque token.
+    case rawOpaque
+
+    /// Classifies `token` by shape only; nothing is decoded or verified.
+    public init(classifying token: Substring) {
+        if Self.looksLikeJWT(token.utf8) {
+            self = .jwt
+        } else if Self.looksLikeSignedSession(token.utf8) {
+            self = .signedSession
+        } else {
+            self = .rawOpaque
+        }
+    }
+
+    /// Classifies `token` by shape only; nothing is decoded or verified.
+    public init(classifying token: String) {
+        self.init(classifying: token[...])
+    }
+
+    private static func looksLikeJWT(_ utf8: Substring.UTF8View) -> Bool {
+        guard utf8.starts(with: "eyJ".utf8) else {
+            return false
+        }
+        var dots = 0
+        var segmentLength = 0
+        for byte in utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard segmentLength > 0 else {
+                    return false
+                }
+                dots += 1
+                segmentLength = 0
+            } else if isBase64URLCharacter(byte) {
+                segmentLength += 1
+            } else {
+                return false
+            }
+        }
+        // The signature segment may be empty (an unsigned token), which verification refuses
+        // with a precise reason.
+        return dots == 2
+    }
+
+    private static func looksLikeSignedSession(_ utf8: Substring.UTF8View) -> Bool {
+        guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")), dot > utf8.startIndex else {
+            return false
+        }
+        // Count the signature's characters as they are once percent-decoded.
+        var decodedCount = 0
+        var lastDecoded: UInt8 = 0
+        var index = utf8.index(after: dot)
+        while index < utf8.endIndex {
+            var byte = utf8[index]
+            if byte == UInt8(ascii: "%") {
+                guard utf8.distance(from: index, to: utf8.endIndex) >= 3 else {
+                    return false
+                }
+                let high = utf8[utf8.index(index, offsetBy: 1)]
+                let low = utf8[utf8.index(index, offsetBy: 2)] | 0x20
+                switch (high, low) {
+                case (UInt8(ascii: "2"), UInt8(ascii: "b")): byte = UInt8(ascii: "+")
+                case (UInt8(ascii: "2"), UInt8(ascii: "f")): byte = UInt8(ascii: "/")
+                case (UInt8(ascii: "3"), UInt8(ascii: "d")): byte = UInt8(ascii: "=")
+                default: return false
+                }
+                index = utf8.index(index, offsetBy: 3)
+            } else {
+                index = utf8.index(after: index)
+            }
+            decodedCount += 1
+            let isLast = decodedCount == SessionTokenSigning.signatureLength
+            guard isLast ? byte == UInt8(ascii: "=") : isBase64Character(byte) else {
+                return false
+            }
+            lastDecoded = byte
+            if isLast {
+                break
+            }
+        }
+        return index == utf8.endIndex && decodedCount == SessionTokenSigning.signatureLength
+            && lastDecoded == UInt8(ascii: "=")
+    }
+}
+
+private func isWhitespace(_ byte: UInt8) -> Bool {
+    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+}
+
+private func isBase64URLCharacter(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+        return true
+    default:
+        return false
+    }
+}
+
+private func isBase64Character(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+        return true
+    default:
+        return false
+    }
+}
+
+/// ASCII case-insensitive comparison of a header name with a lowercase literal.
+private func asciiCaseInsensitiveEquals(_ value: String, _ lowercase: StaticString) -> Bool {
+    lowercase.withUTF8Buffer { asciiCaseInsensitiveEquals(value.utf8, $0) }
+}
+
+private func asciiCaseInsensitiveEquals(
+    _ value: some Collection<UInt8>,
+    _ lowercase: some Collection<UInt8>
+) -> Bool {
+    guard value.count == lowercase.count else {
+        return false
+    }
+    return zip(value, lowercase).allSatisfy { pair in
+        let byte = pair.0
+        let folded = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+        return folded == pair.1
+    }
+}
