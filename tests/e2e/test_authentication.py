@@ -268,3 +268,41 @@ def test_rollback_and_complete_phases_accept_one_system(authgate, gateway_auth_c
     gateway2 = authgate(complete)
     assert requests.get(f"{gateway2.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT).status_code == 401
     assert requests.get(f"{gateway2.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code == 200
+
+
+# --- gateway endpoints -----------------------------------------------------------------------
+
+
+def test_introspect_endpoint_answers_in_rfc7662_shape(authgate, gateway_auth_config, auth_server, legacy_secret):
+    gateway = authgate(gateway_auth_config)
+    user = new_user(auth_server, "introspect")
+    url = f"{gateway.url}/api/auth-proxy/introspect"
+    session = requests.post(url, json={"token": user.bearer}, timeout=TIMEOUT).json()
+    assert session["active"] is True
+    assert session["sub"] == user.user_id
+    assert session["auth_method"] == "better-auth"
+    assert session["session_id"]
+    assert isinstance(session["exp"], int)
+    legacy = requests.post(
+        url, json={"token": legacy_token("l-1", "l@example.com", "editor", secret=legacy_secret)}, timeout=TIMEOUT
+    ).json()
+    assert legacy["active"] is True and legacy["auth_method"] == "legacy" and legacy["roles"] == ["editor"]
+    assert requests.post(url, json={"token": "garbage"}, timeout=TIMEOUT).json() == {"active": False}
+    expired = legacy_token("l-1", "l@example.com", "editor", secret=legacy_secret, exp_in=-600)
+    assert requests.post(url, json={"token": expired}, timeout=TIMEOUT).json() == {"active": False}
+    bad = requests.post(url, data="not json", timeout=TIMEOUT)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    huge = requests.post(url, json={"token": "x" * 20000}, timeout=TIMEOUT)
+    assert huge.status_code == 413
+
+
+def test_admin_purge_evicts_a_signed_out_session_at_once(authgate, gateway_auth_config, auth_server):
+    gateway = authgate(gateway_auth_config)  # positive TTL 60 s
+    user = new_user(auth_server, "purge")
+    assert requests.get(f"{gateway.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code == 200
+    assert sign_out(auth_server, user.cookie, origin=gateway.origin).status_code == 200
+    # Still cached: the gateway has not heard of the sign-out.
+    assert requests.get(f"{gateway.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code == 200
+    purged = requests.post(f"{gateway.admin_url}/admin/cache/purge?user={user.user_id}", timeout=TIMEOUT).json()
+    assert purged["evicted"] >= 1
+    assert_401(requests.get(f"{gateway.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT), "session_not_found")

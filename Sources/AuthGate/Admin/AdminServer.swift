@@ -100,6 +100,13 @@ final class AdminHandler: ChannelInboundHandler {
                 head: head,
                 context: context
             )
+        case (.POST, "/admin/cache/purge"):
+            // `?user=ID` evicts one user's entries (every session and token); no query purges all.
+            let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+            let user = query.split(separator: "&").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) }
+            let cache = gateway.introspection.cache
+            let evicted = user.map { cache.evictUser($0) } ?? cache.purgeAll()
+            self.respond(.ok, json: "{\"status\":\"purged\",\"evicted\":\(evicted)}", head: head, context: context)
         case (.POST, "/admin/reload"):
             do {
                 let snapshot = try gateway.reloadFromFile()

@@ -11,11 +11,15 @@ import NIOHTTP1
 enum GatewayEndpoints {
     enum Endpoint {
         case health
+        /// `POST /api/auth-proxy/introspect` `{"token": "…"}` → RFC 7662-shaped answer.
+        case introspect
 
         func respond() -> (HTTPResponseStatus, String) {
             switch self {
             case .health:
                 return (.ok, "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}")
+            case .introspect:
+                return (.methodNotAllowed, "{}")
             }
         }
     }
@@ -27,6 +31,9 @@ enum GatewayEndpoints {
         let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
         if path == "/health" && (method == .GET || method == .HEAD) {
             return .health
+        }
+        if path == "/api/auth-proxy/introspect" && method == .POST {
+            return .introspect
         }
         return nil
     }

@@ -45,6 +45,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var clientIP = ""
     /// A response the gateway answered itself; the rest of the request is read and dropped.
     private var answeringLocally = false
+    /// The body of a local endpoint that reads one (introspection), bounded.
+    private var localBody: ByteBuffer?
+    private var localKeepAlive = true
+    static let maxLocalBodyBytes = 16 * 1024
     /// The request waiting for the introspection core's verdict.
     private var pendingHead: HTTPRequestHead?
     private var pendingAttempts: [CredentialAttempt] = []
@@ -99,12 +103,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.receivedHead(head, context: context)
-        case .body(let buffer):
-            if self.answeringLocally { return }
+        case .body(var buffer):
+            if self.answeringLocally {
+                if self.localBody != nil {
+                    if self.localBody!.readableBytes + buffer.readableBytes > Self.maxLocalBodyBytes {
+                        self.localBody = nil
+                        self.localKeepAlive = false
+                        self.writeLocal(.payloadTooLarge, json: ErrorBody.render(.payloadTooLarge, requestID: self.requestID), keepAlive: false, context: context)
+                        return
+                    }
+                    self.localBody!.writeBuffer(&buffer)
+                }
+                return
+            }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
             if self.answeringLocally {
                 self.answeringLocally = false
+                if let body = self.localBody {
+                    self.localBody = nil
+                    self.introspect(body, context: context)
+                }
                 return
             }
             self.perform(self.machine.requestEnd(), context: context)
@@ -326,7 +345,86 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answerLocally(_ endpoint: GatewayEndpoints.Endpoint, keepAlive: Bool, context: ChannelHandlerContext) {
         self.answeringLocally = true
+        if case .introspect = endpoint {
+            // The answer comes once the body is read.
+            self.localBody = context.channel.allocator.buffer(capacity: 256)
+            self.localKeepAlive = keepAlive
+            return
+        }
         let (status, body) = endpoint.respond()
+        self.writeLocal(status, json: body, keepAlive: keepAlive, context: context)
+    }
+
+    /// `POST /api/auth-proxy/introspect`: the same core, cache and flags as a proxied request,
+    /// answered in the shape of RFC 7662 (`{"active": false}` for anything not accepted).
+    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        let keepAlive = self.localKeepAlive
+        guard let json = try? JSONParser.parse(Array(body.readableBytesView)), case .object = json,
+            let token = json["token"]?.stringValue, !token.isEmpty
+        else {
+            let error = GatewayError.badRequest("Send {\"token\": \"…\"} as JSON.")
+            self.writeLocal(.badRequest, json: ErrorBody.render(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            return
+        }
+        var credentials = ExtractedCredentials()
+        credentials.bearer = Substring(token)
+        let settings = self.snapshot.auth
+        let attempts = settings.policy.attempts(for: credentials, access: .authenticated)
+        let finish: (AuthVerdict) -> Void = { [weak self] verdict in
+            guard let self, let context = self.context else { return }
+            switch verdict {
+            case .accepted(let identity):
+                var out = "{\"active\":true,\"sub\":"
+                ErrorBody.appendJSONString(identity.userID, to: &out)
+                if let email = identity.email {
+                    out += ",\"email\":"
+                    ErrorBody.appendJSONString(email, to: &out)
+                }
+                out += ",\"auth_method\":\"\(identity.method.rawValue)\",\"token_type\":\"\(identity.kind.rawValue)\""
+                if let sessionID = identity.sessionID {
+                    out += ",\"session_id\":"
+                    ErrorBody.appendJSONString(sessionID, to: &out)
+                }
+                if let exp = identity.expiresAt { out += ",\"exp\":\(exp)" }
+                if !identity.roles.isEmpty {
+                    out += ",\"roles\":["
+                    for (index, role) in identity.roles.enumerated() {
+                        if index > 0 { out += "," }
+                        ErrorBody.appendJSONString(role, to: &out)
+                    }
+                    out += "]"
+                }
+                out += "}"
+                self.writeLocal(.ok, json: out, keepAlive: keepAlive, context: context)
+            case .rejected:
+                self.writeLocal(.ok, json: "{\"active\":false}", keepAlive: keepAlive, context: context)
+            case .unavailable:
+                self.writeLocal(
+                    .serviceUnavailable,
+                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
+                    keepAlive: keepAlive,
+                    context: context
+                )
+            }
+        }
+        guard !attempts.isEmpty else {
+            finish(.rejected(.malformed))
+            return
+        }
+        switch self.runtime.introspection.authenticate(attempts, settings: settings, eventLoop: context.eventLoop) {
+        case .immediate(let verdict):
+            finish(verdict)
+        case .pending(let future):
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let verdict): finish(verdict)
+                case .failure(let error): finish(.unavailable("\(error)"))
+                }
+            }
+        }
+    }
+
+    private func writeLocal(_ status: HTTPResponseStatus, json body: String, keepAlive: Bool, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
         var headers = HTTPHeaders()

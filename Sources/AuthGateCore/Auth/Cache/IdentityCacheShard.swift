@@ -221,7 +221,7 @@ public struct IdentityCacheShard: Sendable {
         staleGrace: TimeAmount = .zero,
         ifEpoch epoch: UInt64? = nil
     ) -> Bool {
-
+        if let epoch, epoch != self.invalidationEpoch { return false }
         guard self.positive.capacity > 0, ttl > .zero else { return false }
         var freshFor = ttl
         var staleFor = Self.saturatingSum(ttl, max(staleGrace, .zero))

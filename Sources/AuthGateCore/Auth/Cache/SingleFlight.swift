@@ -1,5 +1,5 @@
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 
 /// The bookkeeping of single-flight lookups: which keys have a lookup in flight and who waits
 /// for each.
