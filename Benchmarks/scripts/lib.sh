@@ -38,12 +38,12 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/authgate-bench.XXXXXX")"
 PIDS=()
 
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]:-}"; do
+    local pid all=("${PIDS[@]:-}")
+    for pid in "${all[@]}"; do
         [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${PIDS[@]:-}"; do
-        [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
+    for pid in "${all[@]}"; do
+        [[ -n "$pid" ]] && stop "$pid"
     done
     if [[ -n "${KEEP_WORK:-}" ]]; then
         log "kept $WORK"
@@ -55,12 +55,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# stop PID: TERM it, wait for it, drop it from PIDS.
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+    [[ -r "/proc/$1/status" ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# stop PID: TERM it, wait for it (KILL after 5 s), drop it from PIDS.
 stop() {
     local pid="$1" i
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive "$pid" || break
         sleep 0.05
     done
     kill -KILL "$pid" 2>/dev/null || true
@@ -92,8 +97,13 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# The start_* functions run the server in the background, add it to PIDS (killed on exit) and
+# leave its PID in STARTED_PID. Call them directly, never as $(start_...): a command
+# substitution is a subshell, and PIDS would not learn about the process.
+STARTED_PID=""
+
 # start_nginx NAME WORKERS CPULIST HTTP_BLOCK: start nginx (master + WORKERS workers) with the
-# given http{} body from $WORK/NAME; echoes the master PID.
+# given http{} body from $WORK/NAME.
 start_nginx() {
     local name="$1" workers="$2" cpus="$3" http_body="$4"
     local dir="$WORK/$name"
@@ -126,9 +136,8 @@ $http_body
 EOF
     # shellcheck disable=SC2046
     $(pin "$cpus") nginx -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    echo "$pid"
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
 }
 
 # start_backend WORKERS CPULIST PORT: the fast backend, `return 200 "ok"`.
@@ -160,7 +169,7 @@ start_nginx_peer() {
     }"
 }
 
-# start_authgate NAME EVENT_LOOPS CPULIST PORT ADMIN_PORT UPSTREAM_PORT: echoes the PID.
+# start_authgate NAME EVENT_LOOPS CPULIST PORT ADMIN_PORT UPSTREAM_PORT.
 start_authgate() {
     local name="$1" loops="$2" cpus="$3" port="$4" admin="$5" upstream="$6"
     local dir="$WORK/$name"
@@ -181,9 +190,8 @@ logging:
 EOF
     # shellcheck disable=SC2046
     $(pin "$cpus") "$AUTHGATE" serve --config "$dir/gateway.yaml" >"$dir/stdout.log" 2>"$dir/stderr.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    echo "$pid"
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
 }
 
 # rss_kib PID: VmRSS of PID in KiB.

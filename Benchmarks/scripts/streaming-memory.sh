@@ -51,7 +51,8 @@ demo_pid=$!
 PIDS+=("$demo_pid")
 wait_http "http://127.0.0.1:$backend_port/bytes/1"
 
-gateway_pid="$(start_authgate gateway "$EVENT_LOOPS" "" "$gateway_port" "$admin_port" "$backend_port")"
+start_authgate gateway "$EVENT_LOOPS" "" "$gateway_port" "$admin_port" "$backend_port"
+gateway_pid="$STARTED_PID"
 wait_http "http://127.0.0.1:$gateway_port/bytes/1"
 GW="http://127.0.0.1:$gateway_port"
 BACKEND="http://127.0.0.1:$backend_port"

@@ -132,6 +132,17 @@ private var environmentVariableByKey: [String: String] {
     return variables
 }
 
+/// The `<secret>_file` keys.
+private var secretFileKeys: Set<String> {
+    var keys: Set<String> = []
+    for section in ConfigLoader.sections {
+        for field in section.fields {
+            if case .secret = field.kind { keys.insert("\(section.name).\(field.name)_file") }
+        }
+    }
+    return keys
+}
+
 /// The keys whose default is a value (not unset): every key that is not a secret, a secret's
 /// `_file` form or an optional string.
 private var keysWithDefaultValues: [String] {
@@ -261,7 +272,8 @@ struct ConfigLoaderTests {
     @Test("the every-key file sets every key but the _file forms")
     func everyKeyYAMLCoversTheSchema() {
         let written = documentedKeys(in: Self.everyKeyYAML).map(\.key).sorted()
-        #expect(written == ConfigLoader.knownKeys.filter { !$0.hasSuffix("_file") }.sorted())
+        #expect(!secretFileKeys.isEmpty)
+        #expect(written == ConfigLoader.knownKeys.filter { !secretFileKeys.contains($0) }.sorted())
     }
 
     @Test("every key is read into its field")
@@ -469,6 +481,17 @@ struct ConfigLoaderTests {
                 "did you mean auth.better_auth_secret_file?"
             ),
             ("trusted_proxie: []\n", "trusted_proxie", "did you mean trusted_proxies?"),
+            ("route: []\n", "route", "did you mean routes?"),
+            ("auth:\n  cookie_prefx: x\n", "auth.cookie_prefx", "did you mean auth.cookie_prefix?"),
+            ("auth:\n  signOutPath: /x\n", "auth.signOutPath", "did you mean auth.sign_out_path?"),
+            ("auth:\n  max_entries: 5\n", "auth.max_entries", "did you mean cache.max_entries?"),
+            ("cache:\n  max_entres: 5\n", "cache.max_entres", "did you mean cache.max_entries?"),
+            ("cache:\n  positiv_ttl_ms: 5\n", "cache.positiv_ttl_ms", "did you mean cache.positive_ttl_ms?"),
+            (
+                "session_store:\n  session_tabel: s\n", "session_store.session_tabel",
+                "did you mean session_store.session_table?"
+            ),
+            ("sesion_store:\n  user_table: u\n", "sesion_store", "did you mean session_store?"),
         ]
     )
     func unknownKeySuggestion(yaml: String, key: String, suggestion: String) {
@@ -519,6 +542,17 @@ struct ConfigLoaderTests {
                 "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy"
             ),
             ("trusted_proxies:\n  - [a]\n", "trusted_proxies[0]", "expected an address or CIDR, got a list"),
+            ("auth:\n  accept_raw_bearer: \"yes\"\n", "auth.accept_raw_bearer", "expected true or false, got a quoted string"),
+            ("auth:\n  leeway_seconds: 1.5\n", "auth.leeway_seconds", "expected an integer, got a decimal number"),
+            ("auth:\n  legacy_issuer: [a]\n", "auth.legacy_issuer", "expected a string, got a list"),
+            (
+                "auth:\n  session_resolver:\n", "auth.session_resolver",
+                "expected a string, got nothing; remove the key to use the default"
+            ),
+            ("cache:\n  max_entries: many\n", "cache.max_entries", "expected an integer, got a string"),
+            ("cache: 5\n", "cache", "expected a mapping of cache settings, got an integer"),
+            ("session_store: [a]\n", "session_store", "expected a mapping of session_store settings, got a list"),
+            ("session_store:\n  user_table: {a: b}\n", "session_store.user_table", "expected a string, got a mapping"),
         ]
     )
     func wrongType(yaml: String, key: String, reason: String) {
@@ -850,6 +884,27 @@ struct ConfigLoaderTests {
         #expect(issues.last?.reason.hasSuffix("(set by LEGACY_JWT_SECRET)") == true)
     }
 
+    @Test("session_resolver: postgres takes database_url from the environment and never prints it")
+    func postgresResolverWithEnvironmentURL() throws {
+        let yaml = "auth:\n  session_resolver: postgres\n"
+        #expect(
+            loadIssues(yaml) == [
+                ConfigIssue(key: "auth.session_resolver", reason: "postgres needs auth.database_url (or DATABASE_URL)")
+            ]
+        )
+        let config = try ConfigLoader.parse(
+            yaml: yaml,
+            file: nil,
+            environment: ["DATABASE_URL": "postgres://u:p@db:5432/app"]
+        )
+        #expect(config.auth.sessionResolver == "postgres")
+        #expect(config.auth.databaseURL?.value == "postgres://u:p@db:5432/app")
+        let issues = loadIssues(yaml, environment: ["DATABASE_URL": "postgres://u:hunter2@db:5432"])
+        #expect(issues.map(\.key) == ["auth.database_url"])
+        #expect(issues.first?.reason.hasSuffix("(set by DATABASE_URL)") == true)
+        #expect(!"\(issues)".contains("hunter2"))
+    }
+
     // MARK: Secrets stay secret
 
     @Test("no issue or description ever contains a secret's value")
@@ -894,20 +949,101 @@ struct ConfigLoaderTests {
         #expect(config == GatewayConfig())
     }
 
-    @Test("gateway.conf.example and docs/config-reference.md document every key and variable")
-    func everyKeyDocumented() throws {
+    @Test("gateway.conf.example writes out every key that has a default and comments out the others")
+    func exampleWritesEveryDefault() throws {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
-        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let entries = documentedKeys(in: example)
+        // Together with exampleFileLoads this pins every default the example states.
+        #expect(entries.filter { !$0.commentedOut }.map(\.key).sorted() == keysWithDefaultValues.sorted())
+        #expect(
+            entries.filter(\.commentedOut).map(\.key).sorted()
+                == Set(ConfigLoader.knownKeys).subtracting(keysWithDefaultValues).sorted()
+        )
+    }
+
+    @Test("gateway.conf.example documents every key once, in its section, with its default, range and variable")
+    func exampleDocumentsEveryKey() throws {
+        let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
+        let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 33)
+        #expect(keys.count == 64)
+        #expect(Set(keys).count == keys.count)
+        // Each known key exactly once, and nothing that is not a key.
+        #expect(entries.map(\.key).sorted() == keys.sorted())
+        let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         for key in keys {
-            let leaf = key.split(separator: ".").last.map(String.init) ?? key
-            #expect(example.contains("\(leaf):"), "gateway.conf.example lacks \(key)")
-            #expect(reference.contains("| `\(key)` |"), "config-reference.md lacks \(key)")
+            guard let entry = byKey[key] else {
+                Issue.record("gateway.conf.example lacks \(key)")
+                continue
+            }
+            #expect(!entry.comment.isEmpty, "gateway.conf.example does not explain \(key)")
+            #expect(entry.comment.lowercased().contains("default"), "gateway.conf.example gives no default for \(key)")
+        }
+        for bound in GatewayConfig.integerBounds {
+            let range =
+                bound.range.upperBound == Int64.max
+                ? ">= \(bound.range.lowerBound)" : "\(bound.range.lowerBound)-\(bound.range.upperBound)"
+            #expect(byKey[bound.key]?.comment.contains(range) == true, "gateway.conf.example: \(bound.key) lacks \(range)")
+        }
+        for (key, variable) in environmentVariableByKey {
+            #expect(byKey[key]?.comment.contains(variable) == true, "gateway.conf.example: \(key) lacks \(variable)")
         }
         for variable in ConfigLoader.environmentVariables {
-            #expect(example.contains(variable), "gateway.conf.example lacks \(variable)")
-            #expect(reference.contains("`\(variable)`"), "config-reference.md lacks \(variable)")
+            #expect(environmentVariableByKey.values.contains(variable), "\(variable) belongs to no key")
+        }
+    }
+
+    @Test("docs/config-reference.md has a row for every key, with its range and variable")
+    func referenceDocumentsEveryKey() throws {
+        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let rows = referenceRows(in: reference)
+        let keys = ConfigLoader.knownKeys
+        #expect(keys.count == 64)
+        for key in keys {
+            guard let cells = rows[key] else {
+                Issue.record("config-reference.md lacks \(key)")
+                continue
+            }
+            #expect(cells.count == 5, "config-reference.md: the row of \(key) has \(cells.count) cells, not 5")
+            guard cells.count == 5 else { continue }
+            #expect(!cells[2].isEmpty, "config-reference.md gives no default for \(key)")
+            #expect(cells[4].count > 10, "config-reference.md does not explain \(key)")
+            let variable = environmentVariableByKey[key].map { "`\($0)`" } ?? "—"
+            #expect(cells[3] == variable, "config-reference.md: \(key) should name \(variable) as its variable")
+        }
+        // No row for a key that does not exist (a dotted key in a known section).
+        let sectionNames = Set(ConfigLoader.sections.map(\.name))
+        for key in rows.keys {
+            guard let section = key.split(separator: ".").first.map(String.init), sectionNames.contains(section) else {
+                continue
+            }
+            #expect(keys.contains(key), "config-reference.md documents \(key), which is not a key")
+        }
+        for bound in GatewayConfig.integerBounds {
+            let range =
+                bound.range.upperBound == Int64.max
+                ? "≥ \(bound.range.lowerBound)" : "Range \(bound.range.lowerBound)–\(bound.range.upperBound)"
+            #expect(rows[bound.key]?.last?.contains(range) == true, "config-reference.md: \(bound.key) lacks \(range)")
+        }
+    }
+
+    @Test("both documents describe the rollout phases as the policy implements them")
+    func rolloutPhasesDocumented() throws {
+        let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
+        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let phases = [("1 infrastructure", true, false), ("2–3 beta, gradual", true, true), ("4 complete", false, true), ("rollback", false, false)]
+        for (phase, dual, prefer) in phases {
+            let policy = AuthPolicy(enableDualAuth: dual, preferBetterAuth: prefer, legacyOpaqueEnabled: false, acceptRawBearer: false)
+            let names = policy.methods(for: .authenticated).map { $0 == .legacy ? "legacy" : "Better Auth" }
+            let accepted = names.count == 1 ? "\(names[0]) only" : "\(names[0]) first, then \(names[1])"
+            #expect(
+                reference.contains("| \(phase) | \(dual) | \(prefer) | \(accepted) |"),
+                "config-reference.md lacks the row of phase \(phase)"
+            )
+            let exampleLine = example.split(separator: "\n").contains { line in
+                line.hasPrefix("#") && line.split(separator: " ").joined(separator: " ").contains("\(dual) \(prefer) \(accepted)")
+            }
+            #expect(exampleLine, "gateway.conf.example lacks the line of phase \(phase)")
         }
     }
 }
@@ -940,5 +1076,98 @@ struct ConfigSnapshotTests {
             #expect(error.file == nil)
             #expect(error.issues.map(\.key) == ["server.listen", "trusted_proxies[1]"])
         }
+    }
+}
+
+extension ConfigSnapshotTests {
+    /// The issues of compiling `config`, or `[]` when it compiles.
+    private func snapshotIssues(_ config: GatewayConfig) -> [ConfigIssue] {
+        do {
+            _ = try ConfigSnapshot(config: config, generation: 1)
+            return []
+        } catch {
+            #expect(error.file == nil)
+            return error.issues
+        }
+    }
+
+    @Test("a legacy_public_key_file that does not exist is an issue")
+    func missingPublicKeyFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = GatewayConfig()
+        config.auth.legacyPublicKeyFile = directory + "/missing.pem"
+        #expect(config.validate() == [], "the file is checked when compiling, not by validate()")
+        let issues = snapshotIssues(config)
+        #expect(issues.map(\.key) == ["auth.legacy_public_key_file"])
+        #expect(issues.first?.reason.contains("No such file or directory") == true)
+    }
+
+    @Test(
+        "a legacy_public_key_file that is not an RSA public key in PEM is an issue",
+        arguments: ["not a key at all\n", "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "p256"]
+    )
+    func unusablePublicKeyFile(content: String) throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/legacy.pem"
+        // A valid PEM public key, but not RSA: it must not be taken for an RS256 key.
+        try write(content == "p256" ? P256.Signing.PrivateKey().publicKey.pemRepresentation : content, to: path)
+        var config = GatewayConfig()
+        config.auth.legacyPublicKeyFile = path
+        let issues = snapshotIssues(config)
+        #expect(issues.map(\.key) == ["auth.legacy_public_key_file"])
+        #expect(issues.first?.reason.hasPrefix("\(path): not a usable RSA public key") == true)
+    }
+
+    @Test("an RSA public key in PEM compiles into the legacy verifier")
+    func usablePublicKeyFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/legacy.pem"
+        try write(try rsaPublicKeyPEM(), to: path)
+        var config = GatewayConfig()
+        #expect(try ConfigSnapshot(config: config, generation: 1).auth.legacyVerifier == nil)
+        config.auth.legacyPublicKeyFile = path
+        #expect(snapshotIssues(config) == [])
+        let snapshot = try ConfigSnapshot(config: config, generation: 1)
+        #expect(snapshot.auth.legacyVerifier != nil)
+    }
+
+    @Test("validation problems are reported before the key file is read")
+    func validationComesFirst() throws {
+        var config = GatewayConfig()
+        config.auth.legacyPublicKeyFile = "/nonexistent/legacy.pem"
+        config.auth.sessionResolver = "redis"
+        // validate() fails first, so the file is not looked at.
+        #expect(snapshotIssues(config).map(\.key) == ["auth.session_resolver"])
+    }
+
+    @Test("routes, cookie names and the session schema are compiled from the config")
+    func compiledAuthSettings() throws {
+        var config = GatewayConfig()
+        config.auth.cookiePrefix = "my-app"
+        config.auth.authServerURL = "https://auth.example.com"
+        config.routes = [
+            GatewayConfig.Route(path: "/api/health", access: "public"),
+            GatewayConfig.Route(path: "/api/admin/", access: "better_auth_only"),
+            GatewayConfig.Route(path: "/api/", access: "public"),
+        ]
+        config.sessionStore.sessionTable = "public.user_sessions"
+        config.sessionStore.userRoleColumn = "role"
+        let snapshot = try ConfigSnapshot(config: config, generation: 1)
+        let routes = snapshot.auth.routes
+        #expect(routes.access(forTarget: "/api/health") == .public)
+        #expect(routes.access(forTarget: "/api/health?x=1") == .public)
+        #expect(routes.access(forTarget: "/api/admin") == .betterAuthOnly)
+        #expect(routes.access(forTarget: "/api/admin/users") == .betterAuthOnly)
+        #expect(routes.access(forTarget: "/api/anything") == .public)
+        #expect(routes.access(forTarget: "/other") == .authenticated)
+        #expect(snapshot.auth.authServerCookieName == "my-app.session_token")
+        #expect(snapshot.auth.betterAuthIssuer == "https://auth.example.com")
+        #expect(snapshot.auth.betterAuthAudience == "https://auth.example.com")
+        #expect(snapshot.sessionSchema.sessionTable == "public.user_sessions")
+        #expect(snapshot.sessionSchema.userRole == "role")
+        #expect(snapshot.sessionSchema.lookupSQL.contains("FROM \"public\".\"user_sessions\" s"))
     }
 }

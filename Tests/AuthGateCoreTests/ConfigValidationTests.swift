@@ -270,6 +270,284 @@ struct ConfigValidationTests {
         #expect(issues { $0.auth.databaseURL = Secret("") }.map(\.key) == ["auth.database_url"])
     }
 
+    // MARK: Session resolver
+
+    @Test("auth.session_resolver is http or postgres", arguments: ["redis", "HTTP", "Postgres", "", "pg", "http "])
+    func badSessionResolver(resolver: String) {
+        #expect(
+            issues { $0.auth.sessionResolver = resolver } == [
+                ConfigIssue(
+                    key: "auth.session_resolver",
+                    reason: "\"\(resolver)\" is not a resolver; expected http or postgres"
+                )
+            ]
+        )
+    }
+
+    @Test("the postgres resolver needs a database_url")
+    func postgresNeedsDatabaseURL() {
+        #expect(issues { $0.auth.sessionResolver = "http" } == [])
+        #expect(
+            issues { $0.auth.sessionResolver = "postgres" } == [
+                ConfigIssue(key: "auth.session_resolver", reason: "postgres needs auth.database_url (or DATABASE_URL)")
+            ]
+        )
+        #expect(
+            issues {
+                $0.auth.sessionResolver = "postgres"
+                $0.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
+            } == []
+        )
+    }
+
+    @Test(
+        "the postgres resolver accepts a database_url it can parse",
+        arguments: [
+            "postgres://u:p@db:5432/app", "postgresql://u@db/app", "postgres://db/app",
+            "postgres://u:p@[::1]:5432/app", "postgres://u:p%40ss@db:6432/app?sslmode=require",
+        ]
+    )
+    func parseableDatabaseURL(url: String) {
+        #expect(DatabaseURL(url) != nil)
+        let found = issues {
+            $0.auth.sessionResolver = "postgres"
+            $0.auth.databaseURL = Secret(url)
+        }
+        #expect(found == [])
+    }
+
+    @Test(
+        "the postgres resolver rejects a database_url it cannot parse, without showing it",
+        arguments: [
+            "postgres://u:hunter2@db:5432", "postgres://u:hunter2@db:5432/", "postgres://u:hunter2@db:port/app",
+            "postgres://u:hunter2@:5432/app", "postgres://u:hunter2@db:0/app", "postgres://u:hunter2@db:70000/app",
+        ]
+    )
+    func unparseableDatabaseURL(url: String) {
+        #expect(DatabaseURL(url) == nil)
+        let found = issues {
+            $0.auth.sessionResolver = "postgres"
+            $0.auth.databaseURL = Secret(url)
+        }
+        #expect(
+            found == [
+                ConfigIssue(
+                    key: "auth.database_url",
+                    reason: "is not a valid postgres://user:password@host:port/database URL (value not shown)"
+                )
+            ]
+        )
+        #expect(!"\(found)".contains("hunter2"))
+    }
+
+    @Test("a database_url that is not postgres at all is rejected with the postgres resolver too")
+    func foreignDatabaseURLWithPostgresResolver() {
+        let found = issues {
+            $0.auth.sessionResolver = "postgres"
+            $0.auth.databaseURL = Secret("mysql://root:hunter2@db/app")
+        }
+        #expect(!found.isEmpty)
+        #expect(found.allSatisfy { $0.key == "auth.database_url" })
+        #expect(!"\(found)".contains("hunter2"))
+    }
+
+    // MARK: Cookies, paths, URLs
+
+    @Test(
+        "auth.cookie_prefix accepts cookie-name prefixes",
+        arguments: ["better-auth", "my_app", "App2", "x", "_internal", String(repeating: "p", count: 63)]
+    )
+    func validCookiePrefix(prefix: String) {
+        #expect(issues { $0.auth.cookiePrefix = prefix } == [])
+    }
+
+    @Test(
+        "auth.cookie_prefix rejects what cannot begin a cookie name",
+        arguments: [
+            "", "bad prefix", "a;b", "a=b", "2fa", "a/b", "a\"b", "ä-app", "a,b", "x\u{0}",
+            String(repeating: "p", count: 64),
+        ]
+    )
+    func badCookiePrefix(prefix: String) {
+        #expect(
+            issues { $0.auth.cookiePrefix = prefix } == [
+                ConfigIssue(key: "auth.cookie_prefix", reason: "\"\(prefix)\" must be letters, digits, '-' or '_'")
+            ]
+        )
+    }
+
+    @Test(
+        "legacy_refresh_path and sign_out_path must be absolute paths",
+        arguments: ["api/auth/refresh", "", "auth", "http://backend/api/auth/refresh", " /x"]
+    )
+    func relativePaths(path: String) {
+        #expect(
+            issues { $0.auth.legacyRefreshPath = path } == [
+                ConfigIssue(key: "auth.legacy_refresh_path", reason: "\"\(path)\" must be an absolute path starting with /")
+            ]
+        )
+        #expect(
+            issues { $0.auth.signOutPath = path } == [
+                ConfigIssue(key: "auth.sign_out_path", reason: "\"\(path)\" must be an absolute path starting with /")
+            ]
+        )
+    }
+
+    @Test("absolute legacy_refresh_path and sign_out_path are accepted")
+    func absolutePaths() {
+        #expect(issues { $0.auth.legacyRefreshPath = "/api/v2/refresh" } == [])
+        #expect(issues { $0.auth.signOutPath = "/" } == [])
+    }
+
+    @Test(
+        "legacy_introspection_url must be http(s)",
+        arguments: [
+            ("https://api.example.com/oauth/introspect", true), ("http://127.0.0.1:2000/introspect", true),
+            ("ftp://api.example.com/introspect", false), ("api.example.com/introspect", false),
+            ("/oauth/introspect", false), ("", false), ("httpx://a", false),
+        ]
+    )
+    func introspectionURL(url: String, valid: Bool) {
+        let expected =
+            valid
+            ? [] : [ConfigIssue(key: "auth.legacy_introspection_url", reason: "\"\(url)\" must be an http:// or https:// URL")]
+        #expect(issues { $0.auth.legacyIntrospectionURL = url } == expected)
+    }
+
+    // MARK: Integer bounds of the auth and cache settings
+
+    @Test(
+        "the auth and cache integers have their documented bounds",
+        arguments: [
+            ("auth.leeway_seconds", 0, 3_600, "seconds"),
+            ("auth.max_token_bytes", 256, 1_048_576, "bytes"),
+            ("auth.jwks_refresh_cooldown_ms", 0, 86_400_000, "ms"),
+            ("auth.auth_server_timeout_ms", 1, 300_000, "ms"),
+            ("cache.max_entries", 1, 100_000_000, "entries"),
+            ("cache.max_negative_entries", 0, 100_000_000, "entries"),
+            ("cache.positive_ttl_ms", 0, 86_400_000, "ms"),
+            ("cache.negative_ttl_ms", 0, 86_400_000, "ms"),
+            ("cache.stale_if_error_ms", 0, 86_400_000, "ms (0 = fail closed)"),
+        ] as [(String, Int64, Int64, String)]
+    )
+    func authAndCacheBounds(key: String, lower: Int64, upper: Int64, unit: String) throws {
+        let bound = try #require(GatewayConfig.integerBounds.first { $0.key == key })
+        #expect(bound.range == lower...upper)
+        #expect(bound.unit == unit)
+        // Through the loader, as an operator would write it.
+        let parts = key.split(separator: ".")
+        func load(_ value: Int64) -> [ConfigIssue] {
+            do {
+                _ = try ConfigLoader.parse(yaml: "\(parts[0]):\n  \(parts[1]): \(value)\n", file: nil, environment: [:])
+                return []
+            } catch {
+                return error.issues
+            }
+        }
+        #expect(load(lower) == [])
+        #expect(load(upper) == [])
+        #expect(load(lower - 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(lower - 1)")])
+        #expect(load(upper + 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(upper + 1)")])
+    }
+
+    // MARK: Session store
+
+    @Test("session_store names must be plain SQL identifiers, optionally schema-qualified")
+    func sessionStoreIdentifiers() {
+        let keys: [(String, WritableKeyPath<GatewayConfig, String>)] = [
+            ("session_store.session_table", \.sessionStore.sessionTable),
+            ("session_store.user_table", \.sessionStore.userTable),
+            ("session_store.session_id_column", \.sessionStore.sessionIDColumn),
+            ("session_store.session_token_column", \.sessionStore.sessionTokenColumn),
+            ("session_store.session_user_id_column", \.sessionStore.sessionUserIDColumn),
+            ("session_store.session_expires_at_column", \.sessionStore.sessionExpiresAtColumn),
+            ("session_store.user_id_column", \.sessionStore.userIDColumn),
+            ("session_store.user_email_column", \.sessionStore.userEmailColumn),
+        ]
+        let valid = [
+            "public.user_sessions", "better_auth_sessions", "userId", "_s", "schema_1.t2", String(repeating: "a", count: 63),
+        ]
+        let invalid = [
+            "user; drop table", "user\"", "\"user\"", "", "1session", "a.b.c", "my-table", "session ", ".session",
+            "session.", "us er", "sëssion", "s'--", String(repeating: "a", count: 64),
+        ]
+        for (key, keyPath) in keys {
+            for name in valid {
+                #expect(issues { $0[keyPath: keyPath] = name } == [], "\(key) = \(name)")
+            }
+            for name in invalid {
+                #expect(
+                    issues { $0[keyPath: keyPath] = name } == [
+                        ConfigIssue(
+                            key: key,
+                            reason: "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)"
+                        )
+                    ],
+                    "\(key) = \(name)"
+                )
+            }
+        }
+        #expect(issues { $0.sessionStore.userRoleColumn = nil } == [])
+        #expect(issues { $0.sessionStore.userRoleColumn = "public.role" } == [])
+        #expect(
+            issues { $0.sessionStore.userRoleColumn = "role; drop table user" }.map(\.key)
+                == ["session_store.user_role_column"]
+        )
+    }
+
+    @Test("an injected session_store name in the file is rejected; a schema-qualified one loads")
+    func sessionStoreFromFile() throws {
+        let config = try ConfigLoader.parse(
+            yaml: "session_store:\n  session_table: public.user_sessions\n",
+            file: nil,
+            environment: [:]
+        )
+        #expect(config.sessionStore.sessionTable == "public.user_sessions")
+        do {
+            _ = try ConfigLoader.parse(
+                yaml: "session_store:\n  user_table: \"user; drop table\"\n",
+                file: nil,
+                environment: [:]
+            )
+            Issue.record("an injected table name loaded")
+        } catch {
+            #expect(error.issues.map(\.key) == ["session_store.user_table"])
+        }
+    }
+
+    // MARK: Routes
+
+    @Test("every access level is accepted", arguments: RouteAccess.allCases.map(\.rawValue))
+    func validRouteAccess(access: String) {
+        #expect(issues { $0.routes = [GatewayConfig.Route(path: "/api/", access: access)] } == [])
+    }
+
+    @Test("route paths must start with / and access must be a level; issues carry the rule's index")
+    func badRoutes() {
+        let found = issues {
+            $0.routes = [
+                GatewayConfig.Route(path: "/api/health", access: "public"),
+                GatewayConfig.Route(path: "api/public/", access: "public"),
+                GatewayConfig.Route(path: "/api/admin/", access: "admin"),
+                GatewayConfig.Route(path: "", access: "better-auth-only"),
+            ]
+        }
+        #expect(
+            found == [
+                ConfigIssue(key: "routes[1].path", reason: "\"api/public/\" must start with /"),
+                ConfigIssue(
+                    key: "routes[2].access",
+                    reason: "\"admin\" is not an access level; expected public, authenticated or better_auth_only"
+                ),
+                ConfigIssue(key: "routes[3].path", reason: "\"\" must start with /"),
+                ConfigIssue(
+                    key: "routes[3].access",
+                    reason: "\"better-auth-only\" is not an access level; expected public, authenticated or better_auth_only"
+                ),
+            ]
+        )
+    }
+
     // MARK: Trusted proxies and collection
 
     @Test("each bad trusted_proxies entry is an issue with its index")
@@ -301,13 +579,24 @@ struct ConfigValidationTests {
             $0.logging.format = "yaml"
             $0.auth.authServerURL = "nope"
             $0.auth.betterAuthSecret = Secret("short")
+            $0.auth.leewaySeconds = -1
+            $0.auth.sessionResolver = "redis"
+            $0.auth.cookiePrefix = "a b"
+            $0.auth.legacyRefreshPath = "refresh"
+            $0.auth.signOutPath = "sign-out"
+            $0.auth.legacyIntrospectionURL = "x"
+            $0.cache.maxEntries = 0
+            $0.sessionStore.userTable = "u;"
+            $0.routes = [GatewayConfig.Route(path: "x", access: "y")]
             $0.trustedProxies = ["?"]
         }
         #expect(
             found.map(\.key) == [
                 "server.listen", "server.backlog", "upstream.url", "limits.max_header_count", "admin.listen",
                 "logging.level", "logging.format", "auth.auth_server_url", "auth.better_auth_secret",
-                "trusted_proxies[0]",
+                "auth.leeway_seconds", "auth.session_resolver", "auth.cookie_prefix", "auth.legacy_refresh_path",
+                "auth.sign_out_path", "auth.legacy_introspection_url", "cache.max_entries", "session_store.user_table",
+                "routes[0].path", "routes[0].access", "trusted_proxies[0]",
             ]
         )
     }

@@ -127,6 +127,9 @@ struct SessionCookieTests {
         let encoded = SessionTokenSigning.percentEncode(plusToken + "." + plusSignature)
         #expect(encoded.contains("%2B"))
         #expect(try verify(encoded).get() == plusToken[...])
+        // A literal + next to an escape (only the = encoded) is still a +.
+        let partlyEncoded = plusToken + "." + plusSignature.dropLast() + "%3D"
+        #expect(try verify(partlyEncoded).get() == plusToken[...])
         let asSpace = plusToken + "." + String(plusSignature.map { $0 == "+" ? " " : $0 })
         #expect(reason(verify(asSpace)) == .badSignature)
         let (slashToken, slashSignature) = findToken(withSignatureContaining: "/")
@@ -149,6 +152,7 @@ struct SessionCookieTests {
         #expect(SessionTokenSigning.percentEncode("+/= ;é") == "%2B%2F%3D%20%3B%C3%A9")
         #expect(SessionTokenSigning.percentDecode("%2B%2F%3D%20%3B%C3%A9"[...]) == "+/= ;é")
         #expect(SessionTokenSigning.percentDecode("a+b"[...]) == "a+b")
+        #expect(SessionTokenSigning.percentDecode("a+b%20c"[...]) == "a+b c")
     }
 }
 
