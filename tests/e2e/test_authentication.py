@@ -306,3 +306,26 @@ def test_admin_purge_evicts_a_signed_out_session_at_once(authgate, gateway_auth_
     purged = requests.post(f"{gateway.admin_url}/admin/cache/purge?user={user.user_id}", timeout=TIMEOUT).json()
     assert purged["evicted"] >= 1
     assert_401(requests.get(f"{gateway.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT), "session_not_found")
+
+
+def test_refresh_goes_to_the_issuer_of_the_credential(authgate, gateway_auth_config, auth_server, backend, legacy_secret):
+    gateway = authgate(gateway_auth_config)
+    url = f"{gateway.url}/api/auth-proxy/refresh"
+    # A legacy token (expired is fine: that is what gets refreshed) goes to the backend's
+    # refresh path; the new token works at once.
+    old = legacy_token("refresh-1", "r@example.com", "user", secret=legacy_secret, exp_in=-60)
+    answer = requests.post(url, headers={"Authorization": f"Bearer {old}"}, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    fresh = answer.json()["token"]
+    assert fresh != old
+    headers = backend_headers(requests.get(f"{gateway.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}, timeout=TIMEOUT))
+    assert headers["x-auth-user-id"] == "refresh-1"
+    # A forged legacy token never reaches the backend.
+    forged = legacy_token("refresh-1", "r@example.com", "user", secret=legacy_secret + "-no")
+    assert requests.post(url, headers={"Authorization": f"Bearer {forged}"}, timeout=TIMEOUT).status_code == 401
+    # A Better Auth session is refreshed by the auth server, whose answer is relayed.
+    user = new_user(auth_server, "refresh")
+    session = requests.post(url, headers={"Cookie": user.cookie}, timeout=TIMEOUT)
+    assert session.status_code == 200, session.text
+    assert session.json()["user"]["id"] == user.user_id
+    assert requests.post(url, timeout=TIMEOUT).status_code == 401

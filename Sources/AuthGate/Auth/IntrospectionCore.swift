@@ -35,14 +35,18 @@ final class IntrospectionCore: Sendable {
     let sessionResolver: (any SessionResolver)?
     let metrics: GatewayMetrics
     let logger: Logger
+    /// For refreshes on the auth server.
+    let authServer: AuthServerClient?
 
     init(
         cache: IdentityCache,
         jwks: JWKSStore?,
         sessionResolver: (any SessionResolver)?,
         metrics: GatewayMetrics,
-        logger: Logger
+        logger: Logger,
+        authServer: AuthServerClient? = nil
     ) {
+        self.authServer = authServer
         self.cache = cache
         self.sessionFlights = SingleFlight(shardCount: 16)
         self.jwks = jwks

@@ -13,12 +13,14 @@ enum GatewayEndpoints {
         case health
         /// `POST /api/auth-proxy/introspect` `{"token": "…"}` → RFC 7662-shaped answer.
         case introspect
+        /// `POST /api/auth-proxy/refresh`: to the issuer of the credential.
+        case refresh
 
         func respond() -> (HTTPResponseStatus, String) {
             switch self {
             case .health:
                 return (.ok, "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}")
-            case .introspect:
+            case .introspect, .refresh:
                 return (.methodNotAllowed, "{}")
             }
         }
@@ -34,6 +36,9 @@ enum GatewayEndpoints {
         }
         if path == "/api/auth-proxy/introspect" && method == .POST {
             return .introspect
+        }
+        if path == "/api/auth-proxy/refresh" && method == .POST {
+            return .refresh
         }
         return nil
     }

@@ -253,9 +253,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.clientKeepAlive = forwarded.clientKeepAlive
         self.expectsContinue = forwarded.expectsContinue
 
+        var forcePublic = false
         if let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri) {
-            self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
-            return
+            if case .refresh = local {
+                switch self.routeRefresh(&head) {
+                case .forwardToBackend:
+                    forcePublic = true
+                case .answerHere(let signedValue):
+                    self.answeringLocally = true
+                    self.refreshBetterAuthSession(signedValue, keepAlive: forwarded.clientKeepAlive, context: context)
+                    return
+                case .reject(let reason):
+                    self.answeringLocally = true
+                    let error = GatewayError.unauthorized(reason)
+                    self.writeLocal(
+                        .unauthorized,
+                        json: ErrorBody.render(error, requestID: self.requestID),
+                        keepAlive: forwarded.clientKeepAlive,
+                        context: context,
+                        extraHeaders: error.headers
+                    )
+                    return
+                }
+            } else {
+                self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
+                return
+            }
         }
 
         let info = ProxyStateMachine.RequestInfo(
@@ -268,7 +291,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
 
         let auth = self.snapshot.auth
-        let access = auth.routes.access(forTarget: head.uri)
+        let access = forcePublic ? .public : auth.routes.access(forTarget: head.uri)
         if access == .public {
             self.perform(self.machine.requestHead(head, info: info), context: context)
             return
@@ -424,7 +447,82 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func writeLocal(_ status: HTTPResponseStatus, json body: String, keepAlive: Bool, context: ChannelHandlerContext) {
+    enum RefreshRoute {
+        /// A legacy token: the backend's refresh path gets the request as it is.
+        case forwardToBackend
+        /// A Better Auth session: the auth server extends it.
+        case answerHere(signedValue: String)
+        case reject(RejectionReason)
+    }
+
+    /// Decides who issued the credential of `POST /api/auth-proxy/refresh` and evicts its cache
+    /// entry: a refresh means the old answer is about to change.
+    private func routeRefresh(_ head: inout HTTPRequestHead) -> RefreshRoute {
+        let auth = self.snapshot.auth
+        let credentials = auth.extractor.extract(from: head.headers)
+        let cache = self.runtime.introspection.cache
+        if let bearer = credentials.bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier {
+            // An expired access token is exactly what gets refreshed: check the signature only.
+            verifier.leewaySeconds = Int64(Int32.max)
+            verifier.requireExp = false
+            guard case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) else {
+                return .reject(.badSignature)
+            }
+            cache.evict(CredentialKey(kind: .legacyJWT, credential: bearer))
+            let query = head.uri.firstIndex(of: "?").map { String(head.uri[$0...]) } ?? ""
+            head.uri = self.snapshot.config.auth.legacyRefreshPath + query
+            return .forwardToBackend
+        }
+        if let value = credentials.sessionCookie ?? credentials.bearer, let signer = auth.sessionSigner {
+            switch signer.verify(signedValue: value) {
+            case .success(let token):
+                cache.evict(CredentialKey(kind: .sessionCookie, credential: token))
+                return .answerHere(signedValue: signer.signedValue(token: token))
+            case .failure(let reason):
+                return .reject(reason)
+            }
+        }
+        return .reject(credentials.isEmpty ? .missingCredential : .malformed)
+    }
+
+    private func refreshBetterAuthSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard let client = self.runtime.introspection.authServer else {
+            self.writeLocal(.serviceUnavailable, json: ErrorBody.render(.authUnavailable, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            return
+        }
+        let cookieName = self.snapshot.auth.authServerCookieName
+        context.eventLoop.makeFutureWithTask {
+            try await client.refreshSession(cookieName: cookieName, signedValue: signedValue)
+        }.hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
+            guard let self, let context = self.context else { return }
+            switch result {
+            case .success(let answer):
+                self.writeLocal(
+                    answer.status,
+                    json: String(buffer: answer.body),
+                    keepAlive: keepAlive,
+                    context: context,
+                    extraHeaders: answer.headers
+                )
+            case .failure:
+                self.writeLocal(
+                    .serviceUnavailable,
+                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
+                    keepAlive: keepAlive,
+                    context: context,
+                    extraHeaders: GatewayError.authUnavailable.headers
+                )
+            }
+        }
+    }
+
+    private func writeLocal(
+        _ status: HTTPResponseStatus,
+        json body: String,
+        keepAlive: Bool,
+        context: ChannelHandlerContext,
+        extraHeaders: [(String, String)] = []
+    ) {
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
         var headers = HTTPHeaders()
@@ -432,6 +530,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "X-Request-Id", value: self.requestID)
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         self.runtime.metrics.recordResponse(status: Int(status.code))
         context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))), promise: nil)

@@ -215,7 +215,14 @@ public final class Gateway: Sendable {
         )
         // Warm the key set; failures are logged and retried on the first unknown kid.
         _ = jwks.refresh(on: group.next(), force: true)
-        return IntrospectionCore(cache: cache, jwks: jwks, sessionResolver: resolver, metrics: metrics, logger: logger)
+        return IntrospectionCore(
+            cache: cache,
+            jwks: jwks,
+            sessionResolver: resolver,
+            metrics: metrics,
+            logger: logger,
+            authServer: AuthServerClient(client: httpClient, origin: snapshot.auth.authServerURL, timeout: timeout)
+        )
     }
 
     /// `127.0.0.1:8080` / `[::1]:8080`.
