@@ -329,3 +329,31 @@ def test_refresh_goes_to_the_issuer_of_the_credential(authgate, gateway_auth_con
     assert session.status_code == 200, session.text
     assert session.json()["user"]["id"] == user.user_id
     assert requests.post(url, timeout=TIMEOUT).status_code == 401
+
+
+def test_sign_out_fans_out_through_listen_notify(authgate, gateway_auth_config, auth_server, postgres):
+    from pathlib import Path
+
+    sql = (Path(__file__).resolve().parents[2] / "deploy" / "sql" / "authgate_notify.sql").read_text()
+    postgres.sql(sql)
+    first = authgate(gateway_auth_config)  # positive TTL 60 s: only the notification can evict
+    second = authgate(gateway_auth_config)
+    first.wait_for_log("listening for cache evictions")
+    second.wait_for_log("listening for cache evictions")
+    user = new_user(auth_server, "notify")
+    for gateway in (first, second):
+        assert requests.get(f"{gateway.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code == 200
+    assert sign_out(auth_server, user.cookie, origin=first.origin).status_code == 200
+    deadline = time.time() + 5
+    statuses: list[int] = []
+    while time.time() < deadline:
+        statuses = [
+            requests.get(f"{g.url}/api/me", headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code
+            for g in (first, second)
+        ]
+        if statuses == [401, 401]:
+            break
+        time.sleep(0.1)
+    assert statuses == [401, 401]
+    metrics = requests.get(f"{second.admin_url}/metrics", timeout=TIMEOUT).text
+    assert "authgate_cache_notifications_total 0" not in metrics

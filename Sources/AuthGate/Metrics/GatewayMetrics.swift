@@ -93,6 +93,7 @@ public final class GatewayMetrics: Sendable {
     public let staleServed = Counter()
     public let forgedSessionValues = Counter()
     public let jwksFetches = Counter()
+    public let cacheNotifications = Counter()
     public let validationLatency = Histogram(bounds: [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
     ])
@@ -161,6 +162,11 @@ public final class GatewayMetrics: Sendable {
         counter("authgate_stale_identities_served_total", "Expired cache entries served because the resolver was down.", self.staleServed.value)
         counter("authgate_forged_session_values_total", "Session values whose HMAC did not verify.", self.forgedSessionValues.value)
         counter("authgate_jwks_fetches_total", "Successful JWKS fetches.", self.jwksFetches.value)
+        counter(
+            "authgate_cache_notifications_total",
+            "Cache evictions received over PostgreSQL LISTEN/NOTIFY.",
+            self.cacheNotifications.value
+        )
         let validation = self.validationLatency.snapshot()
         out += "# HELP better_auth_token_validation_seconds Time to resolve a credential on a cache miss.\n"
         out += "# TYPE better_auth_token_validation_seconds histogram\n"

@@ -29,6 +29,7 @@ public final class Gateway: Sendable {
     private let logger: Logger
     private let httpClient: HTTPClient
     let introspection: IntrospectionCore
+    private let evictionListener: CacheEvictionListener?
 
     /// The bound address of the proxy listener (useful with port 0).
     public var proxyAddress: SocketAddress { self.serverChannel.localAddress! }
@@ -49,8 +50,10 @@ public final class Gateway: Sendable {
         pools: [ObjectIdentifier: UpstreamPools],
         logger: Logger,
         httpClient: HTTPClient,
-        introspection: IntrospectionCore
+        introspection: IntrospectionCore,
+        evictionListener: CacheEvictionListener?
     ) {
+        self.evictionListener = evictionListener
         self.httpClient = httpClient
         self.introspection = introspection
         self.configStore = configStore
@@ -155,7 +158,16 @@ public final class Gateway: Sendable {
             pools: poolsByLoop,
             logger: logger,
             httpClient: httpClient,
-            introspection: introspection
+            introspection: introspection,
+            evictionListener: config.auth.databaseURL.flatMap { DatabaseURL($0.value) }.map {
+                CacheEvictionListener(
+                    url: $0,
+                    cache: introspection.cache,
+                    metrics: metrics,
+                    logger: logger,
+                    eventLoop: group.next()
+                )
+            }
         )
         gatewayBox.set(gateway)
         logger.info(
@@ -346,6 +358,7 @@ public final class Gateway: Sendable {
             self.tracker.closeAll()
         }
         try? await self.adminChannel?.close()
+        self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
         try? await self.httpClient.shutdown()
         for (_, pools) in self.pools {
