@@ -100,7 +100,7 @@ struct Demo: AsyncParsableCommand {
                           # a public route; a client-sent identity header never reaches the backend
                       swift run authgate token inspect "$LEGACY"
                           # what a token is (add --config to check its signature)
-                      curl -s -X POST --data-binary @/etc/hostname http://127.0.0.1:\(proxy)/api/upload
+                      curl -s -X POST --data-binary @/etc/hostname http://127.0.0.1:\(proxy)/upload
                       curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:\(proxy)/bytes/104857600
                           # 100 MB streamed through with flat memory
                       curl -s http://127.0.0.1:\(proxy)/health

@@ -108,7 +108,7 @@ private func documentedKeys(in text: String) -> [DocumentedKey] {
     return result
 }
 
-/// The rows of the key tables in `docs/config-reference.md` (`| `key` | type | default | env var |
+/// The rows of the key tables in the README's config reference (`| `key` | type | default | env var |
 /// meaning |`), by key, as their cells.
 private func referenceRows(in text: String) -> [String: [String]] {
     var rows: [String: [String]] = [:]
@@ -993,23 +993,23 @@ struct ConfigLoaderTests {
         }
     }
 
-    @Test("docs/config-reference.md has a row for every key, with its range and variable")
+    @Test("the README's config reference has a row for every key, with its range and variable")
     func referenceDocumentsEveryKey() throws {
-        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
         #expect(keys.count == 64)
         for key in keys {
             guard let cells = rows[key] else {
-                Issue.record("config-reference.md lacks \(key)")
+                Issue.record("README config reference lacks \(key)")
                 continue
             }
-            #expect(cells.count == 5, "config-reference.md: the row of \(key) has \(cells.count) cells, not 5")
+            #expect(cells.count == 5, "README config reference: the row of \(key) has \(cells.count) cells, not 5")
             guard cells.count == 5 else { continue }
-            #expect(!cells[2].isEmpty, "config-reference.md gives no default for \(key)")
-            #expect(cells[4].count > 10, "config-reference.md does not explain \(key)")
+            #expect(!cells[2].isEmpty, "README config reference gives no default for \(key)")
+            #expect(cells[4].count > 10, "README config reference does not explain \(key)")
             let variable = environmentVariableByKey[key].map { "`\($0)`" } ?? "—"
-            #expect(cells[3] == variable, "config-reference.md: \(key) should name \(variable) as its variable")
+            #expect(cells[3] == variable, "README config reference: \(key) should name \(variable) as its variable")
         }
         // No row for a key that does not exist (a dotted key in a known section).
         let sectionNames = Set(ConfigLoader.sections.map(\.name))
@@ -1017,20 +1017,20 @@ struct ConfigLoaderTests {
             guard let section = key.split(separator: ".").first.map(String.init), sectionNames.contains(section) else {
                 continue
             }
-            #expect(keys.contains(key), "config-reference.md documents \(key), which is not a key")
+            #expect(keys.contains(key), "README config reference documents \(key), which is not a key")
         }
         for bound in GatewayConfig.integerBounds {
             let range =
                 bound.range.upperBound == Int64.max
                 ? "≥ \(bound.range.lowerBound)" : "Range \(bound.range.lowerBound)–\(bound.range.upperBound)"
-            #expect(rows[bound.key]?.last?.contains(range) == true, "config-reference.md: \(bound.key) lacks \(range)")
+            #expect(rows[bound.key]?.last?.contains(range) == true, "README config reference: \(bound.key) lacks \(range)")
         }
     }
 
     @Test("both documents describe the rollout phases as the policy implements them")
     func rolloutPhasesDocumented() throws {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
-        let reference = try String(contentsOfFile: repositoryRoot + "/docs/config-reference.md", encoding: .utf8)
+        let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let phases = [("1 infrastructure", true, false), ("2–3 beta, gradual", true, true), ("4 complete", false, true), ("rollback", false, false)]
         for (phase, dual, prefer) in phases {
             let policy = AuthPolicy(enableDualAuth: dual, preferBetterAuth: prefer, legacyOpaqueEnabled: false, acceptRawBearer: false)
@@ -1038,7 +1038,7 @@ struct ConfigLoaderTests {
             let accepted = names.count == 1 ? "\(names[0]) only" : "\(names[0]) first, then \(names[1])"
             #expect(
                 reference.contains("| \(phase) | \(dual) | \(prefer) | \(accepted) |"),
-                "config-reference.md lacks the row of phase \(phase)"
+                "README config reference lacks the row of phase \(phase)"
             )
             let exampleLine = example.split(separator: "\n").contains { line in
                 line.hasPrefix("#") && line.split(separator: " ").joined(separator: " ").contains("\(dual) \(prefer) \(accepted)")

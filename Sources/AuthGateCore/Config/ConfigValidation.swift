@@ -126,13 +126,18 @@ extension GatewayConfig {
         case "postgres":
             if self.auth.databaseURL == nil {
                 add("auth.session_resolver", "postgres needs auth.database_url (or DATABASE_URL)")
-            } else if let url = self.auth.databaseURL, DatabaseURL(url.value) == nil {
-                add("auth.database_url", "is not a valid postgres://user:password@host:port/database URL (value not shown)")
             }
         default:
             add("auth.session_resolver", "\"\(self.auth.sessionResolver)\" is not a resolver; expected http or postgres")
         }
-        if !SessionSchema.isValidIdentifier(self.auth.cookiePrefix.replacingDashes()) {
+        // The session resolver and the cross-instance eviction listener both use the URL.
+        if let url = self.auth.databaseURL, !url.value.isEmpty,
+            url.value.lowercased().hasPrefix("postgres"), DatabaseURL(url.value) == nil
+        {
+            add("auth.database_url", "is not a valid postgres://user:password@host:port/database URL (value not shown)")
+        }
+        let prefix = self.auth.cookiePrefix
+        if !SessionSchema.isValidIdentifier(prefix.replacingDashes()) || prefix.contains(".") {
             add("auth.cookie_prefix", "\"\(self.auth.cookiePrefix)\" must be letters, digits, '-' or '_'")
         }
         for (key, path) in [("auth.legacy_refresh_path", self.auth.legacyRefreshPath), ("auth.sign_out_path", self.auth.signOutPath)]

@@ -70,9 +70,10 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
 
     public init?(_ text: String) {
         var rest = Substring(text)
-        if rest.hasPrefix("postgres://") {
+        let lowered = text.lowercased()
+        if lowered.hasPrefix("postgres://") {
             rest = rest.dropFirst("postgres://".count)
-        } else if rest.hasPrefix("postgresql://") {
+        } else if lowered.hasPrefix("postgresql://") {
             rest = rest.dropFirst("postgresql://".count)
         } else {
             return nil
