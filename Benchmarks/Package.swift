@@ -5,6 +5,7 @@
 //
 //   cd Benchmarks && swift package benchmark            # run all
 //   cd Benchmarks && swift package benchmark --filter 'HeaderPolicy.*'
+//   cd Benchmarks && swift package benchmark --target AuthBenchmarks
 import PackageDescription
 
 let package = Package(
@@ -15,6 +16,7 @@ let package = Package(
         // not depend on what the checkout directory is called.
         .package(name: "authgate", path: "../"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(
             url: "https://github.com/ordo-one/benchmark",
             from: "1.38.1",
@@ -35,6 +37,20 @@ let package = Package(
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
-        )
+        ),
+        .executableTarget(
+            name: "AuthBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AuthGateCore", package: "authgate"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "AuthBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
     ]
 )

@@ -139,7 +139,25 @@ class Handler(BaseHTTPRequestHandler):
         if path_only == "/api/auth/refresh" and self.command == "POST":
             self._refresh(body, record)
             return
+        if path_only == "/oauth/introspect" and self.command == "POST":
+            self._introspect(body)
+            return
         self._send_json(200, {k: v for k, v in record.items() if k != "time"})
+
+    def _introspect(self, body: bytes) -> None:
+        """RFC 7662 for opaque legacy tokens: ``opaque-<sub>`` is active for an hour, anything
+        else is inactive."""
+        from urllib.parse import parse_qs
+
+        token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
+        if token.startswith("opaque-") and len(token) > len("opaque-"):
+            sub = token[len("opaque-"):]
+            self._send_json(
+                200,
+                {"active": True, "sub": sub, "email": f"{sub}@legacy.example", "role": "user", "exp": int(time.time()) + 3600},
+            )
+        else:
+            self._send_json(200, {"active": False})
 
     def _refresh(self, body: bytes, record: dict) -> None:
         old = None

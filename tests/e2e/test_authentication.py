@@ -357,3 +357,24 @@ def test_sign_out_fans_out_through_listen_notify(authgate, gateway_auth_config, 
     assert statuses == [401, 401]
     metrics = requests.get(f"{second.admin_url}/metrics", timeout=TIMEOUT).text
     assert "authgate_cache_notifications_total 0" not in metrics
+
+
+def test_opaque_legacy_tokens_through_rfc7662_introspection(authgate, gateway_auth_config, backend):
+    config = gateway_auth_config
+    config["auth"]["legacy_introspection_url"] = f"{backend.url}/oauth/introspect"
+    gateway = authgate(config)
+    headers = backend_headers(
+        requests.get(f"{gateway.url}/api/me", headers={"Authorization": "Bearer opaque-carol"}, timeout=TIMEOUT)
+    )
+    assert headers["x-auth-user-id"] == "carol"
+    assert headers["x-auth-method"] == "legacy"
+    assert headers["x-auth-user-email"] == "carol@legacy.example"
+    assert_401(
+        requests.get(f"{gateway.url}/api/me", headers={"Authorization": "Bearer not-a-known-token"}, timeout=TIMEOUT),
+        "token_inactive",
+    )
+    # Cached: the second request needs no introspection call.
+    before = sum(1 for r in backend.requests() if r["path"] == "/oauth/introspect")
+    requests.get(f"{gateway.url}/api/me", headers={"Authorization": "Bearer opaque-carol"}, timeout=TIMEOUT)
+    after = sum(1 for r in backend.requests() if r["path"] == "/oauth/introspect")
+    assert after == before

@@ -93,9 +93,24 @@ final class AdminHandler: ChannelInboundHandler {
                     }
                 }
         case (.GET, "/metrics"):
+            let core = gateway.introspection
+            let stats = core.cache.statistics(including: core.sessionFlights)
+            var text = gateway.metrics.render()
+            for (name, help, kind, value) in [
+                ("authgate_identity_cache_entries", "Entries in the identity cache.", "gauge", stats.size),
+                ("authgate_identity_cache_lookups_total", "Identity cache lookups.", "counter", stats.lookups),
+                ("authgate_identity_cache_hits_total", "Identity cache hits.", "counter", stats.hits),
+                ("authgate_identity_cache_misses_total", "Identity cache misses.", "counter", stats.misses),
+                ("authgate_identity_cache_negative_hits_total", "Cached rejections served.", "counter", stats.negativeHits),
+                ("authgate_identity_cache_single_flight_joins_total", "Requests that joined a lookup in flight.", "counter", stats.singleFlightJoins),
+                ("authgate_identity_cache_evictions_total", "Entries evicted for space.", "counter", stats.evictions),
+                ("authgate_identity_cache_removals_total", "Entries removed by sign-out, purge or notification.", "counter", stats.removals),
+            ] {
+                text += "# HELP \(name) \(help)\n# TYPE \(name) \(kind)\n\(name) \(value)\n"
+            }
             self.respond(
                 .ok,
-                body: gateway.metrics.render(),
+                body: text,
                 contentType: "text/plain; version=0.0.4; charset=utf-8",
                 head: head,
                 context: context

@@ -37,6 +37,9 @@ final class IntrospectionCore: Sendable {
     let logger: Logger
     /// For refreshes on the auth server.
     let authServer: AuthServerClient?
+    /// For opaque legacy tokens, when `auth.legacy_introspection_url` is set.
+    let legacyIntrospection: LegacyIntrospectionClient?
+    let legacyFlights: SingleFlight<SessionOutcome>
 
     init(
         cache: IdentityCache,
@@ -44,9 +47,12 @@ final class IntrospectionCore: Sendable {
         sessionResolver: (any SessionResolver)?,
         metrics: GatewayMetrics,
         logger: Logger,
-        authServer: AuthServerClient? = nil
+        authServer: AuthServerClient? = nil,
+        legacyIntrospection: LegacyIntrospectionClient? = nil
     ) {
         self.authServer = authServer
+        self.legacyIntrospection = legacyIntrospection
+        self.legacyFlights = SingleFlight(shardCount: 16)
         self.cache = cache
         self.sessionFlights = SingleFlight(shardCount: 16)
         self.jwks = jwks
@@ -167,9 +173,63 @@ final class IntrospectionCore: Sendable {
                 kind: .betterAuthSessionBearer,
                 eventLoop: eventLoop
             )
-        case .legacyOpaque:
-            return .immediate(.rejected(.inactive))
+        case .legacyOpaque(let token):
+            return self.introspectLegacy(token, eventLoop: eventLoop)
         }
+    }
+
+    /// An opaque legacy token: the cache, else one RFC 7662 call shared by concurrent requests.
+    private func introspectLegacy(_ token: String, eventLoop: any EventLoop) -> AuthOutcome {
+        guard let client = self.legacyIntrospection else { return .immediate(.rejected(.inactive)) }
+        let key = CredentialKey(kind: .introspection, credential: token)
+        var stale: Identity? = nil
+        switch self.cache.lookup(key) {
+        case .hit(let identity):
+            self.metrics.tokenCacheHits.increment()
+            return .immediate(.accepted(identity))
+        case .negativeHit(let reason):
+            return .immediate(.rejected(reason))
+        case .stale(let identity):
+            stale = identity
+        case .miss:
+            break
+        }
+        let cache = self.cache
+        let metrics = self.metrics
+        let invalidation = cache.invalidationToken(for: key)
+        let future = self.legacyFlights.run(key: key, on: eventLoop) {
+            metrics.tokenValidations.increment()
+            return eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+                do throws(ResolverUnavailable) {
+                    switch try await client.introspect(token) {
+                    case .found(let identity):
+                        cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
+                        return .found(identity)
+                    case .notFound:
+                        cache.storeNegative(key, .inactive)
+                        return .notFound
+                    }
+                } catch {
+                    metrics.resolverFailures.increment()
+                    return .unavailable(error.reason)
+                }
+            }
+        }
+        let staleIdentity = stale
+        return .pending(
+            future.map { outcome in
+                switch outcome {
+                case .found(let identity): return .accepted(identity)
+                case .notFound: return .rejected(.inactive)
+                case .unavailable(let why):
+                    if let staleIdentity {
+                        metrics.staleServed.increment()
+                        return .accepted(staleIdentity)
+                    }
+                    return .unavailable(why)
+                }
+            }
+        )
     }
 
     // MARK: - JWTs

@@ -233,7 +233,10 @@ public final class Gateway: Sendable {
             sessionResolver: resolver,
             metrics: metrics,
             logger: logger,
-            authServer: AuthServerClient(client: httpClient, origin: snapshot.auth.authServerURL, timeout: timeout)
+            authServer: AuthServerClient(client: httpClient, origin: snapshot.auth.authServerURL, timeout: timeout),
+            legacyIntrospection: config.auth.legacyIntrospectionURL.map {
+                LegacyIntrospectionClient(client: httpClient, url: $0, timeout: timeout)
+            }
         )
     }
 
