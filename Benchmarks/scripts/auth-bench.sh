@@ -121,6 +121,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(BODY)))
             self.end_headers()
             self.wfile.write(BODY)
+        elif self.path.split("?")[0] == "/api/auth/jwks":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b'{"keys":[]}')
         else:
             self.send_response(404)
             self.send_header("Content-Length", "0")

@@ -1,10 +1,11 @@
+import AuthGate
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import AuthGate
-import Logging
 
 /// The process environment as a dictionary.
 func processEnvironment() -> [String: String] {

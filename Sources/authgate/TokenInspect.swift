@@ -63,7 +63,8 @@ struct Token: ParsableCommand {
         static func inspectJWT(_ token: String, settings: AuthSettings?) -> Bool {
             let parts = token.split(separator: ".", omittingEmptySubsequences: false)
             print("kind: JWT (\(token.utf8.count) bytes)")
-            guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let claimBytes = Base64URL.decode(parts[1]),
+            guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
+                let claimBytes = Base64URL.decode(parts[1]),
                 let header = try? JSONParser.parse(headerBytes), let claims = try? JSONParser.parse(claimBytes)
             else {
                 print("verdict: invalid (malformed_token: not three base64url segments of JSON)")
@@ -86,7 +87,10 @@ struct Token: ParsableCommand {
             var reasons: [String] = []
             let candidates: [(String, JWTVerifier?)] = [
                 ("legacy", settings.legacyVerifier),
-                ("better-auth", settings.betterAuthStaticKeys.isEmpty ? nil : settings.betterAuthVerifier(jwks: JWTKeySet())),
+                (
+                    "better-auth",
+                    settings.betterAuthStaticKeys.isEmpty ? nil : settings.betterAuthVerifier(jwks: JWTKeySet())
+                ),
             ]
             for (name, verifier) in candidates {
                 guard let verifier else { continue }
@@ -104,9 +108,13 @@ struct Token: ParsableCommand {
                 if signatureVerdict != nil { break }
             }
             guard let (system, verifier) = signatureVerdict else {
-                print("signature: INVALID (\(reasons.isEmpty ? "no keys configured" : reasons.joined(separator: "; ")))")
+                print(
+                    "signature: INVALID (\(reasons.isEmpty ? "no keys configured" : reasons.joined(separator: "; ")))"
+                )
                 if settings.betterAuthStaticKeys.isEmpty {
-                    print("  note: Better Auth JWKS keys are fetched by the running gateway; check /api/auth/jwks for the kid")
+                    print(
+                        "  note: Better Auth JWKS keys are fetched by the running gateway; check /api/auth/jwks for the kid"
+                    )
                 }
                 return false
             }
@@ -125,11 +133,15 @@ struct Token: ParsableCommand {
             let decoded = SessionTokenSigning.percentDecode(Substring(value)) ?? Substring(value)
             guard let dot = decoded.lastIndex(of: ".") else {
                 print("kind: raw session token or opaque token (\(value.utf8.count) bytes, no signature)")
-                print("verdict: accepted only where auth.accept_raw_bearer is on, then resolved by the session resolver")
+                print(
+                    "verdict: accepted only where auth.accept_raw_bearer is on, then resolved by the session resolver"
+                )
                 return settings?.policy.acceptRawBearer ?? false
             }
             print("kind: Better Auth signed session value")
-            print("token: \(decoded[..<dot].count) characters; signature: \(decoded[decoded.index(after: dot)...].count) characters")
+            print(
+                "token: \(decoded[..<dot].count) characters; signature: \(decoded[decoded.index(after: dot)...].count) characters"
+            )
             guard let signer = settings?.sessionSigner else {
                 print("signature: not checked (no --config with auth.better_auth_secret)")
                 return false

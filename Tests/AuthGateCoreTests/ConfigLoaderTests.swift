@@ -415,7 +415,10 @@ struct ConfigLoaderTests {
             ("routes: 5\n", "routes", "expected a list of {path, access} rules, got an integer"),
             ("routes:\n  - /api/public/\n", "routes[0]", "expected a mapping with path: and access:, got a string"),
             ("routes:\n  - [/x, public]\n", "routes[0]", "expected a mapping with path: and access:, got a list"),
-            ("routes:\n  - path: /a\n  -\n", "routes[1]", "expected a mapping with path: and access:, got nothing (null)"),
+            (
+                "routes:\n  - path: /a\n  -\n", "routes[1]",
+                "expected a mapping with path: and access:, got nothing (null)"
+            ),
             ("routes:\n  - access: public\n", "routes[0].path", "is required"),
             ("routes:\n  - path: /x\n    acess: public\n", "routes[0].acess", "unknown key; did you mean access?"),
             ("routes:\n  - path: /x\n    methods: [GET]\n", "routes[0].methods", "unknown key"),
@@ -446,7 +449,10 @@ struct ConfigLoaderTests {
     @Test("a route path that is not a string is an issue")
     func routePathNotAString() {
         let issues = loadIssues("routes:\n  - path: [a]\n    access: public\n")
-        #expect(issues.first == ConfigIssue(key: "routes[0].path", reason: "expected a path such as /api/public/, got a list"))
+        #expect(
+            issues.first
+                == ConfigIssue(key: "routes[0].path", reason: "expected a path such as /api/public/, got a list")
+        )
         #expect(issues.allSatisfy { $0.key == "routes[0].path" })
     }
 
@@ -542,7 +548,10 @@ struct ConfigLoaderTests {
                 "expected a list of addresses or CIDRs, got nothing; write [] to trust no proxy"
             ),
             ("trusted_proxies:\n  - [a]\n", "trusted_proxies[0]", "expected an address or CIDR, got a list"),
-            ("auth:\n  accept_raw_bearer: \"yes\"\n", "auth.accept_raw_bearer", "expected true or false, got a quoted string"),
+            (
+                "auth:\n  accept_raw_bearer: \"yes\"\n", "auth.accept_raw_bearer",
+                "expected true or false, got a quoted string"
+            ),
             ("auth:\n  leeway_seconds: 1.5\n", "auth.leeway_seconds", "expected an integer, got a decimal number"),
             ("auth:\n  legacy_issuer: [a]\n", "auth.legacy_issuer", "expected a string, got a list"),
             (
@@ -983,7 +992,10 @@ struct ConfigLoaderTests {
             let range =
                 bound.range.upperBound == Int64.max
                 ? ">= \(bound.range.lowerBound)" : "\(bound.range.lowerBound)-\(bound.range.upperBound)"
-            #expect(byKey[bound.key]?.comment.contains(range) == true, "gateway.conf.example: \(bound.key) lacks \(range)")
+            #expect(
+                byKey[bound.key]?.comment.contains(range) == true,
+                "gateway.conf.example: \(bound.key) lacks \(range)"
+            )
         }
         for (key, variable) in environmentVariableByKey {
             #expect(byKey[key]?.comment.contains(variable) == true, "gateway.conf.example: \(key) lacks \(variable)")
@@ -1023,7 +1035,10 @@ struct ConfigLoaderTests {
             let range =
                 bound.range.upperBound == Int64.max
                 ? "≥ \(bound.range.lowerBound)" : "Range \(bound.range.lowerBound)–\(bound.range.upperBound)"
-            #expect(rows[bound.key]?.last?.contains(range) == true, "README config reference: \(bound.key) lacks \(range)")
+            #expect(
+                rows[bound.key]?.last?.contains(range) == true,
+                "README config reference: \(bound.key) lacks \(range)"
+            )
         }
     }
 
@@ -1031,9 +1046,17 @@ struct ConfigLoaderTests {
     func rolloutPhasesDocumented() throws {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
-        let phases = [("1 infrastructure", true, false), ("2–3 beta, gradual", true, true), ("4 complete", false, true), ("rollback", false, false)]
+        let phases = [
+            ("1 infrastructure", true, false), ("2–3 beta, gradual", true, true), ("4 complete", false, true),
+            ("rollback", false, false),
+        ]
         for (phase, dual, prefer) in phases {
-            let policy = AuthPolicy(enableDualAuth: dual, preferBetterAuth: prefer, legacyOpaqueEnabled: false, acceptRawBearer: false)
+            let policy = AuthPolicy(
+                enableDualAuth: dual,
+                preferBetterAuth: prefer,
+                legacyOpaqueEnabled: false,
+                acceptRawBearer: false
+            )
             let names = policy.methods(for: .authenticated).map { $0 == .legacy ? "legacy" : "Better Auth" }
             let accepted = names.count == 1 ? "\(names[0]) only" : "\(names[0]) first, then \(names[1])"
             #expect(
@@ -1041,7 +1064,8 @@ struct ConfigLoaderTests {
                 "README config reference lacks the row of phase \(phase)"
             )
             let exampleLine = example.split(separator: "\n").contains { line in
-                line.hasPrefix("#") && line.split(separator: " ").joined(separator: " ").contains("\(dual) \(prefer) \(accepted)")
+                line.hasPrefix("#")
+                    && line.split(separator: " ").joined(separator: " ").contains("\(dual) \(prefer) \(accepted)")
             }
             #expect(exampleLine, "gateway.conf.example lacks the line of phase \(phase)")
         }

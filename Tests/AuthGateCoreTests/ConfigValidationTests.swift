@@ -383,7 +383,10 @@ struct ConfigValidationTests {
     func relativePaths(path: String) {
         #expect(
             issues { $0.auth.legacyRefreshPath = path } == [
-                ConfigIssue(key: "auth.legacy_refresh_path", reason: "\"\(path)\" must be an absolute path starting with /")
+                ConfigIssue(
+                    key: "auth.legacy_refresh_path",
+                    reason: "\"\(path)\" must be an absolute path starting with /"
+                )
             ]
         )
         #expect(
@@ -410,7 +413,13 @@ struct ConfigValidationTests {
     func introspectionURL(url: String, valid: Bool) {
         let expected =
             valid
-            ? [] : [ConfigIssue(key: "auth.legacy_introspection_url", reason: "\"\(url)\" must be an http:// or https:// URL")]
+            ? []
+            : [
+                ConfigIssue(
+                    key: "auth.legacy_introspection_url",
+                    reason: "\"\(url)\" must be an http:// or https:// URL"
+                )
+            ]
         #expect(issues { $0.auth.legacyIntrospectionURL = url } == expected)
     }
 
@@ -446,8 +455,12 @@ struct ConfigValidationTests {
         }
         #expect(load(lower) == [])
         #expect(load(upper) == [])
-        #expect(load(lower - 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(lower - 1)")])
-        #expect(load(upper + 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(upper + 1)")])
+        #expect(
+            load(lower - 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(lower - 1)")]
+        )
+        #expect(
+            load(upper + 1) == [ConfigIssue(key: key, reason: "must be \(lower)...\(upper) \(unit), got \(upper + 1)")]
+        )
     }
 
     // MARK: Session store
@@ -465,7 +478,8 @@ struct ConfigValidationTests {
             ("session_store.user_email_column", \.sessionStore.userEmailColumn),
         ]
         let valid = [
-            "public.user_sessions", "better_auth_sessions", "userId", "_s", "schema_1.t2", String(repeating: "a", count: 63),
+            "public.user_sessions", "better_auth_sessions", "userId", "_s", "schema_1.t2",
+            String(repeating: "a", count: 63),
         ]
         let invalid = [
             "user; drop table", "user\"", "\"user\"", "", "1session", "a.b.c", "my-table", "session ", ".session",
@@ -480,7 +494,8 @@ struct ConfigValidationTests {
                     issues { $0[keyPath: keyPath] = name } == [
                         ConfigIssue(
                             key: key,
-                            reason: "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)"
+                            reason:
+                                "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)"
                         )
                     ],
                     "\(key) = \(name)"
@@ -542,7 +557,8 @@ struct ConfigValidationTests {
                 ConfigIssue(key: "routes[3].path", reason: "\"\" must start with /"),
                 ConfigIssue(
                     key: "routes[3].access",
-                    reason: "\"better-auth-only\" is not an access level; expected public, authenticated or better_auth_only"
+                    reason:
+                        "\"better-auth-only\" is not an access level; expected public, authenticated or better_auth_only"
                 ),
             ]
         )

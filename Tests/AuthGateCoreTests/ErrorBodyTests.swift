@@ -16,7 +16,9 @@ private func parse(_ body: String) -> [String: Any]? {
     return (try? JSONSerialization.jsonObject(with: data, options: [])) as? [String: Any]
 }
 
-private let allControlCharacters = String(String.UnicodeScalarView((0..<0x20).compactMap { Unicode.Scalar(UInt32($0)) }))
+private let allControlCharacters = String(
+    String.UnicodeScalarView((0..<0x20).compactMap { Unicode.Scalar(UInt32($0)) })
+)
 
 @Suite("ErrorBody")
 struct ErrorBodyTests {
@@ -62,7 +64,10 @@ struct ErrorBodyTests {
 
     @Test("non-ASCII text passes through unescaped")
     func nonASCII() {
-        #expect(jsonString("caf\u{E9} \u{65E5}\u{672C} \u{1F680} \u{2028}") == "\"caf\u{E9} \u{65E5}\u{672C} \u{1F680} \u{2028}\"")
+        #expect(
+            jsonString("caf\u{E9} \u{65E5}\u{672C} \u{1F680} \u{2028}")
+                == "\"caf\u{E9} \u{65E5}\u{672C} \u{1F680} \u{2028}\""
+        )
     }
 
     @Test("DEL (0x7F) needs no escape and stays valid JSON")
@@ -84,7 +89,10 @@ struct ErrorBodyTests {
     @Test("the body is the contract's JSON object, in key order")
     func renderExact() {
         let body = ErrorBody.render(.badRequest("The request target must be an absolute path."), requestID: "0123abcd")
-        #expect(body == #"{"error":"bad_request","message":"The request target must be an absolute path.","request_id":"0123abcd"}"#)
+        #expect(
+            body
+                == #"{"error":"bad_request","message":"The request target must be an absolute path.","request_id":"0123abcd"}"#
+        )
     }
 
     @Test(
@@ -127,10 +135,20 @@ struct ErrorBodyTests {
 
     @Test("the head carries the body's UTF-8 length, JSON type, request id and no-store")
     func responseHead() {
-        let error = GatewayError(status: .badGateway, code: "upstream_unavailable", message: "Backend \u{2014} down \u{1F4A5}")
+        let error = GatewayError(
+            status: .badGateway,
+            code: "upstream_unavailable",
+            message: "Backend \u{2014} down \u{1F4A5}"
+        )
         let body = ErrorBody.render(error, requestID: "abc")
         #expect(body.utf8.count != body.count)  // the length must be in bytes, not characters
-        let head = ErrorBody.responseHead(for: error, bodyLength: body.utf8.count, requestID: "abc", version: .http1_1, close: false)
+        let head = ErrorBody.responseHead(
+            for: error,
+            bodyLength: body.utf8.count,
+            requestID: "abc",
+            version: .http1_1,
+            close: false
+        )
         #expect(head.status == .badGateway)
         #expect(head.version == .http1_1)
         #expect(head.headers["Content-Length"] == [String(body.utf8.count)])
@@ -143,14 +161,26 @@ struct ErrorBodyTests {
 
     @Test("Connection: close when asked")
     func responseHeadClose() {
-        let head = ErrorBody.responseHead(for: .payloadTooLarge, bodyLength: 10, requestID: "r", version: .http1_1, close: true)
+        let head = ErrorBody.responseHead(
+            for: .payloadTooLarge,
+            bodyLength: 10,
+            requestID: "r",
+            version: .http1_1,
+            close: true
+        )
         #expect(head.headers["Connection"] == ["close"])
         #expect(head.status == .payloadTooLarge)
     }
 
     @Test("the error's extra headers are added")
     func responseHeadExtraHeaders() {
-        let busy = ErrorBody.responseHead(for: .upstreamBusy, bodyLength: 1, requestID: "r", version: .http1_1, close: false)
+        let busy = ErrorBody.responseHead(
+            for: .upstreamBusy,
+            bodyLength: 1,
+            requestID: "r",
+            version: .http1_1,
+            close: false
+        )
         #expect(busy.status == .serviceUnavailable)
         #expect(busy.headers["Retry-After"] == ["1"])
 
@@ -160,7 +190,13 @@ struct ErrorBodyTests {
             message: "expired",
             headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#), ("Retry-After", "30")]
         )
-        let head = ErrorBody.responseHead(for: unauthorized, bodyLength: 1, requestID: "r", version: .http1_0, close: true)
+        let head = ErrorBody.responseHead(
+            for: unauthorized,
+            bodyLength: 1,
+            requestID: "r",
+            version: .http1_0,
+            close: true
+        )
         #expect(head.headers["WWW-Authenticate"] == [#"Bearer error="invalid_token""#])
         #expect(head.headers["Retry-After"] == ["30"])
         #expect(head.headers["Connection"] == ["close"])
@@ -169,7 +205,13 @@ struct ErrorBodyTests {
 
     @Test("an error without extra headers adds none")
     func responseHeadNoExtras() {
-        let head = ErrorBody.responseHead(for: .notFound, bodyLength: 0, requestID: "r", version: .http1_1, close: false)
+        let head = ErrorBody.responseHead(
+            for: .notFound,
+            bodyLength: 0,
+            requestID: "r",
+            version: .http1_1,
+            close: false
+        )
         #expect(!head.headers.contains(name: "Retry-After"))
         #expect(!head.headers.contains(name: "WWW-Authenticate"))
         #expect(head.headers.count == 4)
@@ -202,7 +244,11 @@ struct ErrorBodyTests {
     func equality() {
         #expect(GatewayError.badRequest("a") == .badRequest("a"))
         #expect(GatewayError.badRequest("a") != .badRequest("b"))
-        let withHeader = GatewayError(status: .serviceUnavailable, code: "upstream_busy", message: GatewayError.upstreamBusy.message)
+        let withHeader = GatewayError(
+            status: .serviceUnavailable,
+            code: "upstream_busy",
+            message: GatewayError.upstreamBusy.message
+        )
         #expect(withHeader != .upstreamBusy)
         #expect(Set([GatewayError.badRequest("a"), .badRequest("a"), .notFound]).count == 2)
     }

@@ -67,7 +67,9 @@ private func rewriteResponse(
 
 private func isLowercaseHex32(_ value: String) -> Bool {
     value.utf8.count == 32
-        && value.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        && value.utf8.allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+        }
 }
 
 private let hopByHopNames = [
@@ -105,7 +107,10 @@ struct HeaderPolicyRequestTests {
         #expect(head.headers["Cookie"] == ["a=b"])
     }
 
-    @Test("hop-by-hop headers are removed whatever their case", arguments: ["connection", "KEEP-ALIVE", "te", "tRaIlEr", "PROXY-AUTHORIZATION", "proxy-connection"])
+    @Test(
+        "hop-by-hop headers are removed whatever their case",
+        arguments: ["connection", "KEEP-ALIVE", "te", "tRaIlEr", "PROXY-AUTHORIZATION", "proxy-connection"]
+    )
     func hopByHopAnyCase(name: String) {
         let (_, head) = rewrite([("Host", "h"), (name, "x")])
         #expect(!head.headers.contains(name: name))
@@ -160,7 +165,11 @@ struct HeaderPolicyRequestTests {
     )
     func identityHeadersRemoved(name: String) {
         for trusted in [false, true] {
-            let (_, head) = rewrite([("Host", "h"), (name, "admin")], peer: trusted ? trustedPeer : untrustedPeer, trusted: trusted)
+            let (_, head) = rewrite(
+                [("Host", "h"), (name, "admin")],
+                peer: trusted ? trustedPeer : untrustedPeer,
+                trusted: trusted
+            )
             #expect(!head.headers.contains(name: name), "\(name) forwarded (trusted peer: \(trusted))")
             for (forwardedName, value) in head.headers {
                 #expect(value != "admin", "\(forwardedName): admin forwarded")
@@ -168,7 +177,10 @@ struct HeaderPolicyRequestTests {
         }
     }
 
-    @Test("look-alike names that are not identity headers stay", arguments: ["X-Authorization-Foo", "Authorization", "X-Auth", "X-Authenticated", "XAuth-User-Id", "X-AuthUser"])
+    @Test(
+        "look-alike names that are not identity headers stay",
+        arguments: ["X-Authorization-Foo", "Authorization", "X-Auth", "X-Authenticated", "XAuth-User-Id", "X-AuthUser"]
+    )
     func lookAlikesStay(name: String) {
         let (_, head) = rewrite([("Host", "h"), (name, "v")])
         #expect(head.headers[name] == ["v"], "\(name) was dropped")
@@ -199,7 +211,10 @@ struct HeaderPolicyRequestTests {
         #expect(result.clientIP == "198.51.100.7")
     }
 
-    @Test("X-Forwarded-For from an untrusted peer is replaced by the peer", arguments: ["X-Forwarded-For", "x-forwarded-for", "X_Forwarded_For"])
+    @Test(
+        "X-Forwarded-For from an untrusted peer is replaced by the peer",
+        arguments: ["X-Forwarded-For", "x-forwarded-for", "X_Forwarded_For"]
+    )
     func forwardedForReplacedFromUntrusted(name: String) throws {
         let (result, head) = rewrite(
             [("Host", "h"), (name, "1.2.3.4")],
@@ -322,7 +337,10 @@ struct HeaderPolicyRequestTests {
         #expect(head.headers["X-Real-IP"] == [untrustedPeer])
     }
 
-    @Test("a well-formed X-Request-Id from a trusted peer is kept", arguments: ["abc-123", "A.b_c:d-e", String(repeating: "a", count: 128)])
+    @Test(
+        "a well-formed X-Request-Id from a trusted peer is kept",
+        arguments: ["abc-123", "A.b_c:d-e", String(repeating: "a", count: 128)]
+    )
     func requestIDKeptFromTrusted(id: String) {
         let (result, head) = rewrite([("Host", "h"), ("X-Request-Id", id)], peer: trustedPeer, trusted: true)
         #expect(result.requestID == id)
@@ -340,7 +358,10 @@ struct HeaderPolicyRequestTests {
         #expect(head.headers["X-Request-Id"] == [result.requestID])
     }
 
-    @Test("X-Request-Id from an untrusted peer is replaced", arguments: ["X-Request-Id", "x_request_id", "X-REQUEST-ID"])
+    @Test(
+        "X-Request-Id from an untrusted peer is replaced",
+        arguments: ["X-Request-Id", "x_request_id", "X-REQUEST-ID"]
+    )
     func requestIDFromUntrustedReplaced(name: String) {
         let (result, head) = rewrite([("Host", "h"), (name, "client-chosen-id")], trusted: false)
         #expect(result.requestID != "client-chosen-id")
@@ -368,20 +389,45 @@ struct HeaderPolicyRequestTests {
         var generator = RequestIDGenerator(seed: 5)
         var reference = RequestIDGenerator(seed: 5)
         let context = ForwardingContext(peerIP: trustedPeer, peerIsTrusted: true)
-        let first = HeaderPolicy.rewriteRequest(&head, framing: .none, context: context, trustedProxies: .none, requestIDGenerator: &generator)
+        let first = HeaderPolicy.rewriteRequest(
+            &head,
+            framing: .none,
+            context: context,
+            trustedProxies: .none,
+            requestIDGenerator: &generator
+        )
         #expect(first.requestID == "kept")
         var second = makeRequest([("Host", "h")])
-        let generated = HeaderPolicy.rewriteRequest(&second, framing: .none, context: context, trustedProxies: .none, requestIDGenerator: &generator)
+        let generated = HeaderPolicy.rewriteRequest(
+            &second,
+            framing: .none,
+            context: context,
+            trustedProxies: .none,
+            requestIDGenerator: &generator
+        )
         #expect(generated.requestID == reference.next())
         var third = makeRequest([("Host", "h")])
-        let next = HeaderPolicy.rewriteRequest(&third, framing: .none, context: context, trustedProxies: .none, requestIDGenerator: &generator)
+        let next = HeaderPolicy.rewriteRequest(
+            &third,
+            framing: .none,
+            context: context,
+            trustedProxies: .none,
+            requestIDGenerator: &generator
+        )
         #expect(next.requestID == reference.next())
         #expect(next.requestID != generated.requestID)
     }
 
-    @Test("Expect: 100-continue is removed and reported", arguments: ["100-continue", "100-Continue", " 100-CONTINUE "])
+    @Test(
+        "Expect: 100-continue is removed and reported",
+        arguments: ["100-continue", "100-Continue", " 100-CONTINUE "]
+    )
     func expectContinue(value: String) {
-        let (result, head) = rewrite([("Host", "h"), ("Expect", value), ("Content-Length", "3")], method: .POST, framing: .contentLength(3))
+        let (result, head) = rewrite(
+            [("Host", "h"), ("Expect", value), ("Content-Length", "3")],
+            method: .POST,
+            framing: .contentLength(3)
+        )
         #expect(result.expectsContinue)
         #expect(!head.headers.contains(name: "Expect"))
     }
@@ -399,7 +445,10 @@ struct HeaderPolicyRequestTests {
         #expect(!result.expectsContinue)
     }
 
-    @Test("an upgrade request keeps Upgrade and gets Connection: Upgrade", arguments: ["Upgrade", "keep-alive, Upgrade", "UPGRADE"])
+    @Test(
+        "an upgrade request keeps Upgrade and gets Connection: Upgrade",
+        arguments: ["Upgrade", "keep-alive, Upgrade", "UPGRADE"]
+    )
     func upgradeKept(connection: String) {
         let (result, head) = rewrite([
             ("Host", "h"),
@@ -534,7 +583,10 @@ struct HeaderPolicyResponseTests {
         ])
         #expect(framing == .contentLength)
         #expect(keepAlive)
-        for name in ["Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate", "TE", "X-Internal", "Transfer-Encoding"] {
+        for name in [
+            "Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate", "TE", "X-Internal",
+            "Transfer-Encoding",
+        ] {
             #expect(!head.headers.contains(name: name), "\(name) was forwarded")
         }
         // The backend's Connection: close concerns the upstream connection only.
@@ -553,7 +605,9 @@ struct HeaderPolicyResponseTests {
 
     @Test("no length for an HTTP/1.1 client: chunked")
     func chunkedForHTTP11() {
-        let (framing, keepAlive, head) = rewriteResponse([("Transfer-Encoding", "chunked"), ("Content-Type", "text/plain")])
+        let (framing, keepAlive, head) = rewriteResponse([
+            ("Transfer-Encoding", "chunked"), ("Content-Type", "text/plain"),
+        ])
         #expect(framing == .chunked)
         #expect(keepAlive)
         #expect(head.headers["Transfer-Encoding"] == ["chunked"])
@@ -577,7 +631,11 @@ struct HeaderPolicyResponseTests {
 
     @Test("an HTTP/1.0 keep-alive client with a length gets Connection: keep-alive")
     func http10KeepAlive() {
-        let (framing, keepAlive, head) = rewriteResponse([("Content-Length", "2")], clientVersion: .http1_0, keepAlive: true)
+        let (framing, keepAlive, head) = rewriteResponse(
+            [("Content-Length", "2")],
+            clientVersion: .http1_0,
+            keepAlive: true
+        )
         #expect(framing == .contentLength)
         #expect(keepAlive)
         #expect(head.headers["Connection"] == ["keep-alive"])
@@ -586,7 +644,11 @@ struct HeaderPolicyResponseTests {
 
     @Test("an HTTP/1.0 client without keep-alive gets Connection: close")
     func http10Close() {
-        let (framing, keepAlive, head) = rewriteResponse([("Content-Length", "2")], clientVersion: .http1_0, keepAlive: false)
+        let (framing, keepAlive, head) = rewriteResponse(
+            [("Content-Length", "2")],
+            clientVersion: .http1_0,
+            keepAlive: false
+        )
         #expect(framing == .contentLength)
         #expect(!keepAlive)
         #expect(head.headers["Connection"] == ["close"])
@@ -604,7 +666,13 @@ struct HeaderPolicyResponseTests {
     )
     func noBodyFraming(method: HTTPMethod, status: HTTPResponseStatus) {
         for version in [HTTPVersion.http1_1, .http1_0] {
-            let (framing, keepAlive, head) = rewriteResponse([], status: status, method: method, clientVersion: version, keepAlive: true)
+            let (framing, keepAlive, head) = rewriteResponse(
+                [],
+                status: status,
+                method: method,
+                clientVersion: version,
+                keepAlive: true
+            )
             #expect(framing == .none, "\(method) \(status) \(version)")
             #expect(keepAlive, "\(method) \(status) \(version)")
             #expect(!head.headers.contains(name: "Transfer-Encoding"))
@@ -635,7 +703,10 @@ struct HeaderPolicyResponseTests {
 
     @Test("the backend's X-Request-Id is kept and not duplicated")
     func requestIDKept() {
-        let (_, _, head) = rewriteResponse([("Content-Length", "0"), ("x-request-id", "from-backend")], requestID: "abc123")
+        let (_, _, head) = rewriteResponse(
+            [("Content-Length", "0"), ("x-request-id", "from-backend")],
+            requestID: "abc123"
+        )
         #expect(head.headers["X-Request-Id"] == ["from-backend"])
     }
 
@@ -668,7 +739,10 @@ struct HeaderPolicyResponseTests {
     @Test("status and end-to-end headers pass through untouched")
     func passThrough() {
         let (_, _, head) = rewriteResponse(
-            [("Content-Length", "0"), ("WWW-Authenticate", "Bearer"), ("Cache-Control", "no-store"), ("X-Custom", "1")],
+            [
+                ("Content-Length", "0"), ("WWW-Authenticate", "Bearer"), ("Cache-Control", "no-store"),
+                ("X-Custom", "1"),
+            ],
             status: .unauthorized
         )
         #expect(head.status == .unauthorized)

@@ -14,7 +14,11 @@ struct ProxyStateMachineAuthTests {
         return head
     }
 
-    static func info(_ method: HTTPMethod = .GET, framing: RequestBodyFraming = .none, maxBody: Int64 = 0) -> Machine.RequestInfo {
+    static func info(
+        _ method: HTTPMethod = .GET,
+        framing: RequestBodyFraming = .none,
+        maxBody: Int64 = 0
+    ) -> Machine.RequestInfo {
         .init(method: method, framing: framing, keepAlive: true, isUpgrade: false, maxBodyBytes: maxBody)
     }
 
@@ -32,10 +36,23 @@ struct ProxyStateMachineAuthTests {
     @Test("the body is buffered while authenticating and sent with the identity-bearing head")
     func bodyBufferedUntilVerdict() {
         var machine = Machine()
-        _ = machine.requestHead(Self.head(.POST), info: Self.info(.POST, framing: .contentLength(6)), authenticate: true)
-        guard case .none = machine.requestBody(ByteBuffer(string: "abc")) else { Issue.record("body leaked"); return }
-        guard case .none = machine.requestBody(ByteBuffer(string: "def")) else { Issue.record("body leaked"); return }
-        guard case .none = machine.requestEnd() else { Issue.record("end leaked"); return }
+        _ = machine.requestHead(
+            Self.head(.POST),
+            info: Self.info(.POST, framing: .contentLength(6)),
+            authenticate: true
+        )
+        guard case .none = machine.requestBody(ByteBuffer(string: "abc")) else {
+            Issue.record("body leaked")
+            return
+        }
+        guard case .none = machine.requestBody(ByteBuffer(string: "def")) else {
+            Issue.record("body leaked")
+            return
+        }
+        guard case .none = machine.requestEnd() else {
+            Issue.record("end leaked")
+            return
+        }
         var withIdentity = Self.head(.POST)
         withIdentity.headers.add(name: "X-Auth-User-Id", value: "u-1")
         guard case .leaseUpstream(dedicated: false) = machine.authenticated(withIdentity) else {
@@ -55,7 +72,10 @@ struct ProxyStateMachineAuthTests {
     func rejectionKeepsConnection() {
         var machine = Machine()
         _ = machine.requestHead(Self.head(), info: Self.info(), authenticate: true)
-        guard case .respondWithError(let error, let upstream, let close) = machine.authenticationFailed(.unauthorized(.expired))
+        guard
+            case .respondWithError(let error, let upstream, let close) = machine.authenticationFailed(
+                .unauthorized(.expired)
+            )
         else {
             Issue.record("expected an error answer")
             return
@@ -82,7 +102,11 @@ struct ProxyStateMachineAuthTests {
     @Test("the body limit applies while authenticating")
     func bodyLimitWhileAuthenticating() {
         var machine = Machine()
-        _ = machine.requestHead(Self.head(.POST), info: Self.info(.POST, framing: .chunked, maxBody: 4), authenticate: true)
+        _ = machine.requestHead(
+            Self.head(.POST),
+            info: Self.info(.POST, framing: .chunked, maxBody: 4),
+            authenticate: true
+        )
         guard case .respondWithError(let error, _, let close) = machine.requestBody(ByteBuffer(string: "12345")) else {
             Issue.record("expected 413")
             return
@@ -95,8 +119,14 @@ struct ProxyStateMachineAuthTests {
     func verdictAfterClose() {
         var machine = Machine()
         _ = machine.requestHead(Self.head(), info: Self.info(), authenticate: true)
-        guard case .none = machine.clientClosed() else { Issue.record("nothing to cancel"); return }
-        guard case .none = machine.authenticated(Self.head()) else { Issue.record("verdict must be ignored"); return }
+        guard case .none = machine.clientClosed() else {
+            Issue.record("nothing to cancel")
+            return
+        }
+        guard case .none = machine.authenticated(Self.head()) else {
+            Issue.record("verdict must be ignored")
+            return
+        }
     }
 
     @Test("upstream.retry_idempotent off: no retry even for a bodiless GET on a reused connection")
@@ -121,7 +151,11 @@ struct ProxyStateMachineAuthTests {
         _ = machine.requestHead(Self.head(), info: info)
         _ = machine.requestEnd()
         _ = machine.upstreamLeased(reused: false)
-        _ = machine.responseHead(HTTPResponseHead(version: .http1_1, status: .switchingProtocols), upstreamReusable: false, clientKeepAlive: false)
+        _ = machine.responseHead(
+            HTTPResponseHead(version: .http1_1, status: .switchingProtocols),
+            upstreamReusable: false,
+            clientKeepAlive: false
+        )
         guard case .abort(upstream: .close) = machine.clientClosed() else {
             Issue.record("expected the upstream to be closed")
             return

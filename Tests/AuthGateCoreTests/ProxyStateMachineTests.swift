@@ -48,7 +48,11 @@ private func expectNone(_ action: Machine.Action, sourceLocation: SourceLocation
     }
 }
 
-private func expectLease(_ action: Machine.Action, dedicated expected: Bool, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectLease(
+    _ action: Machine.Action,
+    dedicated expected: Bool,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard case .leaseUpstream(let dedicated) = action else {
         Issue.record("expected .leaseUpstream, got \(describe(action))", sourceLocation: sourceLocation)
         return
@@ -72,7 +76,11 @@ private func expectSendRequest(
     #expect(end == expectedEnd, sourceLocation: sourceLocation)
 }
 
-private func expectForwardBody(_ action: Machine.Action, _ expected: ByteBuffer, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectForwardBody(
+    _ action: Machine.Action,
+    _ expected: ByteBuffer,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard case .forwardRequestBody(let buffer) = action else {
         Issue.record("expected .forwardRequestBody, got \(describe(action))", sourceLocation: sourceLocation)
         return
@@ -87,7 +95,11 @@ private func expectForwardEnd(_ action: Machine.Action, sourceLocation: SourceLo
     }
 }
 
-private func expectResponseHead(_ action: Machine.Action, _ expected: HTTPResponseHead, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectResponseHead(
+    _ action: Machine.Action,
+    _ expected: HTTPResponseHead,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard case .forwardResponseHead(let head) = action else {
         Issue.record("expected .forwardResponseHead, got \(describe(action))", sourceLocation: sourceLocation)
         return
@@ -95,7 +107,11 @@ private func expectResponseHead(_ action: Machine.Action, _ expected: HTTPRespon
     #expect(head == expected, sourceLocation: sourceLocation)
 }
 
-private func expectResponseBody(_ action: Machine.Action, _ expected: ByteBuffer, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectResponseBody(
+    _ action: Machine.Action,
+    _ expected: ByteBuffer,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard case .forwardResponseBody(let buffer) = action else {
         Issue.record("expected .forwardResponseBody, got \(describe(action))", sourceLocation: sourceLocation)
         return
@@ -174,7 +190,10 @@ private func forwardingBodiless(
 ) -> Machine {
     var machine = Machine()
     let head = requestHead(method)
-    expectLease(machine.requestHead(head, info: info(method, keepAlive: keepAlive, isUpgrade: isUpgrade)), dedicated: isUpgrade)
+    expectLease(
+        machine.requestHead(head, info: info(method, keepAlive: keepAlive, isUpgrade: isUpgrade)),
+        dedicated: isUpgrade
+    )
     expectNone(machine.requestEnd())
     expectSendRequest(machine.upstreamLeased(reused: reused), head: head, body: [], end: true)
     return machine
@@ -185,7 +204,10 @@ private func forwardingUpload(maxBodyBytes: Int64 = 0, keepAlive: Bool = true) -
     var machine = Machine()
     let head = requestHead(.POST)
     expectLease(
-        machine.requestHead(head, info: info(.POST, framing: .chunked, keepAlive: keepAlive, maxBodyBytes: maxBodyBytes)),
+        machine.requestHead(
+            head,
+            info: info(.POST, framing: .chunked, keepAlive: keepAlive, maxBodyBytes: maxBodyBytes)
+        ),
         dedicated: false
     )
     expectSendRequest(machine.upstreamLeased(reused: false), head: head, body: [], end: false)
@@ -301,7 +323,10 @@ struct ProxyStateMachineTests {
         var machine = forwardingBodiless()
         var head = responseHead(.ok)
         head.headers.add(name: "Content-Length", value: "4")
-        expectResponseHead(machine.responseHead(head, upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive), head)
+        expectResponseHead(
+            machine.responseHead(head, upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive),
+            head
+        )
         #expect(!machine.isIdle)
         expectResponseBody(machine.responseBody(bytes("ab")), bytes("ab"))
         expectResponseBody(machine.responseBody(bytes("cd")), bytes("cd"))
@@ -328,7 +353,10 @@ struct ProxyStateMachineTests {
         expectNone(machine.responseEnd())
         #expect(!machine.isIdle)
         // The exchange still completes normally.
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectFinish(machine.responseEnd(), upstream: .reuse, closeClient: false)
         #expect(machine.isIdle)
     }
@@ -336,7 +364,10 @@ struct ProxyStateMachineTests {
     @Test("a second response head is ignored")
     func secondResponseHeadIgnored() {
         var machine = forwardingBodiless()
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectNone(machine.responseHead(responseHead(.notFound), upstreamReusable: true, clientKeepAlive: true))
         expectFinish(machine.responseEnd(), upstream: .reuse, closeClient: false)
     }
@@ -357,7 +388,10 @@ struct ProxyStateMachineTests {
     func interleavedStreaming() {
         var machine = forwardingUpload()
         expectForwardBody(machine.requestBody(bytes("up-1")), bytes("up-1"))
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectResponseBody(machine.responseBody(bytes("down-1")), bytes("down-1"))
         expectForwardBody(machine.requestBody(bytes("up-2")), bytes("up-2"))
         expectForwardEnd(machine.requestEnd())
@@ -388,7 +422,10 @@ struct ProxyStateMachineTests {
     @Test("a protocol error while discarding the upload aborts without an upstream")
     func protocolErrorWhileDiscarding() {
         var machine = forwardingUpload()
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectFinish(machine.responseEnd(), upstream: .close, closeClient: true)
         expectAbort(machine.clientProtocolError(.badRequest("bad chunk")), upstream: nil)
         #expect(!machine.shouldReadClient)
@@ -423,7 +460,10 @@ struct ProxyStateMachineTests {
         var machine = Machine()
         let framing: RequestBodyFraming = requestEnded ? .none : .chunked
         expectLease(
-            machine.requestHead(requestHead(), info: info(framing: framing, keepAlive: keepAlive, isUpgrade: isUpgrade)),
+            machine.requestHead(
+                requestHead(),
+                info: info(framing: framing, keepAlive: keepAlive, isUpgrade: isUpgrade)
+            ),
             dedicated: isUpgrade
         )
         if requestEnded {
@@ -431,7 +471,12 @@ struct ProxyStateMachineTests {
         } else {
             expectNone(machine.requestBody(bytes("pending")))
         }
-        expectError(machine.upstreamLeaseFailed(.upstreamBusy), .upstreamBusy, upstream: nil, closeClient: expectedClose)
+        expectError(
+            machine.upstreamLeaseFailed(.upstreamBusy),
+            .upstreamBusy,
+            upstream: nil,
+            closeClient: expectedClose
+        )
         #expect(machine.isIdle == !expectedClose)
         #expect(machine.shouldReadClient == !expectedClose)
     }
@@ -460,7 +505,10 @@ struct ProxyStateMachineTests {
         var forwarding = forwardingBodiless()
         expectNone(forwarding.upstreamLeaseFailed(.upstreamUnavailable))
         // Still forwarding: the response goes through.
-        expectResponseHead(forwarding.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            forwarding.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
     }
 
     // MARK: Upstream failure and retry
@@ -492,7 +540,12 @@ struct ProxyStateMachineTests {
     func retryLeaseFails() {
         var machine = forwardingBodiless(.GET, keepAlive: false, reused: true)
         expectRetry(machine.upstreamFailed())
-        expectError(machine.upstreamLeaseFailed(.upstreamUnavailable), .upstreamUnavailable, upstream: nil, closeClient: true)
+        expectError(
+            machine.upstreamLeaseFailed(.upstreamUnavailable),
+            .upstreamUnavailable,
+            upstream: nil,
+            closeClient: true
+        )
         #expect(!machine.isIdle)
     }
 
@@ -559,7 +612,10 @@ struct ProxyStateMachineTests {
     @Test("a failure after the response head aborts both connections")
     func failureAfterHeadAborts() {
         var machine = forwardingBodiless(.GET, reused: true)
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectResponseBody(machine.responseBody(bytes("partial")), bytes("partial"))
         expectAbort(machine.upstreamFailed(), upstream: .close)
         #expect(!machine.isIdle)
@@ -580,7 +636,10 @@ struct ProxyStateMachineTests {
     @Test("a malformed response after the head aborts")
     func protocolErrorAfterHead() {
         var machine = forwardingBodiless()
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectAbort(machine.upstreamProtocolError(), upstream: .close)
         #expect(!machine.shouldReadClient)
     }
@@ -612,7 +671,10 @@ struct ProxyStateMachineTests {
     @Test("a response timeout after the head is ignored")
     func responseTimeoutAfterHead() {
         var machine = forwardingBodiless()
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectNone(machine.responseTimedOut())
         expectResponseBody(machine.responseBody(bytes("ok")), bytes("ok"))
         expectFinish(machine.responseEnd(), upstream: .reuse, closeClient: false)
@@ -632,7 +694,10 @@ struct ProxyStateMachineTests {
     @Test("a body over the limit while waiting is answered 413 with no upstream")
     func bodyLimitWhileWaiting() {
         var machine = Machine()
-        expectLease(machine.requestHead(requestHead(.POST), info: info(.POST, framing: .chunked, maxBodyBytes: 10)), dedicated: false)
+        expectLease(
+            machine.requestHead(requestHead(.POST), info: info(.POST, framing: .chunked, maxBodyBytes: 10)),
+            dedicated: false
+        )
         expectNone(machine.requestBody(bytes(count: 6)))
         expectError(machine.requestBody(bytes(count: 5)), .payloadTooLarge, upstream: nil, closeClient: true)
         #expect(!machine.shouldReadClient)
@@ -664,7 +729,10 @@ struct ProxyStateMachineTests {
     func bodyLimitWhileStreaming() {
         var machine = forwardingUpload(maxBodyBytes: 10)
         expectForwardBody(machine.requestBody(bytes(count: 8)), bytes(count: 8))
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectAbort(machine.requestBody(bytes(count: 3)), upstream: .close)
         #expect(!machine.shouldReadClient)
     }
@@ -711,7 +779,10 @@ struct ProxyStateMachineTests {
         expectNone(beforeHead.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true))
 
         var afterHead = forwardingBodiless()
-        expectResponseHead(afterHead.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            afterHead.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectAbort(afterHead.clientClosed(), upstream: .close)
         expectNone(afterHead.responseBody(bytes("x")))
         expectNone(afterHead.responseEnd())
@@ -760,7 +831,10 @@ struct ProxyStateMachineTests {
         expectError(beforeHead.clientProtocolError(error), error, upstream: .close, closeClient: true)
 
         var afterHead = forwardingUpload()
-        expectResponseHead(afterHead.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            afterHead.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         expectAbort(afterHead.clientProtocolError(error), upstream: .close)
     }
 
@@ -818,7 +892,11 @@ struct ProxyStateMachineTests {
     @Test("a 101 for a request that did not ask to upgrade is answered 502")
     func unexpected101() {
         var machine = forwardingBodiless(.GET, isUpgrade: false)
-        let action = machine.responseHead(responseHead(.switchingProtocols), upstreamReusable: true, clientKeepAlive: true)
+        let action = machine.responseHead(
+            responseHead(.switchingProtocols),
+            upstreamReusable: true,
+            clientKeepAlive: true
+        )
         expectError(action, .upstreamInvalidResponse, upstream: .close, closeClient: true)
         if case .respondWithError(let error, _, _) = action {
             #expect(error.status == .badGateway)
@@ -868,7 +946,10 @@ struct ProxyStateMachineTests {
         _ = machine.upstreamLeased(reused: false)
         #expect(machine.shouldReadClient)
         // forwarding (streaming)
-        expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+        expectResponseHead(
+            machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+            responseHead()
+        )
         #expect(machine.shouldReadClient)
         // discardingRequest
         expectFinish(machine.responseEnd(), upstream: .close, closeClient: true)
@@ -902,7 +983,10 @@ struct ProxyStateMachineTests {
             expectLease(machine.requestHead(head, info: info()), dedicated: false)
             expectNone(machine.requestEnd())
             expectSendRequest(machine.upstreamLeased(reused: index > 0), head: head, body: [], end: true)
-            expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+            expectResponseHead(
+                machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+                responseHead()
+            )
             expectResponseBody(machine.responseBody(bytes("#\(index)")), bytes("#\(index)"))
             expectFinish(machine.responseEnd(), upstream: .reuse, closeClient: false)
             #expect(machine.isIdle)
@@ -918,7 +1002,10 @@ struct ProxyStateMachineTests {
             _ = machine.upstreamLeased(reused: true)
             expectRetry(machine.upstreamFailed())
             _ = machine.upstreamLeased(reused: true)
-            expectResponseHead(machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true), responseHead())
+            expectResponseHead(
+                machine.responseHead(responseHead(), upstreamReusable: true, clientKeepAlive: true),
+                responseHead()
+            )
             expectFinish(machine.responseEnd(), upstream: .reuse, closeClient: false)
         }
     }

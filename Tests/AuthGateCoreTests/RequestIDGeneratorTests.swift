@@ -3,7 +3,9 @@ import Testing
 @testable import AuthGateCore
 
 private func isLowercaseHex(_ value: String) -> Bool {
-    value.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    value.utf8.allSatisfy {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+    }
 }
 
 @Suite("RequestIDGenerator")

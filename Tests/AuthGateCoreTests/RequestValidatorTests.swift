@@ -3,7 +3,12 @@ import Testing
 
 @testable import AuthGateCore
 
-private let defaultLimits = RequestLimits(maxHeaderBytes: 8_192, maxHeaderCount: 50, maxURIBytes: 2_048, maxBodyBytes: 1_048_576)
+private let defaultLimits = RequestLimits(
+    maxHeaderBytes: 8_192,
+    maxHeaderCount: 50,
+    maxURIBytes: 2_048,
+    maxBodyBytes: 1_048_576
+)
 
 private func validate(
     _ headers: [(String, String)] = [("Host", "api.example.com")],
@@ -25,7 +30,10 @@ private func expectSuccess(
     case .success(let framing):
         #expect(framing == expected, sourceLocation: sourceLocation)
     case .failure(let error):
-        Issue.record("expected success \(expected), got \(error.status.code) \(error.code): \(error.message)", sourceLocation: sourceLocation)
+        Issue.record(
+            "expected success \(expected), got \(error.status.code) \(error.code): \(error.message)",
+            sourceLocation: sourceLocation
+        )
     }
 }
 
@@ -45,7 +53,10 @@ private func expectFailure(
     }
 }
 
-private func expectBadRequest(_ result: Result<RequestBodyFraming, GatewayError>, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectBadRequest(
+    _ result: Result<RequestBodyFraming, GatewayError>,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     expectFailure(result, status: .badRequest, code: "bad_request", sourceLocation: sourceLocation)
 }
 
@@ -68,7 +79,10 @@ struct RequestValidatorTests {
         expectSuccess(validate([("Host", "h"), ("Content-Length", "0")], method: .POST), .none)
     }
 
-    @Test("Transfer-Encoding: chunked gives a chunked body", arguments: ["chunked", "Chunked", "CHUNKED", " chunked ", "\tchunked"])
+    @Test(
+        "Transfer-Encoding: chunked gives a chunked body",
+        arguments: ["chunked", "Chunked", "CHUNKED", " chunked ", "\tchunked"]
+    )
     func chunkedFraming(value: String) {
         expectSuccess(validate([("Host", "h"), ("Transfer-Encoding", value)], method: .POST), .chunked)
     }
@@ -122,18 +136,27 @@ struct RequestValidatorTests {
     func uriLimitCountsBytes() {
         let limits = RequestLimits(maxHeaderBytes: 8_192, maxHeaderCount: 50, maxURIBytes: 8, maxBodyBytes: 0)
         // 5 characters, 9 bytes.
-        expectFailure(validate(uri: "/\u{E9}\u{E9}\u{E9}\u{E9}", limits: limits), status: .uriTooLong, code: "uri_too_long")
+        expectFailure(
+            validate(uri: "/\u{E9}\u{E9}\u{E9}\u{E9}", limits: limits),
+            status: .uriTooLong,
+            code: "uri_too_long"
+        )
     }
 
     @Test(
         "a target that is not an absolute path is refused",
-        arguments: ["http://evil.example/api", "https://backend.internal/", "evil.example:443", "api/things", "", "*", "?x=1"]
+        arguments: [
+            "http://evil.example/api", "https://backend.internal/", "evil.example:443", "api/things", "", "*", "?x=1",
+        ]
     )
     func absoluteForm(uri: String) {
         expectBadRequest(validate(uri: uri))
     }
 
-    @Test("a target with a space or control character is refused", arguments: ["/a b", "/a\tb", "/a\u{7F}", "/a\u{01}", "/a\u{00}b"])
+    @Test(
+        "a target with a space or control character is refused",
+        arguments: ["/a b", "/a\tb", "/a\u{7F}", "/a\u{01}", "/a\u{00}b"]
+    )
     func controlInTarget(uri: String) {
         expectBadRequest(validate(uri: uri))
     }
@@ -143,7 +166,11 @@ struct RequestValidatorTests {
     @Test("CONNECT is 405")
     func connect() {
         expectFailure(validate(method: .CONNECT, uri: "/"), status: .methodNotAllowed, code: "method_not_allowed")
-        expectFailure(validate(method: .CONNECT, uri: "backend:443"), status: .methodNotAllowed, code: "method_not_allowed")
+        expectFailure(
+            validate(method: .CONNECT, uri: "backend:443"),
+            status: .methodNotAllowed,
+            code: "method_not_allowed"
+        )
     }
 
     @Test("an unknown method is 405")
@@ -168,7 +195,11 @@ struct RequestValidatorTests {
         for i in 1...4 { headers.append(("X-H\(i)", "v")) }
         expectSuccess(validate(headers, limits: limits), .none)
         headers.append(("X-H5", "v"))
-        expectFailure(validate(headers, limits: limits), status: .requestHeaderFieldsTooLarge, code: "request_header_fields_too_large")
+        expectFailure(
+            validate(headers, limits: limits),
+            status: .requestHeaderFieldsTooLarge,
+            code: "request_header_fields_too_large"
+        )
     }
 
     @Test("more header bytes than allowed is 431")
@@ -178,7 +209,11 @@ struct RequestValidatorTests {
         let fits = [("Host", "h"), ("X-Big", String(repeating: "v", count: 90))]
         expectSuccess(validate(fits, limits: limits), .none)
         let over = [("Host", "h"), ("X-Big", String(repeating: "v", count: 91))]
-        expectFailure(validate(over, limits: limits), status: .requestHeaderFieldsTooLarge, code: "request_header_fields_too_large")
+        expectFailure(
+            validate(over, limits: limits),
+            status: .requestHeaderFieldsTooLarge,
+            code: "request_header_fields_too_large"
+        )
     }
 
     @Test("many small headers add up to 431")
@@ -186,16 +221,26 @@ struct RequestValidatorTests {
         let limits = RequestLimits(maxHeaderBytes: 200, maxHeaderCount: 1_000, maxURIBytes: 2_048, maxBodyBytes: 0)
         var headers = [("Host", "h")]
         for i in 0..<30 { headers.append(("X-\(i)", "vvvv")) }
-        expectFailure(validate(headers, limits: limits), status: .requestHeaderFieldsTooLarge, code: "request_header_fields_too_large")
+        expectFailure(
+            validate(headers, limits: limits),
+            status: .requestHeaderFieldsTooLarge,
+            code: "request_header_fields_too_large"
+        )
     }
 
     // MARK: Framing and smuggling
 
     @Test("Content-Length together with Transfer-Encoding is 400, in either order")
     func contentLengthAndTransferEncoding() {
-        expectBadRequest(validate([("Host", "h"), ("Content-Length", "5"), ("Transfer-Encoding", "chunked")], method: .POST))
-        expectBadRequest(validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Content-Length", "5")], method: .POST))
-        expectBadRequest(validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Content-Length", "0")], method: .POST))
+        expectBadRequest(
+            validate([("Host", "h"), ("Content-Length", "5"), ("Transfer-Encoding", "chunked")], method: .POST)
+        )
+        expectBadRequest(
+            validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Content-Length", "5")], method: .POST)
+        )
+        expectBadRequest(
+            validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Content-Length", "0")], method: .POST)
+        )
     }
 
     @Test("two Content-Length headers are 400, even when equal")
@@ -227,9 +272,18 @@ struct RequestValidatorTests {
 
     @Test("two Transfer-Encoding headers are 400")
     func twoTransferEncodings() {
-        expectBadRequest(validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")], method: .POST))
-        expectBadRequest(validate([("Host", "h"), ("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")], method: .POST))
-        expectBadRequest(validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("transfer-encoding", "gzip")], method: .POST))
+        expectBadRequest(
+            validate(
+                [("Host", "h"), ("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")],
+                method: .POST
+            )
+        )
+        expectBadRequest(
+            validate([("Host", "h"), ("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")], method: .POST)
+        )
+        expectBadRequest(
+            validate([("Host", "h"), ("Transfer-Encoding", "chunked"), ("transfer-encoding", "gzip")], method: .POST)
+        )
     }
 
     @Test("Transfer-Encoding in an HTTP/1.0 request is 400")
@@ -240,7 +294,10 @@ struct RequestValidatorTests {
     @Test("a body over the limit is 413; at the limit it passes; 0 disables the limit")
     func bodyLimit() {
         let limits = RequestLimits(maxHeaderBytes: 8_192, maxHeaderCount: 50, maxURIBytes: 2_048, maxBodyBytes: 1_000)
-        expectSuccess(validate([("Host", "h"), ("Content-Length", "1000")], method: .POST, limits: limits), .contentLength(1_000))
+        expectSuccess(
+            validate([("Host", "h"), ("Content-Length", "1000")], method: .POST, limits: limits),
+            .contentLength(1_000)
+        )
         expectFailure(
             validate([("Host", "h"), ("Content-Length", "1001")], method: .POST, limits: limits),
             status: .payloadTooLarge,

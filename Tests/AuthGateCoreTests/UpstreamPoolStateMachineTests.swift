@@ -606,7 +606,10 @@ private struct PoolSimulation {
         case .lease(let c, let to):
             try #require(self.running, "step \(step): lease while shut down")
             try #require(to == w, "step \(step): lease to \(to), expected \(w)")
-            try #require(c == idleBefore.last, "step \(step): LIFO: leased \(c), most recently parked is \(String(describing: idleBefore.last))")
+            try #require(
+                c == idleBefore.last,
+                "step \(step): LIFO: leased \(c), most recently parked is \(String(describing: idleBefore.last))"
+            )
             self.idle.removeLast()
             try self.lease(c, to: w, step: step)
         case .createConnection(let c):
@@ -733,7 +736,10 @@ private struct PoolSimulation {
     private mutating func shutdown(step: Int) throws {
         let result = self.pool.shutdown()
         self.running = false
-        try #require(result.failWaiters == self.waiters, "step \(step): shutdown failed \(result.failWaiters), queued \(self.waiters)")
+        try #require(
+            result.failWaiters == self.waiters,
+            "step \(step): shutdown failed \(result.failWaiters), queued \(self.waiters)"
+        )
         try #require(Set(result.close) == Set(self.idle) && result.close.count == self.idle.count, "step \(step)")
         for w in self.waiters { self.resolve(w) }
         self.waiters.removeAll()
@@ -743,7 +749,10 @@ private struct PoolSimulation {
     // MARK: Model updates
 
     private mutating func lease(_ c: ConnID, to w: WaiterID, step: Int) throws {
-        try #require(!self.idle.contains(c) && !self.connecting.contains(c), "step \(step): \(c) leased while idle or connecting")
+        try #require(
+            !self.idle.contains(c) && !self.connecting.contains(c),
+            "step \(step): \(c) leased while idle or connecting"
+        )
         try #require(self.leased[c] == nil, "step \(step): \(c) leased twice")
         try #require(!self.resolvedWaiters.contains(w), "step \(step): \(w) served twice or after it left")
         self.leased[c] = w

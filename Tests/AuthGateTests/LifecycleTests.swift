@@ -59,7 +59,12 @@ struct LifecycleTests {
 
         // A good file: the response timeout drops below the backend's delay.
         try gateway.rewriteConfig(
-            Self.config(port: gateway.port, adminPort: gateway.adminPort, backendPort: backendPort, responseTimeoutMs: 200)
+            Self.config(
+                port: gateway.port,
+                adminPort: gateway.adminPort,
+                backendPort: backendPort,
+                responseTimeoutMs: 200
+            )
         )
         gateway.signal(SIGHUP)
         try await Self.waitUntil { try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1 }

@@ -313,7 +313,9 @@ struct ProxyIntegrationTests {
             let response = try await client.readResponse()
             let headers = try Self.echoedHeaders(response)
             let names = Set(headers.map { $0.0.lowercased() })
-            for forbidden in ["x-auth-user-id", "x_auth_roles", "x-auth-method", "x-secret", "keep-alive", "connection"] {
+            for forbidden in [
+                "x-auth-user-id", "x_auth_roles", "x-auth-method", "x-secret", "keep-alive", "connection",
+            ] {
                 #expect(!names.contains(forbidden), "\(forbidden) reached the backend")
             }
             #expect(headers.first { $0.0 == "X-Forwarded-For" }?.1 == "127.0.0.1")

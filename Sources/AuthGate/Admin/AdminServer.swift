@@ -86,7 +86,8 @@ final class AdminHandler: ChannelInboundHandler {
                         upstream = "\"\(target.hostHeader)\""
                         self.respond(
                             .serviceUnavailable,
-                            json: "{\"status\":\"not_ready\",\"upstream\":\(upstream),\"reason\":\"upstream unreachable\"}",
+                            json:
+                                "{\"status\":\"not_ready\",\"upstream\":\(upstream),\"reason\":\"upstream unreachable\"}",
                             head: head,
                             context: context
                         )
@@ -101,10 +102,19 @@ final class AdminHandler: ChannelInboundHandler {
                 ("authgate_identity_cache_lookups_total", "Identity cache lookups.", "counter", stats.lookups),
                 ("authgate_identity_cache_hits_total", "Identity cache hits.", "counter", stats.hits),
                 ("authgate_identity_cache_misses_total", "Identity cache misses.", "counter", stats.misses),
-                ("authgate_identity_cache_negative_hits_total", "Cached rejections served.", "counter", stats.negativeHits),
-                ("authgate_identity_cache_single_flight_joins_total", "Requests that joined a lookup in flight.", "counter", stats.singleFlightJoins),
+                (
+                    "authgate_identity_cache_negative_hits_total", "Cached rejections served.", "counter",
+                    stats.negativeHits
+                ),
+                (
+                    "authgate_identity_cache_single_flight_joins_total", "Requests that joined a lookup in flight.",
+                    "counter", stats.singleFlightJoins
+                ),
                 ("authgate_identity_cache_evictions_total", "Entries evicted for space.", "counter", stats.evictions),
-                ("authgate_identity_cache_removals_total", "Entries removed by sign-out, purge or notification.", "counter", stats.removals),
+                (
+                    "authgate_identity_cache_removals_total", "Entries removed by sign-out, purge or notification.",
+                    "counter", stats.removals
+                ),
             ] {
                 text += "# HELP \(name) \(help)\n# TYPE \(name) \(kind)\n\(name) \(value)\n"
             }
@@ -132,7 +142,8 @@ final class AdminHandler: ChannelInboundHandler {
                     context: context
                 )
             } catch {
-                var json = "{\"error\":\"invalid_config\",\"message\":\"The configuration was rejected; the running one is kept.\",\"issues\":["
+                var json =
+                    "{\"error\":\"invalid_config\",\"message\":\"The configuration was rejected; the running one is kept.\",\"issues\":["
                 for (index, issue) in error.issues.enumerated() {
                     if index > 0 { json += "," }
                     json += "{\"key\":"
@@ -154,7 +165,12 @@ final class AdminHandler: ChannelInboundHandler {
         }
     }
 
-    private func respond(_ status: HTTPResponseStatus, json: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func respond(
+        _ status: HTTPResponseStatus,
+        json: String,
+        head: HTTPRequestHead,
+        context: ChannelHandlerContext
+    ) {
         self.respond(status, body: json, contentType: "application/json", head: head, context: context)
     }
 
@@ -173,7 +189,10 @@ final class AdminHandler: ChannelInboundHandler {
         headers.add(name: "Cache-Control", value: "no-store")
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil
+        )
         context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         if keepAlive {
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)

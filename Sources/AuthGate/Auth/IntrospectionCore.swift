@@ -63,8 +63,15 @@ final class IntrospectionCore: Sendable {
 
     /// Tries `attempts` in order: the first acceptance wins; if none accepts, the answer is 503
     /// when some attempt could not be decided, otherwise the first rejection's reason.
-    func authenticate(_ attempts: [CredentialAttempt], settings: AuthSettings, eventLoop: any EventLoop) -> AuthOutcome {
-        self.continueAttempts(attempts[...], settings: settings, eventLoop: eventLoop, firstRejection: nil, unavailable: nil)
+    func authenticate(_ attempts: [CredentialAttempt], settings: AuthSettings, eventLoop: any EventLoop) -> AuthOutcome
+    {
+        self.continueAttempts(
+            attempts[...],
+            settings: settings,
+            eventLoop: eventLoop,
+            firstRejection: nil,
+            unavailable: nil
+        )
     }
 
     private func continueAttempts(

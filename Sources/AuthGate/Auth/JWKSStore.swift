@@ -23,7 +23,14 @@ final class JWKSStore: Sendable {
     private let logger: Logger
     private let metrics: GatewayMetrics
 
-    init(client: HTTPClient, authServerURL: String, cooldown: TimeAmount, timeout: TimeAmount, logger: Logger, metrics: GatewayMetrics) {
+    init(
+        client: HTTPClient,
+        authServerURL: String,
+        cooldown: TimeAmount,
+        timeout: TimeAmount,
+        logger: Logger,
+        metrics: GatewayMetrics
+    ) {
         self.client = client
         self.url = authServerURL + "/api/auth/jwks"
         self.cooldown = cooldown
@@ -79,7 +86,10 @@ final class JWKSStore: Sendable {
             request.headers.add(name: "Accept", value: "application/json")
             let response = try await self.client.execute(request, timeout: self.timeout)
             guard response.status == .ok else {
-                self.logger.warning("JWKS fetch failed; keeping the known keys", metadata: ["status": "\(response.status.code)"])
+                self.logger.warning(
+                    "JWKS fetch failed; keeping the known keys",
+                    metadata: ["status": "\(response.status.code)"]
+                )
                 return nil
             }
             let body = try await response.body.collect(upTo: 512 * 1024)

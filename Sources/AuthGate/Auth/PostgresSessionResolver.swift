@@ -33,7 +33,10 @@ final class PostgresSessionResolver: SessionResolver {
         do {
             var binds = PostgresBindings()
             binds.append(token)
-            let rows = try await self.client.query(PostgresQuery(unsafeSQL: self.sql, binds: binds), logger: self.logger)
+            let rows = try await self.client.query(
+                PostgresQuery(unsafeSQL: self.sql, binds: binds),
+                logger: self.logger
+            )
             for try await (id, userID, expiresAt, email, role) in rows.decode(
                 (String, String, Int64, String?, String?).self
             ) {

@@ -1,4 +1,6 @@
+import AuthGateCore
 public import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -54,8 +56,6 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 }
-
-import AuthGateCore
 
 enum ErrorBodyJSON {
     static func append(_ value: String, to out: inout String) {

@@ -154,13 +154,41 @@ public final class GatewayMetrics: Sendable {
         counter("better_auth_attempts_total", "Requests that needed authentication.", self.authAttempts.value)
         counter("better_auth_success_total", "Requests authenticated.", self.authSuccesses.value)
         counter("better_auth_failures_total", "Requests refused with 401.", self.authFailures.value)
-        counter("authgate_auth_unavailable_total", "Requests answered 503 because no resolver answered.", self.authUnavailable.value)
-        counter("better_auth_token_validations_total", "Credentials verified (not served from the cache).", self.tokenValidations.value)
-        counter("better_auth_token_cache_hits_total", "Credentials served from the identity cache.", self.tokenCacheHits.value)
-        counter("authgate_session_lookups_total", "Session lookups sent to the resolver (after single-flight).", self.sessionLookups.value)
-        counter("authgate_resolver_failures_total", "Session lookups that failed to reach the resolver.", self.resolverFailures.value)
-        counter("authgate_stale_identities_served_total", "Expired cache entries served because the resolver was down.", self.staleServed.value)
-        counter("authgate_forged_session_values_total", "Session values whose HMAC did not verify.", self.forgedSessionValues.value)
+        counter(
+            "authgate_auth_unavailable_total",
+            "Requests answered 503 because no resolver answered.",
+            self.authUnavailable.value
+        )
+        counter(
+            "better_auth_token_validations_total",
+            "Credentials verified (not served from the cache).",
+            self.tokenValidations.value
+        )
+        counter(
+            "better_auth_token_cache_hits_total",
+            "Credentials served from the identity cache.",
+            self.tokenCacheHits.value
+        )
+        counter(
+            "authgate_session_lookups_total",
+            "Session lookups sent to the resolver (after single-flight).",
+            self.sessionLookups.value
+        )
+        counter(
+            "authgate_resolver_failures_total",
+            "Session lookups that failed to reach the resolver.",
+            self.resolverFailures.value
+        )
+        counter(
+            "authgate_stale_identities_served_total",
+            "Expired cache entries served because the resolver was down.",
+            self.staleServed.value
+        )
+        counter(
+            "authgate_forged_session_values_total",
+            "Session values whose HMAC did not verify.",
+            self.forgedSessionValues.value
+        )
         counter("authgate_jwks_fetches_total", "Successful JWKS fetches.", self.jwksFetches.value)
         counter(
             "authgate_cache_notifications_total",

@@ -1,3 +1,5 @@
+import NIOHTTP1
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOHTTP1
 
 /// The endpoints the gateway answers itself on the proxy listener.
 enum GatewayEndpoints {

@@ -109,7 +109,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     if self.localBody!.readableBytes + buffer.readableBytes > Self.maxLocalBodyBytes {
                         self.localBody = nil
                         self.localKeepAlive = false
-                        self.writeLocal(.payloadTooLarge, json: ErrorBody.render(.payloadTooLarge, requestID: self.requestID), keepAlive: false, context: context)
+                        self.writeLocal(
+                            .payloadTooLarge,
+                            json: ErrorBody.render(.payloadTooLarge, requestID: self.requestID),
+                            keepAlive: false,
+                            context: context
+                        )
                         return
                     }
                     self.localBody!.writeBuffer(&buffer)
@@ -328,7 +333,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.authenticationFinished(.rejected(reason), context: context)
             return
         }
-        switch self.runtime.introspection.authenticate(attempts, settings: self.snapshot.auth, eventLoop: context.eventLoop) {
+        switch self.runtime.introspection.authenticate(
+            attempts,
+            settings: self.snapshot.auth,
+            eventLoop: context.eventLoop
+        ) {
         case .immediate(let verdict):
             self.authenticationFinished(verdict, context: context)
         case .pending(let future):
@@ -386,7 +395,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let token = json["token"]?.stringValue, !token.isEmpty
         else {
             let error = GatewayError.badRequest("Send {\"token\": \"…\"} as JSON.")
-            self.writeLocal(.badRequest, json: ErrorBody.render(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            self.writeLocal(
+                .badRequest,
+                json: ErrorBody.render(error, requestID: self.requestID),
+                keepAlive: keepAlive,
+                context: context
+            )
             return
         }
         var credentials = ExtractedCredentials()
@@ -461,7 +475,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let auth = self.snapshot.auth
         let credentials = auth.extractor.extract(from: head.headers)
         let cache = self.runtime.introspection.cache
-        if let bearer = credentials.bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier {
+        if let bearer = credentials.bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier
+        {
             // An expired access token is exactly what gets refreshed: check the signature only.
             verifier.leewaySeconds = Int64(Int32.max)
             verifier.requireExp = false
@@ -487,7 +502,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func refreshBetterAuthSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
         guard let client = self.runtime.introspection.authServer else {
-            self.writeLocal(.serviceUnavailable, json: ErrorBody.render(.authUnavailable, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            self.writeLocal(
+                .serviceUnavailable,
+                json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
+                keepAlive: keepAlive,
+                context: context
+            )
             return
         }
         let cookieName = self.snapshot.auth.authServerCookieName
@@ -533,7 +553,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         self.runtime.metrics.recordResponse(status: Int(status.code))
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))), promise: nil)
+        context.write(
+            self.wrapOutboundOut(
+                .head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))
+            ),
+            promise: nil
+        )
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }

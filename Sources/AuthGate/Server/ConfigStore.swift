@@ -1,5 +1,5 @@
-public import AuthGateCore
 import Atomics
+public import AuthGateCore
 import NIOConcurrencyHelpers
 
 /// Publishes the current ``ConfigSnapshot`` to every event loop.

@@ -29,7 +29,7 @@ final class ConnectionTracker: Sendable {
                 }
                 return []
             }
-            promises.forEach { $0.succeed() }
+            for promise in promises { promise.succeed() }
         }
         return true
     }

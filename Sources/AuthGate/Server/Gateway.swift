@@ -1,10 +1,10 @@
+import AsyncHTTPClient
 public import AuthGateCore
 public import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
-import AsyncHTTPClient
 import NIOHTTP1
 import NIOPosix
-import NIOConcurrencyHelpers
 
 /// A running AuthGate: the proxy listener, the admin listener, the upstream pools and the
 /// live configuration.
@@ -293,7 +293,10 @@ public final class Gateway: Sendable {
             if Self.authChanged(previous.config, config) {
                 // Keys, flags or resolvers changed: nothing verified under the old ones stays.
                 let purged = self.introspection.cache.purgeAll()
-                self.logger.info("authentication settings changed; identity cache purged", metadata: ["entries": "\(purged)"])
+                self.logger.info(
+                    "authentication settings changed; identity cache purged",
+                    metadata: ["entries": "\(purged)"]
+                )
             }
             if snapshot.proxyAddress != previous.proxyAddress || snapshot.adminAddress != previous.adminAddress {
                 self.logger.warning("listener addresses changed; they take effect on restart")
@@ -316,7 +319,10 @@ public final class Gateway: Sendable {
     @discardableResult
     public func reloadFromFile() throws(ConfigError) -> ConfigSnapshot {
         guard let configPath else {
-            throw ConfigError(file: nil, issues: [ConfigIssue(key: "", reason: "the gateway was started without a file")])
+            throw ConfigError(
+                file: nil,
+                issues: [ConfigIssue(key: "", reason: "the gateway was started without a file")]
+            )
         }
         let config: GatewayConfig
         do {

@@ -132,4 +132,3 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 }
-

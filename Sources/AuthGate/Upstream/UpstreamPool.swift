@@ -143,7 +143,8 @@ final class UpstreamPool: @unchecked Sendable {
             break
         case .lease(let connectionID, let waiterID):
             self.idleTimers.removeValue(forKey: connectionID)?.cancel()
-            guard let waiter = self.waiters.removeValue(forKey: waiterID), let connection = self.connections[connectionID]
+            guard let waiter = self.waiters.removeValue(forKey: waiterID),
+                let connection = self.connections[connectionID]
             else {
                 self.run(self.state.connectionReleased(connectionID, reusable: false))
                 return

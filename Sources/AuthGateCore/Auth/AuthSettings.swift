@@ -33,7 +33,10 @@ public struct AuthSettings: Sendable {
             legacyOpaqueEnabled: auth.legacyIntrospectionURL != nil,
             acceptRawBearer: auth.acceptRawBearer
         )
-        self.extractor = CredentialExtractor(cookiePrefix: auth.cookiePrefix, acceptSecureCookie: auth.acceptSecureCookie)
+        self.extractor = CredentialExtractor(
+            cookiePrefix: auth.cookiePrefix,
+            acceptSecureCookie: auth.acceptSecureCookie
+        )
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
                 RouteAccess(rawValue: route.access).map { RouteTable.Rule(path: route.path, access: $0) }
@@ -57,7 +60,10 @@ public struct AuthSettings: Sendable {
                     legacyKeys.append(try JWTKey.rsa(pem: pem, algorithm: .rs256))
                 } catch {
                     issues.append(
-                        ConfigIssue(key: "auth.legacy_public_key_file", reason: "\(path): not a usable RSA public key (\(error))")
+                        ConfigIssue(
+                            key: "auth.legacy_public_key_file",
+                            reason: "\(path): not a usable RSA public key (\(error))"
+                        )
                     )
                 }
             case .failure(let problem):

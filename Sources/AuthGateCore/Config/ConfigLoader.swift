@@ -485,7 +485,11 @@ public enum ConfigLoader {
                         guard let name = keyName(keyNode, path: elementKey) else { continue }
                         switch name {
                         case "path":
-                            path = self.string(value, key: "\(elementKey).path", expected: "a path such as /api/public/")
+                            path = self.string(
+                                value,
+                                key: "\(elementKey).path",
+                                expected: "a path such as /api/public/"
+                            )
                         case "access":
                             if let text = self.string(value, key: "\(elementKey).access", expected: "an access level") {
                                 access = text

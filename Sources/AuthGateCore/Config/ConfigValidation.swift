@@ -128,7 +128,10 @@ extension GatewayConfig {
                 add("auth.session_resolver", "postgres needs auth.database_url (or DATABASE_URL)")
             }
         default:
-            add("auth.session_resolver", "\"\(self.auth.sessionResolver)\" is not a resolver; expected http or postgres")
+            add(
+                "auth.session_resolver",
+                "\"\(self.auth.sessionResolver)\" is not a resolver; expected http or postgres"
+            )
         }
         // The session resolver and the cross-instance eviction listener both use the URL.
         if let url = self.auth.databaseURL, !url.value.isEmpty,
@@ -140,7 +143,9 @@ extension GatewayConfig {
         if !SessionSchema.isValidIdentifier(prefix.replacingDashes()) || prefix.contains(".") {
             add("auth.cookie_prefix", "\"\(self.auth.cookiePrefix)\" must be letters, digits, '-' or '_'")
         }
-        for (key, path) in [("auth.legacy_refresh_path", self.auth.legacyRefreshPath), ("auth.sign_out_path", self.auth.signOutPath)]
+        for (key, path) in [
+            ("auth.legacy_refresh_path", self.auth.legacyRefreshPath), ("auth.sign_out_path", self.auth.signOutPath),
+        ]
         where !path.hasPrefix("/") {
             add(key, "\"\(path)\" must be an absolute path starting with /")
         }
@@ -163,7 +168,8 @@ extension GatewayConfig {
             ("session_store.session_token_column", store.sessionTokenColumn),
             ("session_store.session_user_id_column", store.sessionUserIDColumn),
             ("session_store.session_expires_at_column", store.sessionExpiresAtColumn),
-            ("session_store.user_id_column", store.userIDColumn), ("session_store.user_email_column", store.userEmailColumn),
+            ("session_store.user_id_column", store.userIDColumn),
+            ("session_store.user_email_column", store.userEmailColumn),
             ("session_store.user_role_column", store.userRoleColumn ?? "role"),
         ] where !SessionSchema.isValidIdentifier(name) {
             add(key, "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)")
@@ -226,7 +232,6 @@ extension GatewayConfig {
         }
     }
 }
-
 
 extension String {
     fileprivate func replacingDashes() -> String {

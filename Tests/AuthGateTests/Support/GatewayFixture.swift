@@ -1,5 +1,6 @@
 import AuthGate
 import AuthGateCore
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -62,5 +63,3 @@ func residentSetBytes() -> Int {
     }
     return 0
 }
-
-import Foundation

@@ -120,7 +120,9 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         self.username = Self.percentDecode(user)
         self.password = password.map(Self.percentDecode)
         self.database = Self.percentDecode(database)
-        self.requireTLS = query.split(separator: "&").contains { $0 == "sslmode=require" || $0 == "sslmode=verify-full" }
+        self.requireTLS = query.split(separator: "&").contains {
+            $0 == "sslmode=require" || $0 == "sslmode=verify-full"
+        }
     }
 
     /// Never prints the password.

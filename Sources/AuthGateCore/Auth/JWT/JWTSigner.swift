@@ -8,7 +8,10 @@ public enum JWTSigner {
         var header: [String: JSONValue] = ["alg": .string("HS256"), "typ": .string("JWT")]
         if let kid { header["kid"] = .string(kid) }
         let signingInput = Self.signingInput(header: .object(header), claims: claims)
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array(signingInput.utf8),
+            using: SymmetricKey(data: Array(secret.utf8))
+        )
         return signingInput + "." + Base64URL.encode(Array(mac))
     }
 
