@@ -21,7 +21,7 @@ struct AuthServerClient: Sendable {
     /// `set-auth-jwt`, which are relayed to the client.
     func refreshSession(cookieName: String, signedValue: String) async throws -> Answer {
         var request = HTTPClientRequest(url: self.origin + "/api/auth/get-session")
-        request.headers.add(name: "Cookie", value: "\(cookieName)=\(PercentEncoding.encodeComponent(signedValue))")
+        request.headers.add(name: "Cookie", value: "\(cookieName)=\(SessionTokenSigning.percentEncode(signedValue))")
         request.headers.add(name: "Accept", value: "application/json")
         let response = try await self.client.execute(request, timeout: self.timeout)
         let body = try await response.body.collect(upTo: 256 * 1024)

@@ -25,7 +25,10 @@ struct HTTPSessionResolver: SessionResolver {
     func resolve(token: String, signedValue: String) async throws(ResolverUnavailable) -> SessionLookup {
         var request = HTTPClientRequest(url: self.url)
         request.method = .GET
-        request.headers.add(name: "Cookie", value: "\(self.cookieName)=\(PercentEncoding.encodeComponent(signedValue))")
+        request.headers.add(
+            name: "Cookie",
+            value: "\(self.cookieName)=\(SessionTokenSigning.percentEncode(signedValue))"
+        )
         request.headers.add(name: "Accept", value: "application/json")
         let body: ByteBuffer
         let status: HTTPResponseStatus
@@ -67,27 +70,4 @@ struct HTTPSessionResolver: SessionResolver {
     }
 
     func shutdown() async {}
-}
-
-/// `encodeURIComponent`, which is how Better Auth writes its cookie values.
-enum PercentEncoding {
-    static func encodeComponent(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count + 8)
-        let hex: [Character] = Array("0123456789ABCDEF")
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "!"), UInt8(ascii: "~"), UInt8(ascii: "*"), UInt8(ascii: "'"), UInt8(ascii: "("),
-                UInt8(ascii: ")"):
-                out.append(Character(Unicode.Scalar(byte)))
-            default:
-                out.append("%")
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            }
-        }
-        return out
-    }
 }

@@ -189,18 +189,8 @@ final class IntrospectionCore: Sendable {
     private func introspectLegacy(_ token: String, eventLoop: any EventLoop) -> AuthOutcome {
         guard let client = self.legacyIntrospection else { return .immediate(.rejected(.inactive)) }
         let key = CredentialKey(kind: .introspection, credential: token)
-        var stale: Identity? = nil
-        switch self.cache.lookup(key) {
-        case .hit(let identity):
-            self.metrics.tokenCacheHits.increment()
-            return .immediate(.accepted(identity))
-        case .negativeHit(let reason):
-            return .immediate(.rejected(reason))
-        case .stale(let identity):
-            stale = identity
-        case .miss:
-            break
-        }
+        let (cachedVerdict, stale) = self.cached(key, as: nil)
+        if let cachedVerdict { return .immediate(cachedVerdict) }
         let cache = self.cache
         let metrics = self.metrics
         let invalidation = cache.invalidationToken(for: key)
@@ -222,21 +212,7 @@ final class IntrospectionCore: Sendable {
                 }
             }
         }
-        let staleIdentity = stale
-        return .pending(
-            future.map { outcome in
-                switch outcome {
-                case .found(let identity): return .accepted(identity)
-                case .notFound: return .rejected(.inactive)
-                case .unavailable(let why):
-                    if let staleIdentity {
-                        metrics.staleServed.increment()
-                        return .accepted(staleIdentity)
-                    }
-                    return .unavailable(why)
-                }
-            }
-        )
+        return .pending(future.map { self.verdict(for: $0, stale: stale, as: nil, notFound: .inactive) })
     }
 
     // MARK: - JWTs
@@ -297,19 +273,8 @@ final class IntrospectionCore: Sendable {
         eventLoop: any EventLoop
     ) -> AuthOutcome {
         let key = CredentialKey(kind: .sessionCookie, credential: token)
-        var stale: Identity? = nil
-        switch self.cache.lookup(key) {
-        case .hit(var identity):
-            self.metrics.tokenCacheHits.increment()
-            identity.kind = kind
-            return .immediate(.accepted(identity))
-        case .negativeHit(let reason):
-            return .immediate(.rejected(reason))
-        case .stale(let identity):
-            stale = identity
-        case .miss:
-            break
-        }
+        let (cachedVerdict, stale) = self.cached(key, as: kind)
+        if let cachedVerdict { return .immediate(cachedVerdict) }
         guard let resolver = self.sessionResolver else {
             return .immediate(.unavailable("no session resolver configured"))
         }
@@ -338,25 +303,46 @@ final class IntrospectionCore: Sendable {
                 }
             }
         }
-        let staleIdentity = stale
-        return .pending(
-            future.map { outcome in
-                switch outcome {
-                case .found(var identity):
-                    identity.kind = kind
-                    return .accepted(identity)
-                case .notFound:
-                    return .rejected(.sessionNotFound)
-                case .unavailable(let why):
-                    if var stale = staleIdentity {
-                        metrics.staleServed.increment()
-                        stale.kind = kind
-                        return .accepted(stale)
-                    }
-                    return .unavailable(why)
-                }
-            }
-        )
+        return .pending(future.map { self.verdict(for: $0, stale: stale, as: kind, notFound: .sessionNotFound) })
+    }
+
+    /// The cache's answer: a verdict to use now, or nothing (ask the authority) with the stale
+    /// identity to fall back on if the authority cannot be reached.
+    private func cached(_ key: CredentialKey, as kind: CredentialKind?) -> (AuthVerdict?, stale: Identity?) {
+        switch self.cache.lookup(key) {
+        case .hit(var identity):
+            self.metrics.tokenCacheHits.increment()
+            if let kind { identity.kind = kind }
+            return (.accepted(identity), nil)
+        case .negativeHit(let reason):
+            return (.rejected(reason), nil)
+        case .stale(let identity):
+            return (nil, identity)
+        case .miss:
+            return (nil, nil)
+        }
+    }
+
+    /// A remote lookup's outcome as a verdict; the stale identity only stands in when the
+    /// authority could not be reached, never when it said no.
+    private func verdict(
+        for outcome: SessionOutcome,
+        stale: Identity?,
+        as kind: CredentialKind?,
+        notFound: RejectionReason
+    ) -> AuthVerdict {
+        switch outcome {
+        case .found(var identity):
+            if let kind { identity.kind = kind }
+            return .accepted(identity)
+        case .notFound:
+            return .rejected(notFound)
+        case .unavailable(let why):
+            guard var stale else { return .unavailable(why) }
+            self.metrics.staleServed.increment()
+            if let kind { stale.kind = kind }
+            return .accepted(stale)
+        }
     }
 
     static func nowSeconds() -> Int64 {

@@ -16,7 +16,7 @@ struct LegacyIntrospectionClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.headers.add(name: "Accept", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: "token=" + PercentEncoding.encodeComponent(token)))
+        request.body = .bytes(ByteBuffer(string: "token=" + SessionTokenSigning.percentEncode(token)))
         let status: HTTPResponseStatus
         let body: ByteBuffer
         do {

@@ -215,22 +215,18 @@ public struct ProxyStateMachine: Sendable {
         switch self.state {
         case .authenticating(var exchange):
             self.state = .modifying
-            exchange.bodyBytes += Int64(buffer.readableBytes)
-            if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+            guard Self.buffer(buffer, in: &exchange) else {
                 self.state = .closed
                 return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
             }
-            exchange.buffered.append(buffer)
             self.state = .authenticating(exchange)
             return .none
         case .waitingForUpstream(var exchange):
             self.state = .modifying
-            exchange.bodyBytes += Int64(buffer.readableBytes)
-            if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+            guard Self.buffer(buffer, in: &exchange) else {
                 self.state = .closed
                 return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
             }
-            exchange.buffered.append(buffer)
             self.state = .waitingForUpstream(exchange)
             return .none
         case .forwarding(var exchange):
@@ -251,6 +247,16 @@ public struct ProxyStateMachine: Sendable {
         case .idle, .discardingRequest, .awaitingRequestEnd, .switchingProtocols, .tunnelling, .closed, .modifying:
             return .none
         }
+    }
+
+    /// Holds a body part until the request can be sent; false when the body limit is passed.
+    private static func buffer(_ buffer: ByteBuffer, in exchange: inout Exchange) -> Bool {
+        exchange.bodyBytes += Int64(buffer.readableBytes)
+        if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+            return false
+        }
+        exchange.buffered.append(buffer)
+        return true
     }
 
     public mutating func requestEnd() -> Action {
