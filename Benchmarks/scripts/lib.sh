@@ -187,6 +187,10 @@ upstream:
   max_connections_per_loop: 256
 logging:
   level: warning
+# Plain proxying is measured here: every path public (authenticated runs: auth-bench.sh).
+routes:
+  - path: /
+    access: public
 EOF
     # shellcheck disable=SC2046
     $(pin "$cpus") "$AUTHGATE" serve --config "$dir/gateway.yaml" >"$dir/stdout.log" 2>"$dir/stderr.log" &
