@@ -164,10 +164,9 @@ final class IntrospectionCore: Sendable {
                 self.metrics.forgedSessionValues.increment()
                 return .immediate(.rejected(reason))
             case .success(let token):
-                let token = String(token)
                 return self.resolveSession(
                     token: token,
-                    signedValue: signer.signedValue(token: token),
+                    signer: signer,
                     kind: fromCookie ? .betterAuthSessionCookie : .betterAuthSessionBearer,
                     eventLoop: eventLoop
                 )
@@ -175,8 +174,8 @@ final class IntrospectionCore: Sendable {
         case .betterAuthRawSession(let token):
             guard let signer = settings.sessionSigner else { return .immediate(.rejected(.rawTokenNotAllowed)) }
             return self.resolveSession(
-                token: token,
-                signedValue: signer.signedValue(token: token),
+                token: Substring(token),
+                signer: signer,
                 kind: .betterAuthSessionBearer,
                 eventLoop: eventLoop
             )
@@ -266,18 +265,23 @@ final class IntrospectionCore: Sendable {
 
     // MARK: - Sessions
 
+    /// A session token whose HMAC was checked (or a raw token where allowed): the cache, else
+    /// one lookup shared by concurrent requests. The token is copied and re-signed for the
+    /// resolver only on a miss, so a cache hit costs one SHA-256 and one shard lookup.
     private func resolveSession(
-        token: String,
-        signedValue: String,
+        token rawToken: Substring,
+        signer: SessionTokenSigner,
         kind: CredentialKind,
         eventLoop: any EventLoop
     ) -> AuthOutcome {
-        let key = CredentialKey(kind: .sessionCookie, credential: token)
+        let key = CredentialKey(kind: .sessionCookie, credential: rawToken)
         let (cachedVerdict, stale) = self.cached(key, as: kind)
         if let cachedVerdict { return .immediate(cachedVerdict) }
         guard let resolver = self.sessionResolver else {
             return .immediate(.unavailable("no session resolver configured"))
         }
+        let token = String(rawToken)
+        let signedValue = signer.signedValue(token: token)
         let invalidation = self.cache.invalidationToken(for: key)
         let cache = self.cache
         let metrics = self.metrics
