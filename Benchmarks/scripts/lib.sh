@@ -213,3 +213,24 @@ nginx_workers() {
 load_line() {
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# cpu_us_per_request TICKS_BEFORE TICKS_AFTER "PARSED": CPU time (user+system) the measured
+# process spent per request, in microseconds; PARSED is parse_wrk's output (field 4: requests).
+cpu_us_per_request() {
+    awk -v t=$(($2 - $1)) -v hz="$CLK_TCK" -v p="$3" \
+        'BEGIN { split(p, f, " "); if (f[4] > 0) printf "%.1f", t / hz * 1e6 / f[4]; else print "nan" }'
+}
+
+# report_wrk_run LABEL OUT "PARSED" CPU_US: keeps wrk's output in $RESULTS_DIR (if set), logs
+# errors wrk reported and the run's figures.
+report_wrk_run() {
+    local label="$1" out="$2" parsed="$3" cpu_us="$4"
+    if [[ -n "${RESULTS_DIR:-}" ]]; then
+        mkdir -p "$RESULTS_DIR"
+        cp "$out" "$RESULTS_DIR/"
+    fi
+    if grep -q "Non-2xx\|Socket errors" "$out"; then
+        log "$label: $(grep 'Non-2xx\|Socket errors' "$out" | tr '\n' ' ')"
+    fi
+    log "$label: $(echo "$parsed" | awk '{ printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }'), ${cpu_us} us CPU/request"
+}

@@ -113,17 +113,9 @@ measure() { # TARGET WORKERS ROUND PORT PID...
     local parsed cpu_us
     parsed="$(parse_wrk "$out")"
     # CPU time the proxy itself spent per request (user+system), in microseconds.
-    cpu_us="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v p="$parsed" \
-        'BEGIN { split(p, f, " "); if (f[4] > 0) printf "%.1f", t / hz * 1e6 / f[4]; else print "nan" }')"
+    cpu_us="$(cpu_us_per_request "$before" "$after" "$parsed")"
     echo "$target $workers $round $parsed $cpu_us" >>"$RAW"
-    if [[ -n "${RESULTS_DIR:-}" ]]; then
-        mkdir -p "$RESULTS_DIR"
-        cp "$out" "$RESULTS_DIR/"
-    fi
-    if grep -q "Non-2xx\|Socket errors" "$out"; then
-        log "$target workers=$workers round=$round: $(grep 'Non-2xx\|Socket errors' "$out" | tr '\n' ' ')"
-    fi
-    log "$target workers=$workers round=$round: $(echo "$parsed" | awk '{ printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }'), ${cpu_us} us CPU/request"
+    report_wrk_run "$target workers=$workers round=$round" "$out" "$parsed" "$cpu_us"
 }
 
 log "authgate: $AUTHGATE"
