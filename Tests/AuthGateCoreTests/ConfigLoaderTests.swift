@@ -125,6 +125,7 @@ private var environmentVariableByKey: [String: String] {
     var variables: [String: String] = [:]
     for variable in ConfigLoader.booleanVariables { variables[variable.key] = variable.name }
     for variable in ConfigLoader.stringVariables { variables[variable.key] = variable.name }
+    for variable in ConfigLoader.integerVariables { variables[variable.key] = variable.name }
     for variable in ConfigLoader.secretVariables {
         variables[variable.key] = variable.name
         variables[variable.key + "_file"] = variable.name + "_FILE"
@@ -155,7 +156,7 @@ private var keysWithDefaultValues: [String] {
             }
         }
     }
-    return keys + [ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey]
+    return keys + [ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey, ConfigLoader.rateLimitClassesKey]
 }
 
 /// A PEM file's text for a freshly generated public key.
@@ -196,6 +197,7 @@ struct ConfigLoaderTests {
           drain_timeout_ms: 5_000
           client_idle_timeout_ms: 30000
           backlog: 256
+          escaped_slashes: reject
         upstream:
           url: http://backend.internal:3000
           max_connections_per_loop: 64
@@ -267,6 +269,59 @@ struct ConfigLoaderTests {
           - path: /api/
             access: authenticated
           - path: /api/legacy-report
+            rate_limit_class: reports
+            upstream: auth_server
+            enable_dual_auth: false
+            prefer_better_auth: true
+        rate_limit_classes:
+          - name: reports
+            requests_per_minute: 60
+            burst: 5
+        rollout:
+          better_auth_rollout_percent: 25
+          enable_oauth: true
+          show_migration_banner: true
+          migration_policy: refuse
+          users_table: app.users
+          users_id_column: user_id
+          migration_status_column: status
+          migration_status_ttl_ms: 5000
+        rate_limits:
+          enabled: false
+          ip_requests_per_minute: 600
+          ip_burst: 20
+          user_requests_per_minute: 300
+          user_burst: 10
+          login_paths: [/login, /signup]
+          login_requests_per_minute: 5
+          login_burst: 2
+          introspect_requests_per_minute: 60
+          introspect_burst: 6
+          max_tracked_keys: 1000
+        lockout:
+          enabled: false
+          max_failures: 3
+          window_ms: 60000
+          email_field: username
+          max_body_bytes: 1024
+        forwarding:
+          forward_authorization: false
+          forward_session_cookie: false
+        assertion:
+          enabled: true
+          algorithm: HS256
+          private_key_file: /etc/authgate/assertion.pem
+          secret: "0123456789abcdef0123456789abcdef-assert"
+          issuer: gateway
+          audience: backend
+          ttl_seconds: 10
+        websocket:
+          token_subprotocol: access_token
+          token_query_parameter: token
+          revalidate_interval_ms: 0
+        reload:
+          watch_file: false
+          watch_interval_ms: 500
         """
 
     @Test("the every-key file sets every key but the _file forms")
@@ -343,8 +398,55 @@ struct ConfigLoaderTests {
             GatewayConfig.Route(path: "/api/health", access: "public"),
             GatewayConfig.Route(path: "/api/admin/", access: "better_auth_only"),
             GatewayConfig.Route(path: "/api/", access: "authenticated"),
-            GatewayConfig.Route(path: "/api/legacy-report", access: "authenticated"),
+            {
+                var route = GatewayConfig.Route(path: "/api/legacy-report", access: "authenticated")
+                route.rateLimitClass = "reports"
+                route.upstream = "auth_server"
+                route.enableDualAuth = false
+                route.preferBetterAuth = true
+                return route
+            }(),
         ]
+        expected.server.escapedSlashes = "reject"
+        expected.rateLimitClasses = [GatewayConfig.RateLimitClass(name: "reports", requestsPerMinute: 60, burst: 5)]
+        expected.rollout.betterAuthRolloutPercent = 25
+        expected.rollout.enableOAuth = true
+        expected.rollout.showMigrationBanner = true
+        expected.rollout.migrationPolicy = "refuse"
+        expected.rollout.usersTable = "app.users"
+        expected.rollout.usersIDColumn = "user_id"
+        expected.rollout.migrationStatusColumn = "status"
+        expected.rollout.migrationStatusTTLMs = 5000
+        expected.rateLimits.enabled = false
+        expected.rateLimits.ipRequestsPerMinute = 600
+        expected.rateLimits.ipBurst = 20
+        expected.rateLimits.userRequestsPerMinute = 300
+        expected.rateLimits.userBurst = 10
+        expected.rateLimits.loginPaths = ["/login", "/signup"]
+        expected.rateLimits.loginRequestsPerMinute = 5
+        expected.rateLimits.loginBurst = 2
+        expected.rateLimits.introspectRequestsPerMinute = 60
+        expected.rateLimits.introspectBurst = 6
+        expected.rateLimits.maxTrackedKeys = 1000
+        expected.lockout.enabled = false
+        expected.lockout.maxFailures = 3
+        expected.lockout.windowMs = 60000
+        expected.lockout.emailField = "username"
+        expected.lockout.maxBodyBytes = 1024
+        expected.forwarding.forwardAuthorization = false
+        expected.forwarding.forwardSessionCookie = false
+        expected.assertion.enabled = true
+        expected.assertion.algorithm = "HS256"
+        expected.assertion.privateKeyFile = "/etc/authgate/assertion.pem"
+        expected.assertion.secret = Secret("0123456789abcdef0123456789abcdef-assert")
+        expected.assertion.issuer = "gateway"
+        expected.assertion.audience = "backend"
+        expected.assertion.ttlSeconds = 10
+        expected.websocket.tokenSubprotocol = "access_token"
+        expected.websocket.tokenQueryParameter = "token"
+        expected.websocket.revalidateIntervalMs = 0
+        expected.reload.watchFile = false
+        expected.reload.watchIntervalMs = 500
         // Field by field first, so a failure names the field; then the whole value, so a field
         // added to the model without a line here fails too.
         #expect(config.auth.sessionResolver == "postgres")
@@ -975,7 +1077,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 64)
+        #expect(keys.count == 105)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1010,7 +1112,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 64)
+        #expect(keys.count == 105)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

@@ -89,6 +89,8 @@ public enum ConfigLoader {
         case optionalString(WritableKeyPath<GatewayConfig, String?>)
         /// Also accepts `<name>_file`.
         case secret(WritableKeyPath<GatewayConfig, Secret?>)
+        /// A YAML list of strings.
+        case stringList(WritableKeyPath<GatewayConfig, [String]>)
     }
 
     struct Field {
@@ -112,6 +114,7 @@ public enum ConfigLoader {
                     Field(name: "drain_timeout_ms", kind: .integer(\.server.drainTimeoutMs)),
                     Field(name: "client_idle_timeout_ms", kind: .integer(\.server.clientIdleTimeoutMs)),
                     Field(name: "backlog", kind: .integer(\.server.backlog)),
+                    Field(name: "escaped_slashes", kind: .string(\.server.escapedSlashes)),
                 ]
             ),
             Section(
@@ -202,11 +205,92 @@ public enum ConfigLoader {
                     Field(name: "user_role_column", kind: .optionalString(\.sessionStore.userRoleColumn)),
                 ]
             ),
+            Section(
+                name: "rollout",
+                fields: [
+                    Field(name: "better_auth_rollout_percent", kind: .integer(\.rollout.betterAuthRolloutPercent)),
+                    Field(name: "enable_oauth", kind: .boolean(\.rollout.enableOAuth)),
+                    Field(name: "show_migration_banner", kind: .boolean(\.rollout.showMigrationBanner)),
+                    Field(name: "migration_policy", kind: .string(\.rollout.migrationPolicy)),
+                    Field(name: "users_table", kind: .string(\.rollout.usersTable)),
+                    Field(name: "users_id_column", kind: .string(\.rollout.usersIDColumn)),
+                    Field(name: "migration_status_column", kind: .string(\.rollout.migrationStatusColumn)),
+                    Field(name: "migration_status_ttl_ms", kind: .integer(\.rollout.migrationStatusTTLMs)),
+                ]
+            ),
+            Section(
+                name: "rate_limits",
+                fields: [
+                    Field(name: "enabled", kind: .boolean(\.rateLimits.enabled)),
+                    Field(name: "ip_requests_per_minute", kind: .integer(\.rateLimits.ipRequestsPerMinute)),
+                    Field(name: "ip_burst", kind: .integer(\.rateLimits.ipBurst)),
+                    Field(name: "user_requests_per_minute", kind: .integer(\.rateLimits.userRequestsPerMinute)),
+                    Field(name: "user_burst", kind: .integer(\.rateLimits.userBurst)),
+                    Field(name: "login_paths", kind: .stringList(\.rateLimits.loginPaths)),
+                    Field(name: "login_requests_per_minute", kind: .integer(\.rateLimits.loginRequestsPerMinute)),
+                    Field(name: "login_burst", kind: .integer(\.rateLimits.loginBurst)),
+                    Field(
+                        name: "introspect_requests_per_minute",
+                        kind: .integer(\.rateLimits.introspectRequestsPerMinute)
+                    ),
+                    Field(name: "introspect_burst", kind: .integer(\.rateLimits.introspectBurst)),
+                    Field(name: "max_tracked_keys", kind: .integer(\.rateLimits.maxTrackedKeys)),
+                ]
+            ),
+            Section(
+                name: "lockout",
+                fields: [
+                    Field(name: "enabled", kind: .boolean(\.lockout.enabled)),
+                    Field(name: "max_failures", kind: .integer(\.lockout.maxFailures)),
+                    Field(name: "window_ms", kind: .integer(\.lockout.windowMs)),
+                    Field(name: "email_field", kind: .string(\.lockout.emailField)),
+                    Field(name: "max_body_bytes", kind: .integer(\.lockout.maxBodyBytes)),
+                ]
+            ),
+            Section(
+                name: "forwarding",
+                fields: [
+                    Field(name: "forward_authorization", kind: .boolean(\.forwarding.forwardAuthorization)),
+                    Field(name: "forward_session_cookie", kind: .boolean(\.forwarding.forwardSessionCookie)),
+                ]
+            ),
+            Section(
+                name: "assertion",
+                fields: [
+                    Field(name: "enabled", kind: .boolean(\.assertion.enabled)),
+                    Field(name: "algorithm", kind: .string(\.assertion.algorithm)),
+                    Field(name: "private_key_file", kind: .optionalString(\.assertion.privateKeyFile)),
+                    Field(name: "secret", kind: .secret(\.assertion.secret)),
+                    Field(name: "issuer", kind: .string(\.assertion.issuer)),
+                    Field(name: "audience", kind: .string(\.assertion.audience)),
+                    Field(name: "ttl_seconds", kind: .integer(\.assertion.ttlSeconds)),
+                ]
+            ),
+            Section(
+                name: "websocket",
+                fields: [
+                    Field(name: "token_subprotocol", kind: .string(\.websocket.tokenSubprotocol)),
+                    Field(name: "token_query_parameter", kind: .optionalString(\.websocket.tokenQueryParameter)),
+                    Field(name: "revalidate_interval_ms", kind: .integer(\.websocket.revalidateIntervalMs)),
+                ]
+            ),
+            Section(
+                name: "reload",
+                fields: [
+                    Field(name: "watch_file", kind: .boolean(\.reload.watchFile)),
+                    Field(name: "watch_interval_ms", kind: .integer(\.reload.watchIntervalMs)),
+                ]
+            ),
         ]
     }
 
+    /// The top-level list of named rate-limit classes.
+    static let rateLimitClassesKey = "rate_limit_classes"
+
     /// The top-level list of route rules.
     static let routesKey = "routes"
+    /// The keys of one route rule.
+    static let routeKeys = ["path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth"]
 
     /// The top-level list of trusted proxies.
     static let trustedProxiesKey = "trusted_proxies"
@@ -224,6 +308,7 @@ public enum ConfigLoader {
         }
         keys.append(trustedProxiesKey)
         keys.append(routesKey)
+        keys.append(rateLimitClassesKey)
         return keys
     }
 
@@ -253,12 +338,20 @@ public enum ConfigLoader {
             ("BETTER_AUTH_JWT_SECRET", "auth.better_auth_jwt_secret", \.auth.betterAuthJWTSecret),
             ("LEGACY_JWT_SECRET", "auth.legacy_jwt_secret", \.auth.legacyJWTSecret),
             ("DATABASE_URL", "auth.database_url", \.auth.databaseURL),
+            ("AUTHGATE_ASSERTION_SECRET", "assertion.secret", \.assertion.secret),
+        ]
+    }
+
+    /// Environment variables that override an integer setting.
+    static var integerVariables: [(name: String, key: String, path: WritableKeyPath<GatewayConfig, Int>)] {
+        [
+            ("BETTER_AUTH_ROLLOUT_PERCENT", "rollout.better_auth_rollout_percent", \.rollout.betterAuthRolloutPercent)
         ]
     }
 
     /// Every environment variable the loader reads.
     static var environmentVariables: [String] {
-        booleanVariables.map(\.name) + stringVariables.map(\.name)
+        booleanVariables.map(\.name) + stringVariables.map(\.name) + integerVariables.map(\.name)
             + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
     }
 
@@ -298,12 +391,17 @@ public enum ConfigLoader {
                     self.walkTrustedProxies(value)
                 } else if key == ConfigLoader.routesKey {
                     self.walkRoutes(value)
+                } else if key == ConfigLoader.rateLimitClassesKey {
+                    self.walkRateLimitClasses(value)
                 } else {
                     self.add(
                         key,
                         unknownKeyReason(
                             key,
-                            siblings: sections.map(\.name) + [ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey]
+                            siblings: sections.map(\.name) + [
+                                ConfigLoader.trustedProxiesKey, ConfigLoader.routesKey,
+                                ConfigLoader.rateLimitClassesKey,
+                            ]
                         )
                     )
                 }
@@ -410,7 +508,30 @@ public enum ConfigLoader {
                 if let value = self.string(node, key: key, expected: "a string") {
                     self.config[keyPath: keyPath] = Secret(value)
                 }
+            case .stringList(let keyPath):
+                switch node {
+                case .sequence(let sequence):
+                    var values: [String] = []
+                    for (index, element) in sequence.enumerated() {
+                        if let value = self.string(element, key: "\(key)[\(index)]", expected: "a string") {
+                            values.append(value)
+                        }
+                    }
+                    self.config[keyPath: keyPath] = values
+                case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                    self.config[keyPath: keyPath] = []
+                default:
+                    self.add(key, "expected a list of strings, got \(describe(node))")
+                }
             }
+        }
+
+        mutating func optionalBoolean(_ node: Node, key: String) -> Bool? {
+            guard case .scalar(let scalar) = node, case .boolean(let value) = ScalarValue(scalar) else {
+                self.add(key, "expected true or false, got \(describe(node))")
+                return nil
+            }
+            return value
         }
 
         mutating func integer(_ node: Node, key: String) -> Int64? {
@@ -481,9 +602,31 @@ public enum ConfigLoader {
                     }
                     var path: String? = nil
                     var access = "authenticated"
+                    var route = GatewayConfig.Route(path: "", access: access)
                     for (keyNode, value) in mapping {
                         guard let name = keyName(keyNode, path: elementKey) else { continue }
                         switch name {
+                        case "rate_limit_class":
+                            route.rateLimitClass = self.string(
+                                value,
+                                key: "\(elementKey).rate_limit_class",
+                                expected: "a rate-limit class name"
+                            )
+                        case "upstream":
+                            if let text = self.string(
+                                value,
+                                key: "\(elementKey).upstream",
+                                expected: "backend or auth_server"
+                            ) {
+                                route.upstream = text
+                            }
+                        case "enable_dual_auth":
+                            route.enableDualAuth = self.optionalBoolean(value, key: "\(elementKey).enable_dual_auth")
+                        case "prefer_better_auth":
+                            route.preferBetterAuth = self.optionalBoolean(
+                                value,
+                                key: "\(elementKey).prefer_better_auth"
+                            )
                         case "path":
                             path = self.string(
                                 value,
@@ -495,20 +638,78 @@ public enum ConfigLoader {
                                 access = text
                             }
                         default:
-                            self.add("\(elementKey).\(name)", unknownKeyReason(name, siblings: ["path", "access"]))
+                            self.add(
+                                "\(elementKey).\(name)",
+                                unknownKeyReason(name, siblings: ConfigLoader.routeKeys)
+                            )
                         }
                     }
                     guard let path else {
                         self.add("\(elementKey).path", "is required")
                         continue
                     }
-                    routes.append(GatewayConfig.Route(path: path, access: access))
+                    route.path = path
+                    route.access = access
+                    routes.append(route)
                 }
                 self.config.routes = routes
             case .scalar(let scalar) where ScalarValue(scalar) == .null:
                 self.config.routes = []
             default:
                 self.add(key, "expected a list of {path, access} rules, got \(describe(node))")
+            }
+        }
+
+        mutating func walkRateLimitClasses(_ node: Node) {
+            let key = ConfigLoader.rateLimitClassesKey
+            switch node {
+            case .sequence(let sequence):
+                var classes: [GatewayConfig.RateLimitClass] = []
+                for (index, element) in sequence.enumerated() {
+                    let elementKey = "\(key)[\(index)]"
+                    guard case .mapping(let mapping) = element else {
+                        self.add(
+                            elementKey,
+                            "expected a mapping with name:, requests_per_minute: and burst:, got \(describe(element))"
+                        )
+                        continue
+                    }
+                    var name: String? = nil
+                    var rate: Int64? = nil
+                    var burst: Int64? = nil
+                    for (keyNode, value) in mapping {
+                        guard let field = keyName(keyNode, path: elementKey) else { continue }
+                        switch field {
+                        case "name": name = self.string(value, key: "\(elementKey).name", expected: "a class name")
+                        case "requests_per_minute": rate = self.integer(value, key: "\(elementKey).requests_per_minute")
+                        case "burst": burst = self.integer(value, key: "\(elementKey).burst")
+                        default:
+                            self.add(
+                                "\(elementKey).\(field)",
+                                unknownKeyReason(field, siblings: ["name", "requests_per_minute", "burst"])
+                            )
+                        }
+                    }
+                    for (field, present) in [
+                        ("name", name != nil), ("requests_per_minute", rate != nil), ("burst", burst != nil),
+                    ]
+                    where !present {
+                        self.add("\(elementKey).\(field)", "is required")
+                    }
+                    guard let name, let rate, let burst else { continue }
+                    classes.append(
+                        GatewayConfig.RateLimitClass(
+                            name: name,
+                            requestsPerMinute: Int(clamping: rate),
+                            burst: Int(clamping: burst)
+                        )
+                    )
+                }
+                self.config.rateLimitClasses = classes
+            case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                self.config.rateLimitClasses = []
+            default:
+                self.add(key, "expected a list of {name, requests_per_minute, burst}, got \(describe(node))")
             }
         }
 
@@ -542,6 +743,15 @@ public enum ConfigLoader {
                 // Log levels are conventionally written in capitals in the environment.
                 self.config[keyPath: variable.path] =
                     variable.name == "AUTHGATE_LOG_LEVEL" ? text.lowercased() : text
+                self.origins[variable.key] = "set by \(variable.name)"
+            }
+            for variable in ConfigLoader.integerVariables {
+                guard let text = value(variable.name) else { continue }
+                guard let number = Int(text.trimmingWhitespace()) else {
+                    self.add(variable.name, "expected an integer, got \"\(text)\"")
+                    continue
+                }
+                self.config[keyPath: variable.path] = number
                 self.origins[variable.key] = "set by \(variable.name)"
             }
             for variable in ConfigLoader.secretVariables {

@@ -32,7 +32,35 @@ extension GatewayConfig {
         ("cache.positive_ttl_ms", 0...86_400_000, "ms"),
         ("cache.negative_ttl_ms", 0...86_400_000, "ms"),
         ("cache.stale_if_error_ms", 0...86_400_000, "ms (0 = fail closed)"),
+        ("rollout.better_auth_rollout_percent", 0...100, "percent"),
+        ("rollout.migration_status_ttl_ms", 0...86_400_000, "ms"),
+        ("rate_limits.ip_requests_per_minute", 1...100_000_000, "requests/minute"),
+        ("rate_limits.ip_burst", 1...1_000_000, "requests"),
+        ("rate_limits.user_requests_per_minute", 1...100_000_000, "requests/minute"),
+        ("rate_limits.user_burst", 1...1_000_000, "requests"),
+        ("rate_limits.login_requests_per_minute", 1...100_000_000, "requests/minute"),
+        ("rate_limits.login_burst", 1...1_000_000, "requests"),
+        ("rate_limits.introspect_requests_per_minute", 1...100_000_000, "requests/minute"),
+        ("rate_limits.introspect_burst", 1...1_000_000, "requests"),
+        ("rate_limits.max_tracked_keys", 16...100_000_000, "keys"),
+        ("lockout.max_failures", 1...1_000, "failures"),
+        ("lockout.window_ms", 1_000...86_400_000, "ms"),
+        ("lockout.max_body_bytes", 64...1_048_576, "bytes"),
+        ("assertion.ttl_seconds", 1...3_600, "seconds"),
+        ("websocket.revalidate_interval_ms", 0...86_400_000, "ms (0 = only on eviction)"),
+        ("reload.watch_interval_ms", 100...3_600_000, "ms"),
     ]
+
+    /// The `rollout.migration_policy` values.
+    public static let migrationPolicies = ["off", "refuse", "record"]
+    /// The `server.escaped_slashes` values.
+    public static let escapedSlashModes = ["decode", "reject"]
+    /// The `assertion.algorithm` values.
+    public static let assertionAlgorithms = ["EdDSA", "HS256"]
+    /// The `upstream` values of a route.
+    public static let routeUpstreams = ["backend", "auth_server"]
+    /// Rate-limit classes every config has (`rate_limits.login_*`, `rate_limits.introspect_*`).
+    public static let builtInRateLimitClasses = ["login", "introspect"]
 
     /// Checks the configuration as a whole and returns every problem found, section by section; an
     /// empty array means the configuration can be compiled into a ``ConfigSnapshot``.
@@ -175,10 +203,119 @@ extension GatewayConfig {
             add(key, "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)")
         }
 
+        if !Self.escapedSlashModes.contains(self.server.escapedSlashes) {
+            add("server.escaped_slashes", "\"\(self.server.escapedSlashes)\" is not one of decode, reject")
+        }
+
+        // rollout
+        let rollout = self.rollout
+        self.checkInteger("rollout.better_auth_rollout_percent", Int64(rollout.betterAuthRolloutPercent), add: add)
+        self.checkInteger("rollout.migration_status_ttl_ms", Int64(rollout.migrationStatusTTLMs), add: add)
+        if !Self.migrationPolicies.contains(rollout.migrationPolicy) {
+            add("rollout.migration_policy", "\"\(rollout.migrationPolicy)\" is not one of off, refuse, record")
+        } else if rollout.migrationPolicy != "off" && self.auth.databaseURL == nil {
+            add(
+                "rollout.migration_policy",
+                "\"\(rollout.migrationPolicy)\" reads the users table: set auth.database_url"
+            )
+        }
+        for (key, name) in [
+            ("rollout.users_table", rollout.usersTable), ("rollout.users_id_column", rollout.usersIDColumn),
+            ("rollout.migration_status_column", rollout.migrationStatusColumn),
+        ] where !SessionSchema.isValidIdentifier(name) {
+            add(key, "\"\(name)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)")
+        }
+
+        // rate_limits
+        let limits = self.rateLimits
+        for (key, value) in [
+            ("rate_limits.ip_requests_per_minute", limits.ipRequestsPerMinute),
+            ("rate_limits.ip_burst", limits.ipBurst),
+            ("rate_limits.user_requests_per_minute", limits.userRequestsPerMinute),
+            ("rate_limits.user_burst", limits.userBurst),
+            ("rate_limits.login_requests_per_minute", limits.loginRequestsPerMinute),
+            ("rate_limits.login_burst", limits.loginBurst),
+            ("rate_limits.introspect_requests_per_minute", limits.introspectRequestsPerMinute),
+            ("rate_limits.introspect_burst", limits.introspectBurst),
+            ("rate_limits.max_tracked_keys", limits.maxTrackedKeys),
+        ] {
+            self.checkInteger(key, Int64(value), add: add)
+        }
+        for (index, path) in limits.loginPaths.enumerated() where !path.hasPrefix("/") {
+            add("rate_limits.login_paths[\(index)]", "\"\(path)\" must start with /")
+        }
+        var classNames = Set(Self.builtInRateLimitClasses)
+        for (index, rateClass) in self.rateLimitClasses.enumerated() {
+            let key = "rate_limit_classes[\(index)]"
+            if rateClass.name.isEmpty
+                || !rateClass.name.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (48...57).contains($0)
+                        || (97...122).contains($0)
+                })
+            {
+                add("\(key).name", "\"\(rateClass.name)\" must be lower-case letters, digits, - or _")
+            } else if !classNames.insert(rateClass.name).inserted {
+                add("\(key).name", "\"\(rateClass.name)\" is defined twice (login and introspect are built in)")
+            }
+            if !(1...100_000_000).contains(rateClass.requestsPerMinute) {
+                add(
+                    "\(key).requests_per_minute",
+                    "must be 1...100000000 requests/minute, got \(rateClass.requestsPerMinute)"
+                )
+            }
+            if !(1...1_000_000).contains(rateClass.burst) {
+                add("\(key).burst", "must be 1...1000000 requests, got \(rateClass.burst)")
+            }
+        }
+
+        // lockout
+        self.checkInteger("lockout.max_failures", Int64(self.lockout.maxFailures), add: add)
+        self.checkInteger("lockout.window_ms", Int64(self.lockout.windowMs), add: add)
+        self.checkInteger("lockout.max_body_bytes", Int64(self.lockout.maxBodyBytes), add: add)
+        if self.lockout.emailField.isEmpty {
+            add("lockout.email_field", "is empty")
+        }
+
+        // assertion
+        let assertion = self.assertion
+        self.checkInteger("assertion.ttl_seconds", Int64(assertion.ttlSeconds), add: add)
+        Self.checkHMACSecret(assertion.secret, key: "assertion.secret", add: add)
+        if !Self.assertionAlgorithms.contains(assertion.algorithm) {
+            add("assertion.algorithm", "\"\(assertion.algorithm)\" is not one of EdDSA, HS256")
+        } else if assertion.enabled && assertion.algorithm == "HS256" && assertion.secret == nil {
+            add("assertion.secret", "HS256 assertions need a secret (AUTHGATE_ASSERTION_SECRET)")
+        }
+        if assertion.audience.isEmpty { add("assertion.audience", "is empty") }
+        if assertion.issuer.isEmpty { add("assertion.issuer", "is empty") }
+
+        // websocket
+        self.checkInteger("websocket.revalidate_interval_ms", Int64(self.websocket.revalidateIntervalMs), add: add)
+        for (key, value) in [
+            ("websocket.token_subprotocol", self.websocket.tokenSubprotocol),
+            ("websocket.token_query_parameter", self.websocket.tokenQueryParameter ?? "x"),
+        ] where !value.utf8.allSatisfy(Self.isTokenCharacter) {
+            add(key, "\"\(value)\" must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~)")
+        }
+        if self.websocket.tokenQueryParameter?.isEmpty == true {
+            add("websocket.token_query_parameter", "is empty; remove the key to disable it")
+        }
+
+        // reload
+        self.checkInteger("reload.watch_interval_ms", Int64(self.reload.watchIntervalMs), add: add)
+
         // routes
         for (index, route) in self.routes.enumerated() {
             if !route.path.hasPrefix("/") {
                 add("routes[\(index)].path", "\"\(route.path)\" must start with /")
+            }
+            if !Self.routeUpstreams.contains(route.upstream) {
+                add("routes[\(index)].upstream", "\"\(route.upstream)\" is not one of backend, auth_server")
+            }
+            if let rateClass = route.rateLimitClass, !classNames.contains(rateClass) {
+                add(
+                    "routes[\(index)].rate_limit_class",
+                    "\"\(rateClass)\" is not a class; define it in rate_limit_classes (built in: login, introspect)"
+                )
             }
             if RouteAccess(rawValue: route.access) == nil {
                 add(
@@ -220,6 +357,17 @@ extension GatewayConfig {
         case .failure(let problem):
             add(key, problem.reason)
             return nil
+        }
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
 

@@ -17,6 +17,15 @@ public struct GatewayConfig: Sendable, Equatable {
     public var sessionStore: SessionStore = .init()
     /// Route rules, first match wins; paths not matched are `authenticated`.
     public var routes: [Route] = []
+    public var rollout: Rollout = .init()
+    public var rateLimits: RateLimits = .init()
+    /// Named rate-limit classes that routes refer to (`rate_limit_class:`).
+    public var rateLimitClasses: [RateLimitClass] = []
+    public var lockout: Lockout = .init()
+    public var forwarding: Forwarding = .init()
+    public var assertion: Assertion = .init()
+    public var websocket: WebSocket = .init()
+    public var reload: Reload = .init()
 
     public init(
         server: Server = .init(),
@@ -48,6 +57,9 @@ public struct GatewayConfig: Sendable, Equatable {
         public var clientIdleTimeoutMs: Int = 60_000
         /// Listen backlog.
         public var backlog: Int = 1024
+        /// What a `%2F` or `%5C` in the path means: `decode` (it is a `/`, and the decoded path is
+        /// matched and forwarded) or `reject` (400).
+        public var escapedSlashes: String = "decode"
         public init() {}
     }
 
@@ -193,14 +205,146 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// One entry of `routes:`.
     public struct Route: Sendable, Equatable {
-        /// A path prefix ending in `/` (matches everything below it) or an exact path.
+        /// A path prefix ending in `/` (matches everything below it) or an exact path, matched
+        /// against the normalised path.
         public var path: String
         /// `public`, `authenticated` or `better_auth_only`.
         public var access: String
+        /// A rate-limit class: `login`, `introspect` or a name from `rate_limit_classes`.
+        public var rateLimitClass: String? = nil
+        /// Where the route is forwarded: `backend` (`upstream.url`) or `auth_server`
+        /// (`auth.auth_server_url`).
+        public var upstream: String = "backend"
+        /// Overrides `auth.enable_dual_auth` for this route.
+        public var enableDualAuth: Bool? = nil
+        /// Overrides `auth.prefer_better_auth` for this route.
+        public var preferBetterAuth: Bool? = nil
         public init(path: String, access: String) {
             self.path = path
             self.access = access
         }
+    }
+
+    /// `rollout:` — the gradual move of users to Better Auth.
+    public struct Rollout: Sendable, Equatable {
+        /// `BETTER_AUTH_ROLLOUT_PERCENT`: the share of users (a stable cohort by a hash of the
+        /// user id) whose frontend is told to use Better Auth.
+        public var betterAuthRolloutPercent: Int = 100
+        /// `enable_oauth` of the flags endpoint (social sign-in through Better Auth).
+        public var enableOAuth: Bool = false
+        /// `show_migration_banner` of the flags endpoint, for users of the cohort not yet on
+        /// Better Auth.
+        public var showMigrationBanner: Bool = false
+        /// What a legacy token of a user whose `migration_status` is `migrated` gets: `off` (not
+        /// looked up), `refuse` (401 `user_migrated`) or `record` (passes, counted and logged).
+        public var migrationPolicy: String = "off"
+        /// The legacy user table holding `migration_status`.
+        public var usersTable: String = "users"
+        /// Its key column, matched against the legacy token's `sub`.
+        public var usersIDColumn: String = "id"
+        /// The column holding `pending` or `migrated`.
+        public var migrationStatusColumn: String = "migration_status"
+        /// How long a looked-up `migration_status` is cached.
+        public var migrationStatusTTLMs: Int = 60_000
+        public init() {}
+    }
+
+    /// `rate_limits:` — GCRA limits per client IP, per user and per route class.
+    public struct RateLimits: Sendable, Equatable {
+        public var enabled: Bool = true
+        /// Sustained rate per client IP, checked before any credential is looked at.
+        public var ipRequestsPerMinute: Int = 6_000
+        /// Requests a client IP may send at once.
+        public var ipBurst: Int = 200
+        /// Sustained rate per authenticated user.
+        public var userRequestsPerMinute: Int = 3_000
+        public var userBurst: Int = 100
+        /// The login and sign-up routes of both auth systems; they get the `login` class.
+        public var loginPaths: [String] = [
+            "/api/auth/sign-in/email", "/api/auth/sign-up/email", "/api/auth/login",
+        ]
+        /// The `login` class, per client IP.
+        public var loginRequestsPerMinute: Int = 30
+        public var loginBurst: Int = 10
+        /// The `introspect` class (`POST /api/auth-proxy/introspect`), per client IP.
+        public var introspectRequestsPerMinute: Int = 600
+        public var introspectBurst: Int = 60
+        /// Keys (IPs, users, classes) tracked at most; idle ones are dropped first.
+        public var maxTrackedKeys: Int = 100_000
+        public init() {}
+    }
+
+    /// One entry of `rate_limit_classes:`.
+    public struct RateLimitClass: Sendable, Equatable {
+        public var name: String
+        public var requestsPerMinute: Int
+        public var burst: Int
+        public init(name: String, requestsPerMinute: Int, burst: Int) {
+            self.name = name
+            self.requestsPerMinute = requestsPerMinute
+            self.burst = burst
+        }
+    }
+
+    /// `lockout:` — failed-authentication lockout per client IP and per account.
+    public struct Lockout: Sendable, Equatable {
+        public var enabled: Bool = true
+        /// Failures allowed in the window; the next attempt gets 429.
+        public var maxFailures: Int = 5
+        /// The window, from the first counted failure.
+        public var windowMs: Int = 900_000
+        /// The field of a login body (JSON or form) that names the account.
+        public var emailField: String = "email"
+        /// Login bodies larger than this are not read for the account (the IP still counts).
+        public var maxBodyBytes: Int = 8_192
+        public init() {}
+    }
+
+    /// `forwarding:` — which credentials travel on to the backend.
+    public struct Forwarding: Sendable, Equatable {
+        /// Forward the client's `Authorization` header.
+        public var forwardAuthorization: Bool = true
+        /// Forward the Better Auth session cookie (other cookies always pass).
+        public var forwardSessionCookie: Bool = true
+        public init() {}
+    }
+
+    /// `assertion:` — the optional `X-Auth-Assertion` JWT for zero-trust backends.
+    public struct Assertion: Sendable, Equatable {
+        public var enabled: Bool = false
+        /// `EdDSA` (Ed25519, public keys on the admin listener's `/.well-known/jwks.json`) or
+        /// `HS256` (with `secret`).
+        public var algorithm: String = "EdDSA"
+        /// PKCS#8 PEM Ed25519 private key; without it a key is generated at start.
+        public var privateKeyFile: String? = nil
+        /// `AUTHGATE_ASSERTION_SECRET`: the HS256 key.
+        public var secret: Secret? = nil
+        public var issuer: String = "authgate"
+        /// `aud` of the assertion: the backend.
+        public var audience: String = "legacy-backend"
+        public var ttlSeconds: Int = 30
+        public init() {}
+    }
+
+    /// `websocket:` — authentication of upgrade requests.
+    public struct WebSocket: Sendable, Equatable {
+        /// A `Sec-WebSocket-Protocol` entry that announces the next entry as the token; empty
+        /// disables.
+        public var tokenSubprotocol: String = "bearer"
+        /// A query parameter carrying the token (for example `access_token`); unset disables.
+        public var tokenQueryParameter: String? = nil
+        /// How often an open tunnel's credential is checked again (0 = only on eviction).
+        public var revalidateIntervalMs: Int = 30_000
+        public init() {}
+    }
+
+    /// `reload:` — when the config file is read again (SIGHUP and `POST /admin/reload` always).
+    public struct Reload: Sendable, Equatable {
+        /// Reload when the file's content changes.
+        public var watchFile: Bool = true
+        /// How often the file is checked.
+        public var watchIntervalMs: Int = 1_000
+        public init() {}
     }
 }
 
