@@ -46,9 +46,13 @@ public struct GatewayService: Service {
                 _ = try? gateway.reloadFromFile()
             }
         }
+        let watcher = self.configPath.map { path in
+            Task { await ConfigFileWatcher(gateway: gateway, path: path, logger: logger).run() }
+        }
         // Wait until the service group asks us to stop (or the task is cancelled).
         try? await gracefulShutdown()
         reloader.cancel()
+        watcher?.cancel()
         await gateway.shutdown()
     }
 }

@@ -99,6 +99,23 @@ public final class GatewayMetrics: Sendable {
     ])
     public let configReloads = Counter()
     public let configReloadFailures = Counter()
+    /// 429 answers, by cause.
+    public let rateLimitedIP = Counter()
+    public let rateLimitedUser = Counter()
+    public let rateLimitedClass = Counter()
+    public let lockedOut = Counter()
+    /// Failures counted towards the lockout (rejected tokens, 401 on login paths).
+    public let lockoutFailures = Counter()
+    /// Requests refused 400 because their path could not be normalised.
+    public let badPaths = Counter()
+    /// Legacy tokens of users whose `migration_status` is `migrated`, by what the policy did.
+    public let migratedLegacyRefused = Counter()
+    public let migratedLegacyRecorded = Counter()
+    public let migrationStatusFailures = Counter()
+    /// Tunnels closed because their credential was revoked.
+    public let tunnelsRevoked = Counter()
+    /// Keys the rate limiter and the lockout track now (set on scrape).
+    public let rateLimiterKeys = Counter()
 
     public init() {}
 
@@ -204,6 +221,35 @@ public final class GatewayMetrics: Sendable {
         out += "better_auth_token_validation_seconds_bucket{le=\"+Inf\"} \(validation.count)\n"
         out += "better_auth_token_validation_seconds_sum \(validation.sum)\n"
         out += "better_auth_token_validation_seconds_count \(validation.count)\n"
+        out += "# HELP authgate_rate_limited_requests_total Requests answered 429, by cause.\n"
+        out += "# TYPE authgate_rate_limited_requests_total counter\n"
+        for (cause, value) in [
+            ("ip", self.rateLimitedIP.value), ("user", self.rateLimitedUser.value),
+            ("route_class", self.rateLimitedClass.value), ("lockout", self.lockedOut.value),
+        ] {
+            out += "authgate_rate_limited_requests_total{cause=\"\(cause)\"} \(value)\n"
+        }
+        counter(
+            "authgate_auth_failures_counted_total",
+            "Failures counted towards the lockout (rejected tokens, 401 answers on login paths).",
+            self.lockoutFailures.value
+        )
+        gauge(
+            "authgate_rate_limiter_keys",
+            "Keys tracked by the rate limiter and the lockout (bounded by rate_limits.max_tracked_keys).",
+            self.rateLimiterKeys.value
+        )
+        counter("authgate_bad_paths_total", "Requests refused because their path could not be normalised.", self.badPaths.value)
+        out += "# HELP authgate_migrated_legacy_tokens_total Legacy tokens of users already migrated, by what the policy did.\n"
+        out += "# TYPE authgate_migrated_legacy_tokens_total counter\n"
+        out += "authgate_migrated_legacy_tokens_total{action=\"refused\"} \(self.migratedLegacyRefused.value)\n"
+        out += "authgate_migrated_legacy_tokens_total{action=\"recorded\"} \(self.migratedLegacyRecorded.value)\n"
+        counter(
+            "authgate_migration_status_failures_total",
+            "migration_status lookups that failed (the user counted as not migrated).",
+            self.migrationStatusFailures.value
+        )
+        counter("authgate_tunnels_revoked_total", "Tunnels closed because their credential was revoked.", self.tunnelsRevoked.value)
         counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
         counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
         return out

@@ -340,8 +340,14 @@ public final class Gateway: Sendable {
         return try self.reload(config)
     }
 
+    /// Whether anything that decides what a cached identity is worth changed. The rollout flags
+    /// are not among them: the policy is applied after every cache hit, so a phase flip keeps
+    /// the cache warm.
     static func authChanged(_ old: GatewayConfig, _ new: GatewayConfig) -> Bool {
-        old.auth != new.auth || old.sessionStore != new.sessionStore
+        var oldAuth = old.auth
+        oldAuth.enableDualAuth = new.auth.enableDualAuth
+        oldAuth.preferBetterAuth = new.auth.preferBetterAuth
+        return oldAuth != new.auth || old.sessionStore != new.sessionStore
     }
 
     // MARK: - Shutdown

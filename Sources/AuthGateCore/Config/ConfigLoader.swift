@@ -951,6 +951,12 @@ public enum ConfigLoader {
         }
     }
 
+    /// The content of the config file at `path` (at most 4 MiB), or `nil` when it cannot be read:
+    /// what the file watcher compares between two polls.
+    public static func fileContent(_ path: String) -> String? {
+        try? readTextFile(path, limit: maximumConfigFileBytes).get()
+    }
+
     /// Reads a whole UTF-8 text file with plain stdio, so errors carry `strerror` text.
     static func readTextFile(_ path: String, limit: Int) -> Result<String, ConfigProblem> {
         guard let handle = fopen(path, "rb") else {
