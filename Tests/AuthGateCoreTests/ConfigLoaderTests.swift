@@ -221,7 +221,7 @@ struct ConfigLoaderTests {
         auth:
           enable_dual_auth: false
           prefer_better_auth: true
-          auth_server_url: https://auth.example.com
+          auth_server_url: http://auth.internal:3001
           better_auth_secret: "0123456789abcdef0123456789abcdef-ba"
           better_auth_jwt_secret: "0123456789abcdef0123456789abcdef-jwt"
           legacy_jwt_secret: "0123456789abcdef0123456789abcdef-legacy"
@@ -358,7 +358,7 @@ struct ConfigLoaderTests {
         expected.logging.accessLog = true
         expected.auth.enableDualAuth = false
         expected.auth.preferBetterAuth = true
-        expected.auth.authServerURL = "https://auth.example.com"
+        expected.auth.authServerURL = "http://auth.internal:3001"
         expected.auth.betterAuthSecret = Secret("0123456789abcdef0123456789abcdef-ba")
         expected.auth.betterAuthJWTSecret = Secret("0123456789abcdef0123456789abcdef-jwt")
         expected.auth.legacyJWTSecret = Secret("0123456789abcdef0123456789abcdef-legacy")

@@ -18,9 +18,9 @@ struct UpstreamPoolConfiguration: Sendable, Equatable {
     var connectTimeout: TimeAmount
     var idleTimeout: TimeAmount
 
-    init(snapshot: ConfigSnapshot) {
+    init(snapshot: ConfigSnapshot, target: UpstreamTarget? = nil) {
         let upstream = snapshot.config.upstream
-        self.target = snapshot.upstream
+        self.target = target ?? snapshot.upstream
         self.maxConnections = upstream.maxConnectionsPerLoop
         self.maxWaiters = upstream.maxWaitersPerLoop
         self.connectTimeout = .milliseconds(Int64(upstream.connectTimeoutMs))
@@ -241,6 +241,7 @@ final class UpstreamPools: @unchecked Sendable {
     private let metrics: GatewayMetrics
     private let logger: Logger
     private var current: UpstreamPool?
+    private var authServer: UpstreamPool?
 
     init(eventLoop: any EventLoop, metrics: GatewayMetrics, logger: Logger) {
         self.eventLoop = eventLoop
@@ -265,7 +266,27 @@ final class UpstreamPools: @unchecked Sendable {
         return pool
     }
 
+    /// The pool towards the auth server (routes with `upstream: auth_server`), made on first
+    /// use; `nil` when `auth.auth_server_url` is not a plain `http://` origin.
+    func authServerPool(for snapshot: ConfigSnapshot) -> UpstreamPool? {
+        guard let target = snapshot.authServerUpstream else { return nil }
+        let configuration = UpstreamPoolConfiguration(snapshot: snapshot, target: target)
+        if let pool = self.authServer, pool.configuration == configuration {
+            return pool
+        }
+        self.authServer?.shutdown()
+        let pool = UpstreamPool(
+            eventLoop: self.eventLoop,
+            configuration: configuration,
+            metrics: self.metrics,
+            logger: self.logger
+        )
+        self.authServer = pool
+        return pool
+    }
+
     func shutdown() {
         self.current?.shutdown()
+        self.authServer?.shutdown()
     }
 }

@@ -17,6 +17,9 @@ public final class ConfigSnapshot: Sendable {
     public let adminAddress: HostAndPort
     /// The backend (`upstream.url`).
     public let upstream: UpstreamTarget
+    /// The auth server as a proxy target, for routes with `upstream: auth_server`; `nil` when
+    /// `auth.auth_server_url` is not a plain `http://` origin.
+    public let authServerUpstream: UpstreamTarget?
     /// Peers whose forwarding headers are believed (`trusted_proxies`).
     public let trustedProxies: TrustedProxies
     /// Keys, verifiers, policy and routes for authentication.
@@ -48,6 +51,7 @@ public final class ConfigSnapshot: Sendable {
         self.proxyAddress = proxyAddress
         self.adminAddress = adminAddress
         self.upstream = upstream
+        self.authServerUpstream = UpstreamTarget(url: config.auth.authServerURL)
         self.trustedProxies = try TrustedProxies(config.trustedProxies)
         self.auth = try AuthSettings(
             config: config,

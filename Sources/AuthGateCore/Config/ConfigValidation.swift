@@ -310,6 +310,11 @@ extension GatewayConfig {
             }
             if !Self.routeUpstreams.contains(route.upstream) {
                 add("routes[\(index)].upstream", "\"\(route.upstream)\" is not one of backend, auth_server")
+            } else if route.upstream == "auth_server", case .failure = UpstreamTarget.parse(self.auth.authServerURL) {
+                add(
+                    "routes[\(index)].upstream",
+                    "auth_server needs auth.auth_server_url to be a plain http://host:port origin (TLS upstreams are not supported yet)"
+                )
             }
             if let rateClass = route.rateLimitClass, !classNames.contains(rateClass) {
                 add(
