@@ -19,6 +19,12 @@ Control endpoints (never recorded):
 - ``GET /__requests``        → the recorded requests, oldest first (a JSON list);
 - ``POST /__requests/reset`` → forget them.
 
+WebSocket (RFC 6455) on any path starting with ``/ws``: an ``Upgrade: websocket`` request is
+recorded, answered 101 (``Sec-WebSocket-Accept``; the first offered ``Sec-WebSocket-Protocol``
+is selected), then the server sends one text frame ``{"path": ..., "headers": {...}}`` (the
+handshake request as received, header names lower-cased) and echoes every text/binary frame
+(unmasked), answers pings, and closes on a close frame.
+
 ``POST /api/auth/refresh`` (recorded) issues a new legacy token, ``{"token": "<HS256 JWT>"}``,
 signed with ``--legacy-secret``. The old token is taken from the JSON body (``token`` or
 ``refresh_token``) or from ``Authorization: Bearer``; its signature must verify with the legacy
@@ -30,6 +36,7 @@ its claims except ``iat``/``exp``/``nbf``/``jti`` and lives ``--token-ttl`` seco
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import secrets
@@ -125,8 +132,11 @@ class Handler(BaseHTTPRequestHandler):
     # --- dispatch ---------------------------------------------------------------------
 
     def _handle(self) -> None:
-        body = self._read_body()
         path_only = self.path.split("?", 1)[0]
+        if path_only.startswith("/ws") and (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self._websocket()
+            return
+        body = self._read_body()
         if path_only == "/__requests" and self.command == "GET":
             self._send_json(200, self.recorder.snapshot())
             return
@@ -143,6 +153,71 @@ class Handler(BaseHTTPRequestHandler):
             self._introspect(body)
             return
         self._send_json(200, {k: v for k, v in record.items() if k != "time"})
+
+    # --- WebSocket --------------------------------------------------------------------
+
+    WS_MAGIC = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def _websocket(self) -> None:
+        record = self._record(b"")
+        record["websocket"] = True
+        self.recorder.add(record)
+        self.close_connection = True
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        accept = base64.b64encode(hashlib.sha1((key + self.WS_MAGIC).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        offered = [p.strip() for p in (self.headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+        if offered:
+            self.send_header("Sec-WebSocket-Protocol", offered[0])
+        self.end_headers()
+        self.wfile.flush()
+        hello = {"path": self.path, "headers": record["headers"], "header_list": record["header_list"]}
+        try:
+            self._ws_send(0x1, json.dumps(hello).encode())
+            while True:
+                frame = self._ws_recv()
+                if frame is None:
+                    return
+                opcode, payload = frame
+                if opcode in (0x1, 0x2):
+                    self._ws_send(opcode, payload)
+                elif opcode == 0x9:
+                    self._ws_send(0xA, payload)
+                elif opcode == 0x8:
+                    self._ws_send(0x8, payload[:2])
+                    return
+        except (OSError, ValueError):
+            return
+
+    def _ws_send(self, opcode: int, payload: bytes) -> None:
+        header = bytes([0x80 | opcode])
+        length = len(payload)
+        if length < 126:
+            header += bytes([length])
+        elif length < 65536:
+            header += bytes([126]) + length.to_bytes(2, "big")
+        else:
+            header += bytes([127]) + length.to_bytes(8, "big")
+        self.wfile.write(header + payload)
+        self.wfile.flush()
+
+    def _ws_recv(self) -> tuple[int, bytes] | None:
+        head = self.rfile.read(2)
+        if len(head) < 2:
+            return None
+        length = head[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(self.rfile.read(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self.rfile.read(8), "big")
+        mask = self.rfile.read(4) if head[1] & 0x80 else b""
+        payload = self.rfile.read(length)
+        if mask:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return head[0] & 0x0F, payload
 
     def _introspect(self, body: bytes) -> None:
         """RFC 7662 for opaque legacy tokens: ``opaque-<sub>`` is active for an hour, anything

@@ -55,6 +55,7 @@ GATEWAY_ENV_OVERRIDES = (
     "BETTER_AUTH_JWT_SECRET",
     "DATABASE_URL",
     "LEGACY_JWT_SECRET",
+    "BETTER_AUTH_ROLLOUT_PERCENT",
 )
 
 _live_processes: list[subprocess.Popen] = []
@@ -508,6 +509,35 @@ class Gateway:
             proc=self.proc,
             log=lambda: self.log,
         )
+
+    def admin_reload(self) -> requests.Response:
+        """``POST /admin/reload`` on the admin listener (synchronous): 200
+        ``{"status":"reloaded","generation":N}`` or 422 ``{"error":"invalid_config",...}``."""
+        return requests.post(f"{self.admin_url}/admin/reload", timeout=15)
+
+    def apply(self, config: dict) -> int:
+        """Write ``config`` (merged over the base) and reload through the admin listener;
+        fails unless the reload is accepted. Returns the new config generation."""
+        self.write_config(config)
+        response = self.admin_reload()
+        assert response.status_code == 200, f"reload refused: {response.status_code} {response.text}"
+        body = response.json()
+        assert body["status"] == "reloaded", body
+        return int(body["generation"])
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` of the admin listener, parsed: ``{'name{labels}': value}``."""
+        from helpers import parse_metrics
+
+        response = requests.get(f"{self.admin_url}/metrics", timeout=15)
+        response.raise_for_status()
+        return parse_metrics(response.text)
+
+    def rss_kb(self) -> int:
+        """Resident set size of the gateway process (``VmRSS`` in /proc), in KiB."""
+        assert self.running, "gateway is not running"
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
 
     def reload(self) -> None:
         """SIGHUP: re-read the config file (asynchronous; poll for the effect)."""

@@ -271,3 +271,245 @@ def legacy_token(
             raise ValueError(f"{alg} needs a secret")
         key = secret
     return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+
+# --- raw HTTP (no client-side path normalisation) -------------------------------------------
+
+
+@dataclass
+class RawResponse:
+    status: int
+    reason: str
+    #: header names lower-cased; repeated headers joined with ", "
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def raw_request(
+    base_url: str,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]] | dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = HTTP_TIMEOUT,
+) -> RawResponse:
+    """One request over a fresh connection with ``target`` sent byte for byte (no path
+    normalisation, no header merging: ``headers`` may repeat a name in several spellings)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", parts.netloc)
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        for name, value in items:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        data = response.read()
+        out: dict[str, str] = {}
+        for name, value in response.getheaders():
+            key = name.lower()
+            out[key] = f"{out[key]}, {value}" if key in out else value
+        return RawResponse(response.status, response.reason, out, data)
+    finally:
+        conn.close()
+
+
+# --- Prometheus text ------------------------------------------------------------------------
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """``{"name": value, 'name{label="x"}': value}`` from the Prometheus text format."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+# --- rollout cohorts --------------------------------------------------------------------------
+
+
+def rollout_bucket(user_id: str) -> int:
+    """The gateway's stable bucket of a user: first 8 hex digits of SHA-256(id), mod 100."""
+    return int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16) % 100
+
+
+# --- a minimal RFC 6455 client ----------------------------------------------------------------
+
+
+class WebSocketClient:
+    """A blocking WebSocket client over a plain socket: the handshake is sent as given, so
+    tests control every header (subprotocols, cookies, query). ``status``/``headers`` are the
+    handshake answer; after a 101 :meth:`recv` and :meth:`send_text` speak frames."""
+
+    def __init__(
+        self,
+        base_url: str,
+        target: str,
+        headers: list[tuple[str, str]] | dict[str, str] | None = None,
+        timeout: float = HTTP_TIMEOUT,
+    ) -> None:
+        import os
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        lines = [
+            f"GET {target} HTTP/1.1",
+            f"Host: {parts.netloc}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {self.key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        lines += [f"{name}: {value}" for name, value in items]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._buffer = b""
+        head = self._read_until(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        self.status = int(status_line.split(" ", 2)[1])
+        self.headers: dict[str, str] = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                self.headers[name.strip().lower()] = value.strip()
+        self.body = b""
+        if self.status != 101:
+            length = int(self.headers.get("content-length", "0"))
+            while len(self._buffer) < length:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self._buffer += chunk
+            self.body = self._buffer[:length]
+
+    def expected_accept(self) -> str:
+        magic = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        return base64.b64encode(hashlib.sha1((self.key + magic).encode()).digest()).decode()
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self._buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed before {marker!r}: {self._buffer[:500]!r}")
+            self._buffer += chunk
+        head, _, self._buffer = self._buffer.partition(marker)
+        return head
+
+    def _read_exact(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed")
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+    def send_frame(self, opcode: int, payload: bytes) -> None:
+        import os
+
+        header = bytes([0x80 | opcode])
+        length = len(payload)
+        if length < 126:
+            header += bytes([0x80 | length])
+        elif length < 65536:
+            header += bytes([0x80 | 126]) + length.to_bytes(2, "big")
+        else:
+            header += bytes([0x80 | 127]) + length.to_bytes(8, "big")
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def send_text(self, text: str) -> None:
+        self.send_frame(0x1, text.encode())
+
+    def recv(self, timeout: float = HTTP_TIMEOUT) -> tuple[int, bytes]:
+        """The next frame as ``(opcode, payload)``; raises ConnectionError at EOF."""
+        self.sock.settimeout(timeout)
+        first, second = self._read_exact(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._read_exact(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._read_exact(8), "big")
+        mask = self._read_exact(4) if second & 0x80 else None
+        payload = self._read_exact(length)
+        if mask:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return first & 0x0F, payload
+
+    def recv_json(self, timeout: float = HTTP_TIMEOUT) -> Any:
+        opcode, payload = self.recv(timeout)
+        assert opcode == 0x1, f"expected a text frame, got opcode {opcode}: {payload!r}"
+        return json.loads(payload)
+
+    def wait_closed(self, timeout: float) -> float | None:
+        """Seconds until the peer closed the connection (close frame or EOF), None if it was
+        still open after ``timeout``. Data frames in between are discarded."""
+        import socket
+
+        start = time.monotonic()
+        deadline = start + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                opcode, _ = self.recv(timeout=left)
+            except (socket.timeout, TimeoutError):
+                return None
+            except (ConnectionError, OSError):
+                return time.monotonic() - start
+            if opcode == 0x8:
+                return time.monotonic() - start
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "WebSocketClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --- users ----------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email(tag: str) -> str:
+    import uuid
+
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def make_user(auth_server: Any, tag: str) -> AuthResult:
+    """A fresh Better Auth user (signed up and signed in directly at the auth server)."""
+    email = unique_email(tag)
+    sign_up(auth_server, email, PASSWORD, tag)
+    return sign_in(auth_server, email, PASSWORD)
