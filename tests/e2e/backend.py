@@ -68,6 +68,9 @@ class Recorder:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless the client says close
+    # Head and body go out in separate writes: without TCP_NODELAY the body waits for the
+    # peer's delayed ACK (~40 ms per response on a keep-alive connection).
+    disable_nagle_algorithm = True
     server_version = "e2e-backend/1"
     # Set on the class by main().
     recorder: Recorder
