@@ -218,3 +218,156 @@ struct TokenShapeTests {
         #expect(TokenShape(classifying: token) == .rawOpaque, "\(token)")
     }
 }
+
+@Suite("CredentialExtractor WebSocket upgrades")
+struct WebSocketCredentialTests {
+    let extractor = CredentialExtractor()
+
+    func extract(
+        _ headers: [(String, String)],
+        target: String = "/ws",
+        marker: String? = "bearer",
+        query: String? = "access_token"
+    ) -> ExtractedCredentials {
+        self.extractor.extractForUpgrade(
+            from: HTTPHeaders(headers),
+            target: target,
+            subprotocolMarker: marker,
+            queryParameter: query
+        )
+    }
+
+    @Test("the element after the marker protocol is the token")
+    func subprotocol() {
+        let found = self.extract([("Sec-WebSocket-Protocol", "chat, bearer, eyJa.eyJb.sig")])
+        #expect(found.bearer == "eyJa.eyJb.sig")
+        #expect(found.bearerSource == .webSocketSubprotocol)
+        #expect(!found.isMalformed)
+
+        let split = self.extract([("sec-websocket-protocol", "chat,bearer"), ("Sec-WebSocket-Protocol", " tok ")])
+        #expect(split.bearer == "tok")
+    }
+
+    @Test("the query parameter, percent-decoded, when there is no subprotocol token")
+    func query() {
+        let found = self.extract([], target: "/ws?room=1&access_token=abc.sig%3D&x")
+        #expect(found.bearer == "abc.sig=")
+        #expect(found.bearerSource == .queryParameter)
+        #expect(!found.isMalformed)
+        #expect(self.extract([], target: "/ws?access%5Ftoken=t").bearer == "t")
+        #expect(self.extract([], target: "/ws?xaccess_token=t&access_tokenx=u").isEmpty)
+    }
+
+    @Test("Authorization wins; then the subprotocol; then the query")
+    func precedence() {
+        let all = self.extract(
+            [("Authorization", "Bearer header"), ("Sec-WebSocket-Protocol", "bearer, proto")],
+            target: "/ws?access_token=query"
+        )
+        #expect(all.bearer == "header")
+        #expect(all.bearerSource == .authorization)
+        let noHeader = self.extract([("Sec-WebSocket-Protocol", "bearer, proto")], target: "/ws?access_token=query")
+        #expect(noHeader.bearer == "proto")
+        #expect(noHeader.bearerSource == .webSocketSubprotocol)
+        let basic = self.extract([("Authorization", "Basic dTpw")], target: "/ws?access_token=query")
+        #expect(basic.bearer == "query")
+    }
+
+    @Test("both places are off unless configured, and cookies are still read")
+    func disabled() {
+        let found = self.extract(
+            [("Sec-WebSocket-Protocol", "bearer, proto"), ("Cookie", "better-auth.session_token=c")],
+            target: "/ws?access_token=query",
+            marker: nil,
+            query: nil
+        )
+        #expect(found.bearer == nil)
+        #expect(found.bearerSource == nil)
+        #expect(found.sessionCookie == "c")
+        #expect(!found.isMalformed)
+    }
+
+    @Test(
+        "missing, duplicated or ill-formed tokens are malformed",
+        arguments: [
+            ([("Sec-WebSocket-Protocol", "chat, bearer")], "/ws"),
+            ([("Sec-WebSocket-Protocol", "bearer, a, bearer, b")], "/ws"),
+            ([("Sec-WebSocket-Protocol", "bearer, a\u{7F}b")], "/ws"),
+            ([], "/ws?access_token="),
+            ([], "/ws?access_token"),
+            ([], "/ws?access_token=a&access_token=b"),
+            ([], "/ws?access_token=a%20b"),
+            ([], "/ws?access_token=a%0Ab"),
+            ([], "/ws?access_token=a%2"),
+            ([], "/ws?access_token=%FF"),
+            ([], "/ws?access_token=a\"b"),
+        ]
+    )
+    func malformed(headers: [(String, String)], target: String) {
+        let found = self.extract(headers, target: target)
+        #expect(found.malformedUpgradeToken)
+        #expect(found.isMalformed)
+        #expect(found.bearer == nil)
+    }
+
+    @Test("a malformed Authorization is not rescued by another place")
+    func malformedAuthorization() {
+        let found = self.extract([("Authorization", "Bearer ")], target: "/ws?access_token=t")
+        #expect(found.malformedAuthorization)
+        #expect(found.bearer == nil)
+    }
+
+    @Test("the token element is removed from Sec-WebSocket-Protocol, the marker and the others kept")
+    func removeSubprotocolToken() {
+        var headers = HTTPHeaders([
+            ("Host", "h"), ("Sec-WebSocket-Protocol", "chat, bearer, tok,  v2"), ("Upgrade", "websocket"),
+        ])
+        CredentialExtractor.removingSubprotocolToken(&headers, marker: "bearer")
+        #expect(
+            headers.map { "\($0.name): \($0.value)" } == [
+                "Host: h", "Sec-WebSocket-Protocol: chat, bearer, v2", "Upgrade: websocket",
+            ]
+        )
+
+        var split = HTTPHeaders([("Sec-WebSocket-Protocol", "bearer"), ("Sec-WebSocket-Protocol", "tok")])
+        CredentialExtractor.removingSubprotocolToken(&split, marker: "bearer")
+        #expect(split.map { "\($0.name): \($0.value)" } == ["Sec-WebSocket-Protocol: bearer"])
+
+        let untouched = HTTPHeaders([("Sec-WebSocket-Protocol", "chat,  v2"), ("X", "1")])
+        var copy = untouched
+        CredentialExtractor.removingSubprotocolToken(&copy, marker: "bearer")
+        #expect(copy.map { "\($0.name): \($0.value)" } == untouched.map { "\($0.name): \($0.value)" })
+    }
+
+    @Test(
+        "the query parameter is removed, the others kept in order",
+        arguments: [
+            ("/ws?access_token=t", "/ws"),
+            ("/ws?a=1&access_token=t&b=2", "/ws?a=1&b=2"),
+            ("/ws?access_token=t&b=%20", "/ws?b=%20"),
+            ("/ws?a=1&access%5Ftoken=t", "/ws?a=1"),
+            ("/ws?a&access_token&access_token=u&c=", "/ws?a&c="),
+            ("/ws?a=1&&access_token=t", "/ws?a=1"),
+            ("/ws?a=1&b=2", "/ws?a=1&b=2"),
+            ("/ws?a=1&&b", "/ws?a=1&&b"),
+            ("/ws", "/ws"),
+            ("/ws?", "/ws?"),
+        ]
+    )
+    func removeQueryParameter(target: String, expected: String) {
+        #expect(CredentialExtractor.removingQueryParameter("access_token", from: target) == expected)
+    }
+
+    @Test("both places are removed from a request head")
+    func removeFromHead() {
+        var head = HTTPRequestHead(
+            version: .http1_1,
+            method: .GET,
+            uri: "/ws?access_token=t&room=2",
+            headers: HTTPHeaders([("Sec-WebSocket-Protocol", "bearer, tok")])
+        )
+        CredentialExtractor.removingUpgradeTokens(&head, subprotocolMarker: "bearer", queryParameter: "access_token")
+        #expect(head.uri == "/ws?room=2")
+        #expect(head.headers["Sec-WebSocket-Protocol"] == ["bearer"])
+    }
+}

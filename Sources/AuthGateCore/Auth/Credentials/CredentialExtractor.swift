@@ -14,6 +14,13 @@ public struct ExtractedCredentials: Sendable, Hashable {
     /// The `Authorization` header uses the Bearer scheme but has no token or a token with
     /// whitespace or control characters inside; refuse as malformed. ``bearer`` is `nil`.
     public var malformedAuthorization: Bool
+    /// Where ``bearer`` was found; `nil` when there is no bearer token.
+    public var bearerSource: BearerSource?
+    /// A WebSocket upgrade carries a token in `Sec-WebSocket-Protocol` or the query that is
+    /// empty, ambiguous (offered twice) or has characters a token cannot have; refuse as
+    /// malformed. Only ``CredentialExtractor/extractForUpgrade(from:target:subprotocolMarker:queryParameter:)``
+    /// sets it.
+    public var malformedUpgradeToken: Bool
 
     /// No credentials.
     public init() {
@@ -22,6 +29,8 @@ public struct ExtractedCredentials: Sendable, Hashable {
         self.sessionCookieName = nil
         self.conflict = false
         self.malformedAuthorization = false
+        self.bearerSource = nil
+        self.malformedUpgradeToken = false
     }
 
     /// Whether neither a bearer token nor a session cookie was found.
@@ -31,8 +40,18 @@ public struct ExtractedCredentials: Sendable, Hashable {
 
     /// Whether the request must be refused as malformed whatever else it carries.
     public var isMalformed: Bool {
-        self.conflict || self.malformedAuthorization
+        self.conflict || self.malformedAuthorization || self.malformedUpgradeToken
     }
+}
+
+/// The place a bearer token was taken from.
+public enum BearerSource: Sendable, Hashable {
+    /// `Authorization: Bearer <token>`.
+    case authorization
+    /// The element after the marker protocol in `Sec-WebSocket-Protocol` (WebSocket upgrades only).
+    case webSocketSubprotocol
+    /// The configured query parameter (WebSocket upgrades only).
+    case queryParameter
 }
 
 /// Finds the bearer token and the Better Auth session cookie in a request's headers.
@@ -69,7 +88,9 @@ public struct CredentialExtractor: Sendable {
                 authorizationCount += 1
                 if authorizationCount == 1 {
                     switch Self.parseAuthorization(value[...]) {
-                    case .bearer(let token): result.bearer = token
+                    case .bearer(let token):
+                        result.bearer = token
+                        result.bearerSource = .authorization
                     case .malformedBearer: result.malformedAuthorization = true
                     case .otherScheme: break
                     }
@@ -86,6 +107,7 @@ public struct CredentialExtractor: Sendable {
         if authorizationCount > 1 {
             result.conflict = true
             result.bearer = nil
+            result.bearerSource = nil
             result.malformedAuthorization = false
         }
         if let secureCookie, !secureCookie.isEmpty {
