@@ -123,6 +123,8 @@ struct ErrorBodyTests {
         let errors: [GatewayError] = [
             .headersTooLarge, .uriTooLong, .payloadTooLarge, .methodNotAllowed, .upstreamUnavailable,
             .upstreamInvalidResponse, .upstreamTimeout, .upstreamBusy, .shuttingDown, .notFound, .badRequest("x"),
+            .tooManyRequests(retryAfterSeconds: 30, reason: .rateLimited),
+            .tooManyRequests(retryAfterSeconds: 900, reason: .lockedOut),
         ]
         for error in errors {
             let object = try #require(parse(ErrorBody.render(error, requestID: "r")))
@@ -233,11 +235,42 @@ struct ErrorBodyTests {
             (.shuttingDown, 503, "shutting_down"),
             (.notFound, 404, "not_found"),
             (.badRequest("m"), 400, "bad_request"),
+            (.tooManyRequests(retryAfterSeconds: 1, reason: .rateLimited), 429, "rate_limited"),
+            (.tooManyRequests(retryAfterSeconds: 1, reason: .lockedOut), 429, "locked_out"),
         ]
     )
     func stableCodes(error: GatewayError, status: UInt, code: String) {
         #expect(error.status.code == status)
         #expect(error.code == code)
+    }
+
+    @Test("429 errors carry Retry-After, clamped to at least 1 s, and a message without the key")
+    func tooManyRequests() {
+        let limited = GatewayError.tooManyRequests(retryAfterSeconds: 42, reason: .rateLimited)
+        #expect(limited.status == .tooManyRequests)
+        #expect(limited.code == "rate_limited")
+        #expect(limited.message == "Too many requests; try again in 42 seconds.")
+        #expect(limited.headers.map { "\($0.0): \($0.1)" } == ["Retry-After: 42"])
+
+        let locked = GatewayError.tooManyRequests(retryAfterSeconds: 0, reason: .lockedOut)
+        #expect(locked.code == "locked_out")
+        #expect(locked.message == "Too many failed sign-in attempts; try again in 1 second.")
+        #expect(locked.headers.map { "\($0.0): \($0.1)" } == ["Retry-After: 1"])
+        #expect(GatewayError.tooManyRequests(retryAfterSeconds: -5, reason: .rateLimited).headers[0].1 == "1")
+
+        let head = ErrorBody.responseHead(
+            for: limited,
+            bodyLength: 1,
+            requestID: "r",
+            version: .http1_1,
+            close: false
+        )
+        #expect(head.status.code == 429)
+        #expect(head.headers["Retry-After"] == ["42"])
+        #expect(
+            ErrorBody.render(locked, requestID: "r")
+                == #"{"error":"locked_out","message":"Too many failed sign-in attempts; try again in 1 second.","request_id":"r"}"#
+        )
     }
 
     @Test("GatewayError equality includes the message and the headers")

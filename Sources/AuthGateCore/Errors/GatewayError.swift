@@ -97,6 +97,36 @@ public struct GatewayError: Error, Sendable, Hashable {
         headers: [("Retry-After", "1")]
     )
     public static let notFound = GatewayError(status: .notFound, code: "not_found", message: "No such endpoint.")
+
+    /// Why a request was refused with 429; the raw value is the error code.
+    public enum TooManyRequestsReason: String, Sendable, Hashable {
+        /// The client, user or route class is over its rate limit.
+        case rateLimited = "rate_limited"
+        /// Too many failed sign-in attempts from this client or for this account.
+        case lockedOut = "locked_out"
+    }
+
+    /// 429 with `Retry-After`, for a rate limit or a sign-in lockout.
+    ///
+    /// The message names neither the limit nor the key (address, account) that tripped it, so a
+    /// client learns nothing it did not send. `retryAfterSeconds` is clamped to at least 1.
+    public static func tooManyRequests(retryAfterSeconds: Int, reason: TooManyRequestsReason) -> GatewayError {
+        let seconds = max(1, retryAfterSeconds)
+        let delay = seconds == 1 ? "1 second" : "\(seconds) seconds"
+        let message: String
+        switch reason {
+        case .rateLimited:
+            message = "Too many requests; try again in \(delay)."
+        case .lockedOut:
+            message = "Too many failed sign-in attempts; try again in \(delay)."
+        }
+        return GatewayError(
+            status: .tooManyRequests,
+            code: reason.rawValue,
+            message: message,
+            headers: [("Retry-After", String(seconds))]
+        )
+    }
 }
 
 /// Renders the JSON error body of the contract.
