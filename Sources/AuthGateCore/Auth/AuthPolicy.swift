@@ -53,6 +53,21 @@ public struct AuthPolicy: Sendable, Hashable {
         self.acceptRawBearer = acceptRawBearer
     }
 
+    /// This policy with a route's overrides of the rollout flags applied; a `nil` override keeps
+    /// the global flag.
+    ///
+    /// Lets one route (say `/api/admin/`) move ahead of or stay behind the global rollout phase.
+    public func overriding(enableDualAuth: Bool?, preferBetterAuth: Bool?) -> AuthPolicy {
+        var policy = self
+        if let enableDualAuth {
+            policy.enableDualAuth = enableDualAuth
+        }
+        if let preferBetterAuth {
+            policy.preferBetterAuth = preferBetterAuth
+        }
+        return policy
+    }
+
     /// Which methods are accepted at all, in order.
     public func methods(for access: RouteAccess) -> [AuthMethod] {
         if access == .betterAuthOnly { return [.betterAuth] }

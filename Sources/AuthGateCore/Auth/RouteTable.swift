@@ -1,22 +1,61 @@
 /// The route rules of `routes:`, compiled: first match wins, unmatched paths are
 /// `authenticated` (fail closed).
+///
+/// Rules are matched against a path already normalised by ``PathNormalizer``, so a rule cannot
+/// be bypassed by `//`, `.`/`..` segments, backslashes or encoded characters.
 public struct RouteTable: Sendable, Hashable {
     public struct Rule: Sendable, Hashable {
         public var path: String
         public var access: RouteAccess
-        /// A path ending in `/` matches everything below it; otherwise the path exactly.
-        public var isPrefix: Bool { self.path.hasSuffix("/") }
+        /// The rate-limit class of the route's requests; `nil` for the default class.
+        public var rateLimitClass: String?
+        /// Where the route's requests are forwarded.
+        public var upstream: RouteUpstream
+        /// Overrides `enable_dual_auth` on this route; `nil` keeps the global flag.
+        public var enableDualAuth: Bool?
+        /// Overrides `prefer_better_auth` on this route; `nil` keeps the global flag.
+        public var preferBetterAuth: Bool?
+        /// A path ending in `/` matches everything below it and the path without its final
+        /// slash (`/api/public/` matches `/api/public` and `/api/public/x`, not
+        /// `/api/publicity`); otherwise the path exactly.
+        public var isPrefix: Bool { self.path.utf8.last == UInt8(ascii: "/") }
 
-        public init(path: String, access: RouteAccess) {
+        public init(
+            path: String,
+            access: RouteAccess,
+            rateLimitClass: String? = nil,
+            upstream: RouteUpstream = .backend,
+            enableDualAuth: Bool? = nil,
+            preferBetterAuth: Bool? = nil
+        ) {
             self.path = path
             self.access = access
+            self.rateLimitClass = rateLimitClass
+            self.upstream = upstream
+            self.enableDualAuth = enableDualAuth
+            self.preferBetterAuth = preferBetterAuth
         }
 
+        /// Whether the rule covers `path`; compares UTF-8 bytes, allocates nothing.
         func matches(_ path: Substring) -> Bool {
+            let rule = self.path.utf8
+            let candidate = path.utf8
             if self.isPrefix {
-                return path.utf8.starts(with: self.path.utf8) || path.utf8.elementsEqual(self.path.utf8.dropLast())
+                return candidate.starts(with: rule) || candidate.elementsEqual(rule.dropLast())
             }
-            return path.utf8.elementsEqual(self.path.utf8)
+            return candidate.elementsEqual(rule)
+        }
+
+        /// The match this rule gives, as rule number `index`.
+        func match(index: Int) -> RouteMatch {
+            RouteMatch(
+                access: self.access,
+                rateLimitClass: self.rateLimitClass,
+                upstream: self.upstream,
+                enableDualAuth: self.enableDualAuth,
+                preferBetterAuth: self.preferBetterAuth,
+                ruleIndex: index
+            )
         }
     }
 
@@ -28,12 +67,21 @@ public struct RouteTable: Sendable, Hashable {
         self.defaultAccess = defaultAccess
     }
 
+    /// The first rule covering `path`, or the defaults (``defaultAccess``, default rate-limit
+    /// class, the backend, no flag overrides) when none does.
+    ///
+    /// `path` is a normalised path without its query string. Runs on every request, so it only
+    /// compares UTF-8 views and allocates nothing.
+    public func match(path: Substring) -> RouteMatch {
+        for index in self.rules.indices where self.rules[index].matches(path) {
+            return self.rules[index].match(index: index)
+        }
+        return RouteMatch(access: self.defaultAccess)
+    }
+
     /// The access level for a request target (its query string is ignored).
     public func access(forTarget target: String) -> RouteAccess {
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
-        for rule in self.rules where rule.matches(path) {
-            return rule.access
-        }
-        return self.defaultAccess
+        return self.match(path: path).access
     }
 }
