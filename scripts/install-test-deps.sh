@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suite (tests/e2e) needs on a fresh Debian 12 machine, as root:
-# PostgreSQL 15 server binaries (the tests start their own cluster; none is left running)
-# and the pinned Python packages. Idempotent: installed parts are skipped.
+# PostgreSQL 15 server binaries (the tests start their own cluster; none is left running),
+# wrk (load during reloads) and the pinned Python packages. Idempotent: installed parts are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -11,6 +11,7 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || [ ! -x /usr/lib/postgresql/15/b
     apt_packages+=(postgresql-15)
 fi
 command -v runuser >/dev/null 2>&1 || apt_packages+=(util-linux)
+command -v wrk >/dev/null 2>&1 || apt_packages+=(wrk)  # tests/e2e/test_reload_under_load.py
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then
