@@ -35,7 +35,10 @@ EXPECTED = {
 
 
 def with_phase(config: dict, phase: str, **rollout) -> dict:
+    """``config`` in ``phase``. The lockout is off: these tests send credentials that the
+    phase refuses, over and over, from one IP (test_rate_limits.py covers the lockout)."""
     out = copy.deepcopy(config)
+    out["lockout"] = {"enabled": False}
     dual, prefer, _ = PHASES[phase]
     out["auth"]["enable_dual_auth"] = dual
     out["auth"]["prefer_better_auth"] = prefer
@@ -173,6 +176,23 @@ def test_file_watching_off_keeps_the_running_config(authgate, gateway_auth_confi
     )
     assert gateway.admin_reload().status_code == 200
     assert get(gateway, "/api/x", {"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+@pytest.mark.timeout(60)
+def test_credentials_refused_by_the_phase_do_not_lock_out_the_ip(authgate, gateway_auth_config, auth_server, legacy_secret):
+    """Assumption (not in the spec): the lockout is for forged/invalid credentials. A valid
+    legacy token that phase 4 no longer accepts is not an attack; if it counted, a flip to
+    phase 4 would lock every client with a stale legacy token (and everyone behind the same
+    NAT) out for lockout.window_ms, Better Auth session included."""
+    config = with_phase(gateway_auth_config, "phase4")
+    config["lockout"] = {"enabled": True, "max_failures": 5, "window_ms": 60000}
+    gateway = authgate(config)
+    user = make_user(auth_server, "stale")
+    stale = {"Authorization": f"Bearer {legacy_token('stale-1', 's@example.com', 'user', secret=legacy_secret)}"}
+    statuses = [get(gateway, "/api/x", stale).status_code for _ in range(8)]
+    assert statuses == [401] * 8, f"a valid legacy token in phase 4: want 401 every time (not locked_out): {statuses}"
+    after = get(gateway, "/api/x", {"Cookie": user.cookie})
+    assert after.status_code == 200, f"the user's Better Auth session after stale legacy attempts: {after.status_code} {after.text}"
 
 
 # --- route overrides --------------------------------------------------------------------------
