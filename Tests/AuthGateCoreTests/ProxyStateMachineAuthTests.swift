@@ -33,6 +33,46 @@ struct ProxyStateMachineAuthTests {
         #expect(!machine.shouldReadClient)
     }
 
+    @Test("a verdict that needs the body reads it until the end or until told to stop")
+    func readBodyWhileAuthenticating() {
+        var machine = Machine()
+        _ = machine.requestHead(
+            Self.head(.POST),
+            info: Self.info(.POST, framing: .contentLength(6)),
+            authenticate: true,
+            readBody: true
+        )
+        #expect(machine.shouldReadClient)
+        _ = machine.requestBody(ByteBuffer(string: "abc"))
+        #expect(machine.shouldReadClient)
+        #expect(!machine.requestEnded)
+        machine.stopReadingBody()
+        #expect(!machine.shouldReadClient)
+        #expect(machine.isAuthenticating)
+
+        var ended = Machine()
+        _ = ended.requestHead(
+            Self.head(.POST),
+            info: Self.info(.POST, framing: .contentLength(3)),
+            authenticate: true,
+            readBody: true
+        )
+        _ = ended.requestBody(ByteBuffer(string: "abc"))
+        _ = ended.requestEnd()
+        #expect(ended.requestEnded)
+        #expect(!ended.shouldReadClient)
+        guard case .leaseUpstream(dedicated: false) = ended.authenticated(Self.head(.POST)) else {
+            Issue.record("expected a lease after the verdict")
+            return
+        }
+        guard case .sendRequest(_, let body, let end) = ended.upstreamLeased(reused: false) else {
+            Issue.record("expected the buffered request")
+            return
+        }
+        #expect(body.map { String(buffer: $0) } == ["abc"])
+        #expect(end)
+    }
+
     @Test("the body is buffered while authenticating and sent with the identity-bearing head")
     func bodyBufferedUntilVerdict() {
         var machine = Machine()

@@ -96,6 +96,7 @@ final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/metrics"):
             let core = gateway.introspection
             let stats = core.cache.statistics(including: core.sessionFlights)
+            gateway.metrics.rateLimiterKeys.set(gateway.runtime.rateLimiter.count)
             var text = gateway.metrics.render()
             for (name, help, kind, value) in [
                 ("authgate_identity_cache_entries", "Entries in the identity cache.", "gauge", stats.size),
@@ -131,7 +132,21 @@ final class AdminHandler: ChannelInboundHandler {
             let user = query.split(separator: "&").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) }
             let cache = gateway.introspection.cache
             let evicted = user.map { cache.evictUser($0) } ?? cache.purgeAll()
+            gateway.runtime.migrationStatus.purge()
+            if let user {
+                // Purging a user revokes them: their open tunnels close too.
+                gateway.runtime.tunnels.close { $0.identity.userID == user }
+            } else {
+                gateway.runtime.tunnels.revalidate(
+                    using: gateway.introspection,
+                    settings: gateway.configStore.current.auth
+                )
+            }
             self.respond(.ok, json: "{\"status\":\"purged\",\"evicted\":\(evicted)}", head: head, context: context)
+        case (.GET, "/.well-known/jwks.json"):
+            // The public keys of X-Auth-Assertion; empty when assertions are off or use HS256.
+            let jwks = gateway.configStore.current.assertionSigner?.jwksJSON() ?? "{\"keys\":[]}"
+            self.respond(.ok, json: jwks, head: head, context: context)
         case (.POST, "/admin/reload"):
             do {
                 let snapshot = try gateway.reloadFromFile()

@@ -14,7 +14,14 @@ final class CacheEvictionListener: Sendable {
 
     private let task: Task<Void, Never>
 
-    init(url: DatabaseURL, cache: IdentityCache, metrics: GatewayMetrics, logger: Logger, eventLoop: any EventLoop) {
+    init(
+        url: DatabaseURL,
+        cache: IdentityCache,
+        metrics: GatewayMetrics,
+        logger: Logger,
+        eventLoop: any EventLoop,
+        onEviction: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.task = Task {
             var delay: Duration = .milliseconds(200)
             var connectionID = 0
@@ -41,6 +48,7 @@ final class CacheEvictionListener: Sendable {
                         try await connection.listen(on: Self.channel) { notifications in
                             for try await notification in notifications {
                                 let evicted = Self.apply(notification.payload, to: cache)
+                                onEviction(notification.payload)
                                 metrics.cacheNotifications.increment()
                                 logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
                             }

@@ -115,7 +115,7 @@ public final class GatewayMetrics: Sendable {
     /// Tunnels closed because their credential was revoked.
     public let tunnelsRevoked = Counter()
     /// Keys the rate limiter and the lockout track now (set on scrape).
-    public let rateLimiterKeys = Counter()
+    public let rateLimiterKeys = Gauge()
 
     public init() {}
 
@@ -239,8 +239,13 @@ public final class GatewayMetrics: Sendable {
             "Keys tracked by the rate limiter and the lockout (bounded by rate_limits.max_tracked_keys).",
             self.rateLimiterKeys.value
         )
-        counter("authgate_bad_paths_total", "Requests refused because their path could not be normalised.", self.badPaths.value)
-        out += "# HELP authgate_migrated_legacy_tokens_total Legacy tokens of users already migrated, by what the policy did.\n"
+        counter(
+            "authgate_bad_paths_total",
+            "Requests refused because their path could not be normalised.",
+            self.badPaths.value
+        )
+        out +=
+            "# HELP authgate_migrated_legacy_tokens_total Legacy tokens of users already migrated, by what the policy did.\n"
         out += "# TYPE authgate_migrated_legacy_tokens_total counter\n"
         out += "authgate_migrated_legacy_tokens_total{action=\"refused\"} \(self.migratedLegacyRefused.value)\n"
         out += "authgate_migrated_legacy_tokens_total{action=\"recorded\"} \(self.migratedLegacyRecorded.value)\n"
@@ -249,7 +254,11 @@ public final class GatewayMetrics: Sendable {
             "migration_status lookups that failed (the user counted as not migrated).",
             self.migrationStatusFailures.value
         )
-        counter("authgate_tunnels_revoked_total", "Tunnels closed because their credential was revoked.", self.tunnelsRevoked.value)
+        counter(
+            "authgate_tunnels_revoked_total",
+            "Tunnels closed because their credential was revoked.",
+            self.tunnelsRevoked.value
+        )
         counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
         counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
         return out

@@ -16,12 +16,14 @@ enum GatewayEndpoints {
         case introspect
         /// `POST /api/auth-proxy/refresh`: to the issuer of the credential.
         case refresh
+        /// `GET /api/auth-proxy/flags`: the rollout flags the frontend needs, for this caller.
+        case flags
 
         func respond() -> (HTTPResponseStatus, String) {
             switch self {
             case .health:
                 return (.ok, "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}")
-            case .introspect, .refresh:
+            case .introspect, .refresh, .flags:
                 return (.methodNotAllowed, "{}")
             }
         }
@@ -40,6 +42,9 @@ enum GatewayEndpoints {
         }
         if path == "/api/auth-proxy/refresh" && method == .POST {
             return .refresh
+        }
+        if path == "/api/auth-proxy/flags" && (method == .GET || method == .HEAD) {
+            return .flags
         }
         return nil
     }

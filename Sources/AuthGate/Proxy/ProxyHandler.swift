@@ -55,6 +55,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingHadCredentials = false
     /// Cache keys to evict once a sign-out passing through the gateway succeeds.
     private var evictOnSuccess: [CredentialKey] = []
+    /// The pool the exchange's upstream connection comes from (the backend's or the auth
+    /// server's).
+    private var exchangePool: UpstreamPool
+    /// The route rule the exchange matched.
+    private var route = RouteMatch(access: .authenticated)
+    /// The identity the exchange was accepted with, and how (for tunnels and the access log).
+    private var identity: Identity?
+    private var acceptedAttempts: [CredentialAttempt] = []
+    /// A login whose body is read for the account before it goes on.
+    private var loginCheck: LoginCheck?
+    /// The account of a login, for counting its failure.
+    private var loginAccountKey: RateLimitKey?
+    /// A 401 answer to this exchange counts towards the lockout.
+    private var countLoginFailure = false
+
+    struct LoginCheck {
+        var body: ByteBuffer
+        var contentType: String?
+        var overflow = false
+    }
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
@@ -62,6 +82,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.snapshot = snapshot
         self.limits = Self.limits(snapshot)
         self.pool = pools.pool(for: snapshot)
+        self.exchangePool = self.pool
         self.forwarding = ForwardingContext(peerIP: "", peerIsTrusted: false)
     }
 
@@ -121,6 +142,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 return
             }
+            if self.loginCheck != nil {
+                self.teeLoginBody(buffer, context: context)
+            }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
             if self.answeringLocally {
@@ -132,6 +156,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             self.perform(self.machine.requestEnd(), context: context)
+            if self.loginCheck != nil {
+                self.finishLoginCheck(context: context)
+            }
         }
     }
 
@@ -258,9 +285,51 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.clientKeepAlive = forwarded.clientKeepAlive
         self.expectsContinue = forwarded.expectsContinue
 
+        self.resetExchange()
+        let info = ProxyStateMachine.RequestInfo(
+            method: head.method,
+            framing: framing,
+            keepAlive: forwarded.clientKeepAlive,
+            isUpgrade: forwarded.isUpgrade,
+            maxBodyBytes: self.limits.maxBodyBytes,
+            retryIdempotent: self.snapshot.config.upstream.retryIdempotent
+        )
+        let policy = self.snapshot.policy
+
+        // One normalisation: the path matched is the path forwarded.
+        switch PathNormalizer.normalize(target: head.uri, escapedSlashes: policy.escapedSlashes) {
+        case .success(let target):
+            head.uri = target
+        case .failure(let problem):
+            self.runtime.metrics.badPaths.increment()
+            self.refuse(.badRequest(problem.message), head: head, info: info, context: context)
+            return
+        }
+        if self.snapshot.config.logging.accessLog {
+            self.requestURI = head.uri
+        }
+        let path = Self.path(of: head.uri)
+
+        // Per client IP, before any crypto.
+        let limiting = policy.rateLimitsEnabled
+        let now = limiting ? NIODeadline.now().uptimeNanoseconds : 0
+        if limiting {
+            let decision = self.runtime.rateLimiter.check(
+                RateLimitKey(namespace: "ip", value: self.clientIP),
+                limit: policy.ipLimit,
+                now: now
+            )
+            if let error = RateLimitHeaders.error(for: decision) {
+                self.runtime.metrics.rateLimitedIP.increment()
+                self.refuse(error, head: head, info: info, context: context)
+                return
+            }
+        }
+
         var forcePublic = false
         if let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri) {
-            if case .refresh = local {
+            switch local {
+            case .refresh:
                 switch self.routeRefresh(&head) {
                 case .forwardToBackend:
                     forcePublic = true
@@ -280,44 +349,234 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     )
                     return
                 }
-            } else {
+            case .introspect:
+                if limiting, let limit = policy.classLimits["introspect"],
+                    let error = RateLimitHeaders.error(
+                        for: self.runtime.rateLimiter.check(
+                            RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP),
+                            limit: limit.limit,
+                            now: now
+                        )
+                    )
+                {
+                    self.runtime.metrics.rateLimitedClass.increment()
+                    self.answeringLocally = true
+                    self.writeLocal(
+                        error.status,
+                        json: ErrorBody.render(error, requestID: self.requestID),
+                        keepAlive: forwarded.clientKeepAlive,
+                        context: context,
+                        extraHeaders: error.headers
+                    )
+                    return
+                }
+                self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
+                return
+            case .flags:
+                self.answeringLocally = true
+                self.answerFlags(head, keepAlive: forwarded.clientKeepAlive, context: context)
+                return
+            case .health:
                 self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
                 return
             }
         }
 
-        let info = ProxyStateMachine.RequestInfo(
-            method: head.method,
-            framing: framing,
-            keepAlive: forwarded.clientKeepAlive,
-            isUpgrade: forwarded.isUpgrade,
-            maxBodyBytes: self.limits.maxBodyBytes,
-            retryIdempotent: self.snapshot.config.upstream.retryIdempotent
-        )
-
         let auth = self.snapshot.auth
-        let access = forcePublic ? .public : auth.routes.access(forTarget: head.uri)
+        let route = auth.routes.match(path: path)
+        self.route = route
+        if route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
+            self.exchangePool = authServer
+        }
+        let access = forcePublic ? .public : route.access
+        let isLogin = policy.isLoginPath(path)
+
+        // Lockout of a client IP, before any credential or body is looked at.
+        if policy.lockoutEnabled && (access != .public || isLogin),
+            let error = RateLimitHeaders.error(
+                for: self.runtime.lockout.isLockedOut(RateLimitKey(namespace: "ip", value: self.clientIP), now: now)
+            )
+        {
+            self.runtime.metrics.lockedOut.increment()
+            self.refuse(error, head: head, info: info, context: context)
+            return
+        }
+        // Route classes of anonymous requests count per client IP; the login class always does.
+        if limiting, access == .public || isLogin, let name = isLogin ? "login" : route.rateLimitClass,
+            let limit = policy.classLimits[name],
+            let error = RateLimitHeaders.error(
+                for: self.runtime.rateLimiter.check(
+                    RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP),
+                    limit: limit.limit,
+                    now: now
+                )
+            )
+        {
+            self.runtime.metrics.rateLimitedClass.increment()
+            self.refuse(error, head: head, info: info, context: context)
+            return
+        }
+
+        // A sign-out through the gateway evicts its session once it succeeds.
+        if self.requestMethod == .POST && path == auth.signOutPath {
+            let credentials = auth.extractor.extract(from: head.headers)
+            if let cookie = credentials.sessionCookie ?? credentials.bearer, let signer = auth.sessionSigner,
+                case .success(let token) = signer.verify(signedValue: Substring(cookie))
+            {
+                self.evictOnSuccess = [CredentialKey(kind: .sessionCookie, credential: token)]
+            }
+        }
+
+        if isLogin && policy.lockoutEnabled {
+            self.countLoginFailure = true
+            if self.requestMethod == .POST && framing != .none {
+                // The account is in the body: read it (bounded) before the request goes on.
+                self.loginCheck = LoginCheck(
+                    body: context.channel.allocator.buffer(capacity: 256),
+                    contentType: head.headers.first(name: "content-type")
+                )
+                self.pendingHead = head
+                self.perform(
+                    self.machine.requestHead(head, info: info, authenticate: true, readBody: true),
+                    context: context
+                )
+                return
+            }
+        }
+
         if access == .public {
+            self.stripCredentials(&head)
             self.perform(self.machine.requestHead(head, info: info), context: context)
             return
         }
         self.runtime.metrics.authAttempts.increment()
-        let credentials = auth.extractor.extract(from: head.headers)
+        var credentials: ExtractedCredentials
+        if info.isUpgrade && (policy.tokenSubprotocol != nil || policy.tokenQueryParameter != nil) {
+            credentials = auth.extractor.extractForUpgrade(
+                from: head.headers,
+                target: head.uri,
+                subprotocolMarker: policy.tokenSubprotocol,
+                queryParameter: policy.tokenQueryParameter
+            )
+            CredentialExtractor.removingUpgradeTokens(
+                &head,
+                subprotocolMarker: policy.tokenSubprotocol,
+                queryParameter: policy.tokenQueryParameter
+            )
+        } else {
+            credentials = auth.extractor.extract(from: head.headers)
+        }
         if credentials.isMalformed {
+            self.pendingHadCredentials = true
             self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
             self.authenticationFinished(.rejected(.malformed), context: context)
             return
         }
-        self.pendingAttempts = auth.policy.attempts(for: credentials, access: access)
+        let authPolicy =
+            route.enableDualAuth == nil && route.preferBetterAuth == nil
+            ? auth.policy
+            : auth.policy.overriding(enableDualAuth: route.enableDualAuth, preferBetterAuth: route.preferBetterAuth)
+        self.pendingAttempts = authPolicy.attempts(for: credentials, access: access)
         self.pendingHadCredentials = !credentials.isEmpty
         self.pendingHead = head
-        if self.requestMethod == .POST && Self.path(of: head.uri) == auth.signOutPath,
-            let cookie = credentials.sessionCookie ?? credentials.bearer,
-            let signer = auth.sessionSigner, case .success(let token) = signer.verify(signedValue: Substring(cookie))
-        {
-            self.evictOnSuccess = [CredentialKey(kind: .sessionCookie, credential: token)]
-        }
         self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
+    }
+
+    /// Clears what the previous exchange left.
+    private func resetExchange() {
+        self.exchangePool = self.pool
+        self.identity = nil
+        self.acceptedAttempts = []
+        self.loginCheck = nil
+        self.loginAccountKey = nil
+        self.countLoginFailure = false
+        self.evictOnSuccess = []
+    }
+
+    /// Answers `error` for a request refused before anything was sent upstream, keeping the
+    /// connection when the request's framing allows it.
+    private func refuse(
+        _ error: GatewayError,
+        head: HTTPRequestHead,
+        info: ProxyStateMachine.RequestInfo,
+        context: ChannelHandlerContext
+    ) {
+        // The `.authenticate` action is not carried out: the verdict is already known.
+        _ = self.machine.requestHead(head, info: info, authenticate: true)
+        self.pendingHead = nil
+        self.perform(self.machine.authenticationFailed(error), context: context)
+    }
+
+    /// Removes the credentials the config keeps from the backend (`forwarding.*`); requests to
+    /// the auth server keep them, it needs them.
+    private func stripCredentials(_ head: inout HTTPRequestHead) {
+        let policy = self.snapshot.policy
+        guard self.route.upstream == .backend, !policy.forwardAuthorization || !policy.forwardSessionCookie else {
+            return
+        }
+        let extractor = self.snapshot.auth.extractor
+        CredentialForwarding.strip(
+            &head.headers,
+            authorization: !policy.forwardAuthorization,
+            sessionCookieNames: policy.forwardSessionCookie ? [] : [extractor.cookieName, extractor.secureCookieName]
+        )
+    }
+
+    // MARK: - Login bodies
+
+    private func teeLoginBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard var check = self.loginCheck else { return }
+        if check.body.readableBytes + buffer.readableBytes > self.snapshot.policy.lockoutMaxBodyBytes {
+            // Too large to be a login form: the account is not read, the client IP still counts.
+            check.overflow = true
+            check.body.clear()
+            self.loginCheck = check
+            self.machine.stopReadingBody()
+            self.finishLoginCheck(context: context)
+            return
+        }
+        var buffer = buffer
+        check.body.writeBuffer(&buffer)
+        self.loginCheck = check
+    }
+
+    /// The login body is read (or too large): refuse a locked account, else let it go on.
+    private func finishLoginCheck(context: ChannelHandlerContext) {
+        guard let check = self.loginCheck, self.machine.isAuthenticating else { return }
+        self.loginCheck = nil
+        let policy = self.snapshot.policy
+        if !check.overflow,
+            let email = LoginEmail.extract(
+                from: check.body,
+                contentType: check.contentType,
+                field: policy.lockoutEmailField,
+                maxBytes: policy.lockoutMaxBodyBytes
+            )
+        {
+            let key = RateLimitKey(namespace: "account", value: email)
+            if let error = RateLimitHeaders.error(
+                for: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds)
+            ) {
+                self.runtime.metrics.lockedOut.increment()
+                self.pendingHead = nil
+                self.perform(self.machine.authenticationFailed(error), context: context)
+                return
+            }
+            self.loginAccountKey = key
+        }
+        guard let head = self.pendingHead else { return }
+        self.pendingHead = nil
+        self.perform(self.machine.authenticated(head), context: context)
+    }
+
+    /// Counts a failed login or a rejected token towards the lockout.
+    private func countFailure() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        self.runtime.metrics.lockoutFailures.increment()
+        _ = self.runtime.lockout.recordFailure(RateLimitKey(namespace: "ip", value: self.clientIP), now: now)
+        if let account = self.loginAccountKey {
+            _ = self.runtime.lockout.recordFailure(account, now: now)
+        }
     }
 
     static func path(of target: String) -> Substring {
@@ -325,8 +584,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func authenticate(context: ChannelHandlerContext) {
+        // A login's verdict comes once its body is read (finishLoginCheck).
+        if self.loginCheck != nil { return }
         let attempts = self.pendingAttempts
         self.pendingAttempts = []
+        self.acceptedAttempts = attempts
         guard !attempts.isEmpty else {
             // A credential that no accepted system can even parse is malformed, not missing.
             let reason: RejectionReason = self.pendingHadCredentials ? .malformed : .missingCredential
@@ -358,20 +620,146 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch verdict {
         case .accepted(let identity):
             metrics.authSuccesses.increment()
-            guard var head = self.pendingHead else { return }
-            self.pendingHead = nil
-            IdentityHeaders.add(identity, to: &head.headers)
-            self.perform(self.machine.authenticated(head), context: context)
+            let migrationPolicy = self.snapshot.policy.migrationPolicy
+            guard identity.method == .legacy, migrationPolicy != .off else {
+                self.admit(identity, context: context)
+                return
+            }
+            if let status = self.runtime.migrationStatus.cached(userID: identity.userID) {
+                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+                return
+            }
+            self.runtime.migrationStatus.lookup(
+                userID: identity.userID,
+                config: self.snapshot.config,
+                eventLoop: context.eventLoop
+            ).hop(to: context.eventLoop).assumeIsolated().whenSuccess { [weak self] status in
+                guard let self, let context = self.context, self.machine.isAuthenticating else { return }
+                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+            }
         case .rejected(let reason):
             metrics.authFailures.increment()
             self.pendingHead = nil
             self.evictOnSuccess = []
+            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled {
+                self.countFailure()
+            }
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
         case .unavailable:
             metrics.authUnavailable.increment()
             self.pendingHead = nil
             self.evictOnSuccess = []
             self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
+        }
+    }
+
+    /// `rollout.migration_policy` for a legacy identity whose `migration_status` is known.
+    private func admit(
+        _ identity: Identity,
+        migrationStatus: MigrationStatusStore.Status,
+        policy: MigrationPolicy,
+        context: ChannelHandlerContext
+    ) {
+        if migrationStatus == .migrated {
+            switch policy {
+            case .refuse:
+                self.runtime.metrics.migratedLegacyRefused.increment()
+                self.pendingHead = nil
+                self.evictOnSuccess = []
+                self.perform(self.machine.authenticationFailed(.unauthorized(.userMigrated)), context: context)
+                return
+            case .record:
+                self.runtime.metrics.migratedLegacyRecorded.increment()
+                self.runtime.logger.notice(
+                    "legacy token of a migrated user",
+                    metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
+                )
+            case .off:
+                break
+            }
+        }
+        self.admit(identity, context: context)
+    }
+
+    /// The caller is known: per-user limits, then the identity headers, and the request goes on.
+    private func admit(_ identity: Identity, context: ChannelHandlerContext) {
+        let policy = self.snapshot.policy
+        if policy.rateLimitsEnabled {
+            let now = NIODeadline.now().uptimeNanoseconds
+            var refusal = RateLimitHeaders.error(
+                for: self.runtime.rateLimiter.check(
+                    RateLimitKey(namespace: "user", value: identity.userID),
+                    limit: policy.userLimit,
+                    now: now
+                )
+            )
+            if refusal != nil {
+                self.runtime.metrics.rateLimitedUser.increment()
+            } else if let name = self.route.rateLimitClass, let limit = policy.classLimits[name] {
+                refusal = RateLimitHeaders.error(
+                    for: self.runtime.rateLimiter.check(
+                        RateLimitKey(namespace: limit.userNamespace, value: identity.userID),
+                        limit: limit.limit,
+                        now: now
+                    )
+                )
+                if refusal != nil { self.runtime.metrics.rateLimitedClass.increment() }
+            }
+            if let refusal {
+                self.pendingHead = nil
+                self.evictOnSuccess = []
+                self.perform(self.machine.authenticationFailed(refusal), context: context)
+                return
+            }
+        }
+        guard var head = self.pendingHead else { return }
+        self.pendingHead = nil
+        IdentityHeaders.add(identity, to: &head.headers)
+        if let signer = self.snapshot.assertionSigner {
+            let assertion = signer.sign(
+                identity: identity,
+                method: head.method.rawValue,
+                path: String(Self.path(of: head.uri)),
+                requestID: self.requestID,
+                now: Int64(Timestamp.epochSeconds())
+            )
+            head.headers.add(name: "X-Auth-Assertion", value: assertion)
+        }
+        self.stripCredentials(&head)
+        self.identity = identity
+        self.perform(self.machine.authenticated(head), context: context)
+    }
+
+    /// `GET /api/auth-proxy/flags`: the flags for this caller, who may be anonymous; a credential
+    /// that is not accepted counts as none.
+    private func answerFlags(_ head: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
+        let auth = self.snapshot.auth
+        let policy = self.snapshot.policy
+        let finish: (Identity?) -> Void = { [weak self] identity in
+            guard let self, let context = self.context else { return }
+            let flags = FeatureFlags(
+                enableDualAuth: auth.policy.enableDualAuth,
+                preferBetterAuth: auth.policy.preferBetterAuth,
+                rolloutPercent: policy.rolloutPercent,
+                enableOAuth: policy.enableOAuth,
+                showMigrationBanner: policy.showMigrationBanner,
+                caller: identity.map { FeatureFlags.Caller(userID: $0.userID, method: $0.method) }
+            )
+            self.writeLocal(.ok, json: flags.renderJSON(), keepAlive: keepAlive, context: context)
+        }
+        let credentials = auth.extractor.extract(from: head.headers)
+        let attempts = credentials.isMalformed ? [] : auth.policy.attempts(for: credentials, access: .authenticated)
+        guard !attempts.isEmpty else {
+            finish(nil)
+            return
+        }
+        switch self.runtime.introspection.authenticate(attempts, settings: auth, eventLoop: context.eventLoop) {
+        case .immediate(let verdict):
+            if case .accepted(let identity) = verdict { finish(identity) } else { finish(nil) }
+        case .pending(let future):
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                if case .success(.accepted(let identity)) = result { finish(identity) } else { finish(nil) }
+            }
         }
     }
 
@@ -577,7 +965,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         case .leaseUpstream(let dedicated):
             if dedicated {
-                self.pool.connectDedicated().hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                self.exchangePool.connectDedicated().hop(to: context.eventLoop).assumeIsolated().whenComplete {
+                    result in
                     switch result {
                     case .success(let connection):
                         self.leaseSucceeded(connection)
@@ -587,7 +976,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     }
                 }
             } else {
-                switch self.pool.lease(self) {
+                switch self.exchangePool.lease(self) {
                 case .leased(let connection):
                     self.leaseSucceeded(connection)
                 case .pending(let waiter):
@@ -644,9 +1033,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.responseStatus = head.status.code
             if !self.evictOnSuccess.isEmpty {
                 if (200..<300).contains(head.status.code) {
-                    for key in self.evictOnSuccess { self.runtime.introspection.cache.evict(key) }
+                    let keys = self.evictOnSuccess
+                    for key in keys { self.runtime.introspection.cache.evict(key) }
+                    self.runtime.tunnels.close { entry in entry.sessionKey.map { keys.contains($0) } ?? false }
                 }
                 self.evictOnSuccess = []
+            }
+            if self.countLoginFailure && head.status == .unauthorized {
+                self.countFailure()
             }
             context.write(self.wrapOutboundOut(.head(head)), promise: nil)
 
@@ -687,7 +1081,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .cancelLease:
             if let waiter = self.waiter {
                 self.waiter = nil
-                self.pool.cancel(waiter)
+                self.exchangePool.cancel(waiter)
             }
         }
     }
@@ -702,7 +1096,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.upstream = nil
         self.upstreamNeedsFlush = false
         upstream.handler.delegate = nil
-        self.pool.release(upstream, reusable: disposition == .reuse)
+        self.exchangePool.release(upstream, reusable: disposition == .reuse)
     }
 
     private func writeError(_ error: GatewayError, closeClient: Bool, context: ChannelHandlerContext) {
@@ -748,7 +1142,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             "status": "\(status)",
             "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)",
             "client_ip": "\(self.clientIP)",
+            "auth_method": "\(self.identity?.method.rawValue ?? "none")",
+            "config_generation": "\(self.snapshot.generation)",
         ]
+        if let identity = self.identity { metadata["user_id"] = "\(identity.userID)" }
         if let error { metadata["error"] = "\(error)" }
         self.runtime.logger.info("request", metadata: metadata)
     }
@@ -764,6 +1161,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         upstream.handler.delegate = nil
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         let metrics = self.runtime.metrics
+        if let identity = self.identity {
+            let sessionKey = self.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in
+                guard case .betterAuthSession(let value, _) = attempt,
+                    case .success(let token)? = self.snapshot.auth.sessionSigner?.verify(signedValue: Substring(value))
+                else { return nil }
+                return CredentialKey(kind: .sessionCookie, credential: token)
+            }.first
+            self.runtime.tunnels.register(
+                channel: context.channel,
+                identity: identity,
+                attempts: self.acceptedAttempts,
+                sessionKey: sessionKey
+            )
+        }
         do {
             try TunnelHandler.join(client: context, upstream: upstream, metrics: metrics)
         } catch {
@@ -779,7 +1190,7 @@ extension ProxyHandler: UpstreamLeaseRequester {
     func leaseSucceeded(_ connection: UpstreamConnection) {
         self.waiter = nil
         guard let context = self.context else {
-            self.pool.release(connection, reusable: true)
+            self.exchangePool.release(connection, reusable: true)
             return
         }
         self.upstream = connection
@@ -790,7 +1201,7 @@ extension ProxyHandler: UpstreamLeaseRequester {
         }
         self.perform(action, context: context)
         if case .releaseUnneeded = action {
-            self.pool.release(connection, reusable: true)
+            self.exchangePool.release(connection, reusable: true)
         }
     }
 

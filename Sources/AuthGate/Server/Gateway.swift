@@ -29,6 +29,9 @@ public final class Gateway: Sendable {
     private let logger: Logger
     private let httpClient: HTTPClient
     let introspection: IntrospectionCore
+    let runtime: GatewayRuntime
+    /// Tunnel revalidation and limiter sweeps.
+    private let housekeeping = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let evictionListener: CacheEvictionListener?
 
     /// The bound address of the proxy listener (useful with port 0).
@@ -51,8 +54,10 @@ public final class Gateway: Sendable {
         logger: Logger,
         httpClient: HTTPClient,
         introspection: IntrospectionCore,
+        runtime: GatewayRuntime,
         evictionListener: CacheEvictionListener?
     ) {
+        self.runtime = runtime
         self.evictionListener = evictionListener
         self.httpClient = httpClient
         self.introspection = introspection
@@ -92,7 +97,13 @@ public final class Gateway: Sendable {
             logger: logger,
             group: group
         )
-        let runtime = GatewayRuntime(configStore: store, metrics: metrics, logger: logger, introspection: introspection)
+        let runtime = GatewayRuntime(
+            configStore: store,
+            metrics: metrics,
+            logger: logger,
+            introspection: introspection,
+            config: config
+        )
 
         var pools: [ObjectIdentifier: UpstreamPools] = [:]
         for loop in group.makeIterator() {
@@ -159,17 +170,22 @@ public final class Gateway: Sendable {
             logger: logger,
             httpClient: httpClient,
             introspection: introspection,
+            runtime: runtime,
             evictionListener: config.auth.databaseURL.flatMap { DatabaseURL($0.value) }.map {
                 CacheEvictionListener(
                     url: $0,
                     cache: introspection.cache,
                     metrics: metrics,
                     logger: logger,
-                    eventLoop: group.next()
+                    eventLoop: group.next(),
+                    onEviction: { payload in
+                        runtime.tunnels.applyEviction(payload, core: introspection, settings: store.current.auth)
+                    }
                 )
             }
         )
         gatewayBox.set(gateway)
+        gateway.housekeeping.withLockedValue { $0 = Task { await gateway.runHousekeeping() } }
         logger.info(
             "authgate listening",
             metadata: [
@@ -350,6 +366,39 @@ public final class Gateway: Sendable {
         return oldAuth != new.auth || old.sessionStore != new.sessionStore
     }
 
+    // MARK: - Housekeeping
+
+    /// Revalidates open tunnels every `websocket.revalidate_interval_ms` and forgets idle limiter
+    /// and lockout entries; both intervals follow reloads.
+    private func runHousekeeping() async {
+        var sinceRevalidation: Int64 = 0
+        var sinceSweep: Int64 = 0
+        let tick: Int64 = 100
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(tick))
+            } catch {
+                return
+            }
+            let snapshot = self.configStore.current
+            sinceRevalidation += tick
+            sinceSweep += tick
+            let interval = Int64(snapshot.config.websocket.revalidateIntervalMs)
+            if interval > 0 && sinceRevalidation >= interval {
+                sinceRevalidation = 0
+                if self.runtime.tunnels.count > 0 {
+                    self.runtime.tunnels.revalidate(using: self.introspection, settings: snapshot.auth)
+                }
+            }
+            if sinceSweep >= 10_000 {
+                sinceSweep = 0
+                let now = NIODeadline.now().uptimeNanoseconds
+                self.runtime.rateLimiter.sweep(now: now)
+                self.runtime.lockout.sweep(now: now)
+            }
+        }
+    }
+
     // MARK: - Shutdown
 
     /// Stops accepting, lets in-flight exchanges finish until `drainTimeout`, then closes
@@ -373,6 +422,8 @@ public final class Gateway: Sendable {
             self.tracker.closeAll()
         }
         try? await self.adminChannel?.close()
+        self.housekeeping.withLockedValue { $0?.cancel() }
+        self.runtime.migrationStatus.shutdown()
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
         try? await self.httpClient.shutdown()

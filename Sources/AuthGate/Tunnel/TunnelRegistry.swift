@@ -15,30 +15,52 @@ final class TunnelRegistry: Sendable {
     struct Entry: Sendable {
         var identity: Identity
         var attempts: [CredentialAttempt]
+        /// The cache key of the session credential, when the tunnel was opened with one.
+        var sessionKey: CredentialKey?
         var channel: any Channel
     }
 
     private let entries = NIOLockedValueBox<[ObjectIdentifier: Entry]>([:])
+    private let metrics: GatewayMetrics
+
+    init(metrics: GatewayMetrics) {
+        self.metrics = metrics
+    }
 
     var count: Int { self.entries.withLockedValue { $0.count } }
 
     /// Tracks `channel` (the client side of a tunnel) until it closes.
-    func register(channel: any Channel, identity: Identity, attempts: [CredentialAttempt]) {
+    func register(channel: any Channel, identity: Identity, attempts: [CredentialAttempt], sessionKey: CredentialKey?) {
         let id = ObjectIdentifier(channel)
-        self.entries.withLockedValue { $0[id] = Entry(identity: identity, attempts: attempts, channel: channel) }
+        let entry = Entry(identity: identity, attempts: attempts, sessionKey: sessionKey, channel: channel)
+        self.entries.withLockedValue { $0[id] = entry }
         channel.closeFuture.whenComplete { _ in
             self.entries.withLockedValue { _ = $0.removeValue(forKey: id) }
         }
     }
 
-    /// Closes every tunnel whose identity matches; returns how many.
+    /// Closes every tunnel that matches; returns how many.
     @discardableResult
-    func close(where matches: (Identity) -> Bool) -> Int {
+    func close(where matches: (Entry) -> Bool) -> Int {
         let victims = self.entries.withLockedValue { entries in
-            entries.values.filter { matches($0.identity) }.map(\.channel)
+            entries.values.filter { matches($0) }.map(\.channel)
         }
         for channel in victims { channel.close(promise: nil) }
+        self.metrics.tunnelsRevoked.increment(by: victims.count)
         return victims.count
+    }
+
+    /// Applies a `LISTEN/NOTIFY` eviction payload (`session:ID`, `user:ID`, `all`).
+    func applyEviction(_ payload: String, core: IntrospectionCore, settings: @autoclosure () -> AuthSettings) {
+        if payload == "all" {
+            self.revalidate(using: core, settings: settings())
+        } else if payload.hasPrefix("session:") {
+            let id = payload.dropFirst(8)
+            self.close { $0.identity.sessionID.map { $0[...] == id } ?? false }
+        } else if payload.hasPrefix("user:") {
+            let id = payload.dropFirst(5)
+            self.close { $0.identity.userID[...] == id }
+        }
     }
 
     /// Authenticates every tunnel's credential again and closes those now rejected.
@@ -47,8 +69,12 @@ final class TunnelRegistry: Sendable {
         for entry in all {
             let loop = entry.channel.eventLoop
             loop.execute {
+                let metrics = self.metrics
                 let close: @Sendable (AuthVerdict) -> Void = { verdict in
-                    if case .rejected = verdict { entry.channel.close(promise: nil) }
+                    if case .rejected = verdict, entry.channel.isActive {
+                        metrics.tunnelsRevoked.increment()
+                        entry.channel.close(promise: nil)
+                    }
                 }
                 switch core.authenticate(entry.attempts, settings: settings, eventLoop: loop) {
                 case .immediate(let verdict):

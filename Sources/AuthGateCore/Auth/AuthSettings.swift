@@ -39,7 +39,16 @@ public struct AuthSettings: Sendable {
         )
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
-                RouteAccess(rawValue: route.access).map { RouteTable.Rule(path: route.path, access: $0) }
+                RouteAccess(rawValue: route.access).map {
+                    RouteTable.Rule(
+                        path: route.path,
+                        access: $0,
+                        rateLimitClass: route.rateLimitClass,
+                        upstream: RouteUpstream(rawValue: route.upstream) ?? .backend,
+                        enableDualAuth: route.enableDualAuth,
+                        preferBetterAuth: route.preferBetterAuth
+                    )
+                }
             }
         )
         self.leewaySeconds = Int64(auth.leewaySeconds)

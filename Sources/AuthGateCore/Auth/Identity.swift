@@ -76,6 +76,8 @@ public enum RejectionReason: String, Sendable, Hashable, Error {
     case rawTokenNotAllowed = "raw_token_not_allowed"
     case inactive = "token_inactive"
     case methodNotAllowed = "auth_method_not_allowed"
+    /// A legacy token of a user the users table marks `migrated`, under `migration_policy: refuse`.
+    case userMigrated = "user_migrated"
 }
 
 extension RejectionReason {
@@ -100,6 +102,7 @@ extension RejectionReason {
         case .rawTokenNotAllowed: return "Unsigned session tokens are not accepted."
         case .inactive: return "The token is not active."
         case .methodNotAllowed: return "This route does not accept this kind of credential."
+        case .userMigrated: return "This account has moved to Better Auth: sign in again."
         }
     }
 }

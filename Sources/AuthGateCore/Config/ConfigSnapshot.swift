@@ -1,3 +1,5 @@
+import Crypto
+
 /// A validated configuration compiled into the form the data path reads, plus its generation.
 ///
 /// Immutable and `Sendable`: a reload builds a new snapshot and publishes it (the generation
@@ -24,6 +26,10 @@ public final class ConfigSnapshot: Sendable {
     public let trustedProxies: TrustedProxies
     /// Keys, verifiers, policy and routes for authentication.
     public let auth: AuthSettings
+    /// Rate limits, lockout, normalisation, forwarding and the migration policy.
+    public let policy: PolicySettings
+    /// Signs `X-Auth-Assertion` when `assertion.enabled`; also serves the admin JWKS.
+    public let assertionSigner: IdentityAssertionSigner?
     /// The session table layout for the `postgres` resolver.
     public let sessionSchema: SessionSchema
 
@@ -52,6 +58,7 @@ public final class ConfigSnapshot: Sendable {
         self.adminAddress = adminAddress
         self.upstream = upstream
         self.authServerUpstream = UpstreamTarget(url: config.auth.authServerURL)
+        self.policy = PolicySettings(config: config)
         self.trustedProxies = try TrustedProxies(config.trustedProxies)
         self.auth = try AuthSettings(
             config: config,
@@ -69,5 +76,55 @@ public final class ConfigSnapshot: Sendable {
         schema.userEmail = store.userEmailColumn
         schema.userRole = store.userRoleColumn
         self.sessionSchema = schema
+        self.assertionSigner = try Self.makeAssertionSigner(config.assertion)
+    }
+
+    /// The Ed25519 key used when `assertion.private_key_file` is not set: generated once per
+    /// process, so reloads keep it and the published JWKS stays valid.
+    static let processAssertionKey = Curve25519.Signing.PrivateKey()
+
+    private static func makeAssertionSigner(
+        _ assertion: GatewayConfig.Assertion
+    ) throws(ConfigError) -> IdentityAssertionSigner? {
+        guard assertion.enabled else { return nil }
+        let algorithm: IdentityAssertionSigner.Algorithm
+        if assertion.algorithm == "HS256" {
+            guard let secret = assertion.secret else {
+                throw ConfigError(
+                    file: nil,
+                    issues: [ConfigIssue(key: "assertion.secret", reason: "is required for HS256")]
+                )
+            }
+            algorithm = .hs256(secret: secret.value)
+        } else if let path = assertion.privateKeyFile {
+            switch ConfigLoader.readTextFile(path, limit: 64 * 1024) {
+            case .success(let pem):
+                do {
+                    algorithm = .edDSA(try IdentityAssertionSigner.loadEd25519PrivateKey(pem: pem))
+                } catch {
+                    throw ConfigError(
+                        file: nil,
+                        issues: [ConfigIssue(key: "assertion.private_key_file", reason: "\(path): \(error)")]
+                    )
+                }
+            case .failure(let problem):
+                throw ConfigError(
+                    file: nil,
+                    issues: [ConfigIssue(key: "assertion.private_key_file", reason: problem.reason)]
+                )
+            }
+        } else {
+            algorithm = .edDSA(Self.processAssertionKey)
+        }
+        do {
+            return try IdentityAssertionSigner(
+                algorithm: algorithm,
+                issuer: assertion.issuer,
+                audience: assertion.audience,
+                ttlSeconds: Int64(assertion.ttlSeconds)
+            )
+        } catch {
+            throw ConfigError(file: nil, issues: [ConfigIssue(key: "assertion", reason: "\(error)")])
+        }
     }
 }

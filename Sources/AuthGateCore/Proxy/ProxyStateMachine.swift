@@ -101,6 +101,9 @@ public struct ProxyStateMachine: Sendable {
         var response: ResponseProgress
         var connectionReused: Bool
         var retried: Bool
+        /// The body is read (and buffered) while the verdict is awaited: the verdict needs it
+        /// (the account of a login body).
+        var readWhileAuthenticating: Bool = false
     }
 
     private enum ResponseProgress: Sendable {
@@ -136,7 +139,8 @@ public struct ProxyStateMachine: Sendable {
     public var shouldReadClient: Bool {
         switch self.state {
         case .idle, .forwarding, .discardingRequest, .awaitingRequestEnd: return true
-        case .authenticating, .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
+        case .authenticating(let exchange): return exchange.readWhileAuthenticating && !exchange.requestEnded
+        case .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
         }
     }
 
@@ -155,13 +159,21 @@ public struct ProxyStateMachine: Sendable {
 
     /// A request head passed validation and was rewritten for the backend.
     ///
-    /// - Parameter authenticate: whether the route needs the introspection core's verdict
-    ///   before anything is sent upstream.
-    public mutating func requestHead(_ head: HTTPRequestHead, info: RequestInfo, authenticate: Bool = false) -> Action {
+    /// - Parameters:
+    ///   - authenticate: whether the route needs the introspection core's verdict before
+    ///     anything is sent upstream.
+    ///   - readBody: whether the body is read while the verdict is awaited (it is buffered, up
+    ///     to the body limit, until ``stopReadingBody()`` or the verdict).
+    public mutating func requestHead(
+        _ head: HTTPRequestHead,
+        info: RequestInfo,
+        authenticate: Bool = false,
+        readBody: Bool = false
+    ) -> Action {
         guard case .idle = self.state else {
             return .none
         }
-        let exchange = Exchange(
+        var exchange = Exchange(
             head: head,
             info: info,
             requestEnded: false,
@@ -172,6 +184,7 @@ public struct ProxyStateMachine: Sendable {
             retried: false
         )
         if authenticate {
+            exchange.readWhileAuthenticating = readBody
             self.state = .authenticating(exchange)
             return .authenticate
         }
@@ -192,6 +205,24 @@ public struct ProxyStateMachine: Sendable {
     public mutating func authenticationFailed(_ error: GatewayError) -> Action {
         guard case .authenticating(let exchange) = self.state else { return .none }
         return self.answerError(error, exchange: exchange, upstream: nil)
+    }
+
+    /// Stops reading the body while the verdict is awaited (enough of it was seen).
+    public mutating func stopReadingBody() {
+        guard case .authenticating(var exchange) = self.state else { return }
+        self.state = .modifying
+        exchange.readWhileAuthenticating = false
+        self.state = .authenticating(exchange)
+    }
+
+    /// Whether the whole request, end included, has been received.
+    public var requestEnded: Bool {
+        switch self.state {
+        case .authenticating(let exchange), .waitingForUpstream(let exchange), .forwarding(let exchange):
+            return exchange.requestEnded
+        default:
+            return false
+        }
     }
 
     /// Whether an authentication verdict is awaited.
