@@ -310,6 +310,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let path = Self.path(of: head.uri)
 
+        let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri)
+        if case .health = local {
+            // Probes are never limited.
+            self.answerLocally(.health, keepAlive: forwarded.clientKeepAlive, context: context)
+            return
+        }
+
         // Per client IP, before any crypto.
         let limiting = policy.rateLimitsEnabled
         let now = limiting ? NIODeadline.now().uptimeNanoseconds : 0
@@ -327,7 +334,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         var forcePublic = false
-        if let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri) {
+        if let local {
             switch local {
             case .refresh:
                 switch self.routeRefresh(&head) {
