@@ -126,4 +126,5 @@ def test_twenty_phase_flips_under_wrk_load(authgate, gateway_auth_config, auth_s
     assert not non_200, f"{len(non_200)} access lines not 200, e.g. {non_200[:3]}"
     assert not unknown_generation, f"{len(unknown_generation)} lines of an unknown generation, e.g. {unknown_generation[:3]}"
     assert not mismatches, f"{len(mismatches)} of {parsed} requests used the other phase's method, e.g.:\n" + "\n".join(mismatches[:5])
+    print(f"wrk {wrk_result}, access lines {parsed}, methods {seen_methods}, generations {len(phase_of)}")
     assert set(seen_methods) == {"legacy", "better-auth"}, f"both methods must be seen: {seen_methods}"
