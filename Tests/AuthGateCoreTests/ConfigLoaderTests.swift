@@ -322,6 +322,16 @@ struct ConfigLoaderTests {
         reload:
           watch_file: false
           watch_interval_ms: 500
+        audit:
+          enabled: false
+          table: audit.events
+          queue_capacity: 1024
+          batch_size: 50
+          flush_interval_ms: 20
+          spill_file: /tmp/spill.jsonl
+          retry_interval_ms: 100
+        metrics:
+          active_sessions_interval_ms: 0
         """
 
     @Test("the every-key file sets every key but the _file forms")
@@ -447,6 +457,14 @@ struct ConfigLoaderTests {
         expected.websocket.revalidateIntervalMs = 0
         expected.reload.watchFile = false
         expected.reload.watchIntervalMs = 500
+        expected.audit.enabled = false
+        expected.audit.table = "audit.events"
+        expected.audit.queueCapacity = 1024
+        expected.audit.batchSize = 50
+        expected.audit.flushIntervalMs = 20
+        expected.audit.spillFile = "/tmp/spill.jsonl"
+        expected.audit.retryIntervalMs = 100
+        expected.metrics.activeSessionsIntervalMs = 0
         // Field by field first, so a failure names the field; then the whole value, so a field
         // added to the model without a line here fails too.
         #expect(config.auth.sessionResolver == "postgres")
@@ -1077,7 +1095,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 105)
+        #expect(keys.count == 113)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1112,7 +1130,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 105)
+        #expect(keys.count == 113)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

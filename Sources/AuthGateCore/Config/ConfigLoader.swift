@@ -275,6 +275,24 @@ public enum ConfigLoader {
                 ]
             ),
             Section(
+                name: "audit",
+                fields: [
+                    Field(name: "enabled", kind: .boolean(\.audit.enabled)),
+                    Field(name: "table", kind: .string(\.audit.table)),
+                    Field(name: "queue_capacity", kind: .integer(\.audit.queueCapacity)),
+                    Field(name: "batch_size", kind: .integer(\.audit.batchSize)),
+                    Field(name: "flush_interval_ms", kind: .integer(\.audit.flushIntervalMs)),
+                    Field(name: "spill_file", kind: .string(\.audit.spillFile)),
+                    Field(name: "retry_interval_ms", kind: .integer(\.audit.retryIntervalMs)),
+                ]
+            ),
+            Section(
+                name: "metrics",
+                fields: [
+                    Field(name: "active_sessions_interval_ms", kind: .integer(\.metrics.activeSessionsIntervalMs))
+                ]
+            ),
+            Section(
                 name: "reload",
                 fields: [
                     Field(name: "watch_file", kind: .boolean(\.reload.watchFile)),

@@ -48,6 +48,11 @@ extension GatewayConfig {
         ("lockout.max_body_bytes", 64...1_048_576, "bytes"),
         ("assertion.ttl_seconds", 1...3_600, "seconds"),
         ("websocket.revalidate_interval_ms", 0...86_400_000, "ms (0 = only on eviction)"),
+        ("audit.queue_capacity", 16...10_000_000, "events"),
+        ("audit.batch_size", 1...10_000, "rows"),
+        ("audit.flush_interval_ms", 1...60_000, "ms"),
+        ("audit.retry_interval_ms", 10...600_000, "ms"),
+        ("metrics.active_sessions_interval_ms", 0...86_400_000, "ms (0 = only from the cache)"),
         ("reload.watch_interval_ms", 100...3_600_000, "ms"),
     ]
 
@@ -302,6 +307,26 @@ extension GatewayConfig {
 
         // reload
         self.checkInteger("reload.watch_interval_ms", Int64(self.reload.watchIntervalMs), add: add)
+
+        // audit, metrics
+        self.checkInteger("audit.queue_capacity", Int64(self.audit.queueCapacity), add: add)
+        self.checkInteger("audit.batch_size", Int64(self.audit.batchSize), add: add)
+        self.checkInteger("audit.flush_interval_ms", Int64(self.audit.flushIntervalMs), add: add)
+        self.checkInteger("audit.retry_interval_ms", Int64(self.audit.retryIntervalMs), add: add)
+        if !SessionSchema.isValidIdentifier(self.audit.table) {
+            add(
+                "audit.table",
+                "\"\(self.audit.table)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)"
+            )
+        }
+        if self.audit.spillFile.isEmpty {
+            add("audit.spill_file", "is empty")
+        }
+        self.checkInteger(
+            "metrics.active_sessions_interval_ms",
+            Int64(self.metrics.activeSessionsIntervalMs),
+            add: add
+        )
 
         // routes
         for (index, route) in self.routes.enumerated() {

@@ -26,6 +26,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var assertion: Assertion = .init()
     public var websocket: WebSocket = .init()
     public var reload: Reload = .init()
+    public var audit: Audit = .init()
+    public var metrics: Metrics = .init()
 
     public init(
         server: Server = .init(),
@@ -335,6 +337,33 @@ public struct GatewayConfig: Sendable, Equatable {
         public var tokenQueryParameter: String? = nil
         /// How often an open tunnel's credential is checked again (0 = only on eviction).
         public var revalidateIntervalMs: Int = 30_000
+        public init() {}
+    }
+
+    /// `audit:` — the authentication audit trail in PostgreSQL.
+    public struct Audit: Sendable, Equatable {
+        /// Write audit rows (needs `auth.database_url`; without it nothing is written).
+        public var enabled: Bool = true
+        /// The audit table.
+        public var table: String = "auth_audit_log"
+        /// Events held in memory at most; beyond it they go to the spill file.
+        public var queueCapacity: Int = 65_536
+        /// Rows per insert.
+        public var batchSize: Int = 500
+        /// A partial batch is written after this long.
+        public var flushIntervalMs: Int = 200
+        /// Append-only file for events PostgreSQL could not take; replayed in order when it is back.
+        public var spillFile: String = "/var/lib/authgate/audit-spill.jsonl"
+        /// How often a down database is tried again.
+        public var retryIntervalMs: Int = 1_000
+        public init() {}
+    }
+
+    /// `metrics:` — what the admin listener's `/metrics` counts beyond the request path.
+    public struct Metrics: Sendable, Equatable {
+        /// How often `better_auth_active_sessions` is counted in the session table (0 = only
+        /// from the cache).
+        public var activeSessionsIntervalMs: Int = 30_000
         public init() {}
     }
 
