@@ -610,7 +610,7 @@ def authgate(backend, tmp_path_factory):
 
 @pytest.fixture
 def gateway_auth_config(auth_server, postgres, legacy_secret) -> dict:
-    """``auth``/``cache``/``routes`` sections for dual auth against the real components
+    """``auth``/``cache``/``routes``/``rate_limits`` sections for dual auth against the real components
     (phase 1 flags, HTTP session resolver); merge your own changes over it."""
     return {
         "auth": {
@@ -626,4 +626,8 @@ def gateway_auth_config(auth_server, postgres, legacy_secret) -> dict:
         },
         "cache": {"positive_ttl_ms": 60000, "negative_ttl_ms": 5000, "stale_if_error_ms": 0},
         "routes": [{"path": "/api/public/", "access": "public"}],
+        # Functional tests send bursts from one IP and one user (e.g. 200 concurrent requests
+        # with one session) that the default limits (ip_burst 200, user_burst 100) would
+        # refuse; test_rate_limits.py replaces this section with the limits it tests.
+        "rate_limits": {"ip_burst": 10000, "user_burst": 10000},
     }
