@@ -8,6 +8,7 @@ import concurrent.futures
 import copy
 import http.client
 import itertools
+import time
 
 import pytest
 import requests
@@ -228,3 +229,19 @@ def test_rejected_tokens_lock_the_ip(authgate, gateway_auth_config, legacy_secre
     assert_429(get(gateway, "/api/data", {**valid, "X-Forwarded-For": "10.30.0.1"}), "locked_out")
     assert get(gateway, "/api/data", {**valid, "X-Forwarded-For": "10.30.0.2"}).status_code == 200
     assert cause(gateway, "lockout") >= 1
+
+
+def test_lockout_ends_with_its_window(authgate, gateway_auth_config, legacy_secret):
+    config = lockout_config(gateway_auth_config)
+    config["lockout"] = {"enabled": True, "max_failures": 2, "window_ms": 1500}
+    gateway = authgate(config)
+    valid = from_ip("10.40.0.1", Authorization=f"Bearer {legacy_token('window-ok', 'w@example.com', 'user', secret=legacy_secret)}")
+    for i in range(2):
+        forged = legacy_token(f"window-forged-{i}", "f@example.com", "user", secret=legacy_secret + "-wrong")
+        assert get(gateway, "/api/data", from_ip("10.40.0.1", Authorization=f"Bearer {forged}")).status_code == 401
+    locked = get(gateway, "/api/data", valid)
+    body = assert_429(locked, "locked_out")
+    assert int(locked.headers["Retry-After"]) <= 2, f"Retry-After beyond the 1.5 s window: {locked.headers['Retry-After']} {body}"
+    time.sleep(1.7)
+    after = get(gateway, "/api/data", valid)
+    assert after.status_code == 200, f"lockout.window_ms 1500 passed, still {after.status_code} {after.text[:200]}"

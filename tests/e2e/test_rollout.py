@@ -328,14 +328,14 @@ def legacy_users(postgres):
     return migrated, pending
 
 
-def test_migrated_users_legacy_tokens_refused_or_recorded(authgate, gateway_auth_config, legacy_users, legacy_secret):
+def test_migrated_users_legacy_tokens_refused_or_recorded(authgate, gateway_auth_config, legacy_users, legacy_secret, postgres):
     migrated, pending = legacy_users
 
     def call(gateway, sub: str) -> requests.Response:
         token = legacy_token(sub, f"{sub}@example.com", "user", secret=legacy_secret)
         return get(gateway, "/api/me", {"Authorization": f"Bearer {token}"})
 
-    refuse = authgate(with_phase(gateway_auth_config, "phase2", migration_policy="refuse"))
+    refuse = authgate(with_phase(gateway_auth_config, "phase2", migration_policy="refuse", migration_status_ttl_ms=0))
     response = call(refuse, migrated)
     assert response.status_code == 401, f"refuse: migrated user's legacy token: {response.status_code} {response.text}"
     body = response.json()
@@ -343,6 +343,11 @@ def test_migrated_users_legacy_tokens_refused_or_recorded(authgate, gateway_auth
     ok = call(refuse, pending)
     assert ok.status_code == 200, f"refuse: pending user: {ok.status_code} {ok.text}"
     assert refuse.metrics().get('authgate_migrated_legacy_tokens_total{action="refused"}', 0) >= 1
+    # migration_status_ttl_ms 0: the batch tool migrating a user takes effect at once.
+    postgres.sql("UPDATE users SET migration_status = 'migrated' WHERE id = %s", pending)
+    late = call(refuse, pending)
+    assert late.status_code == 401, f"user migrated while the gateway runs (ttl 0): {late.status_code} {late.text[:200]}"
+    postgres.sql("UPDATE users SET migration_status = 'pending' WHERE id = %s", pending)
 
     record = authgate(with_phase(gateway_auth_config, "phase2", migration_policy="record"))
     before = record.metrics().get('authgate_migrated_legacy_tokens_total{action="recorded"}', 0)

@@ -47,7 +47,7 @@ def open_tunnel(
             client.close()
             pytest.fail(
                 "the backend's first frame (sent right after its 101) did not reach the client within 5 s "
-                "while the client sent nothing: the tunnel only relays upstream bytes after client data"
+                "while the client sent nothing (bytes the backend sends first must be relayed at once)"
             )
         return client, hello
     client.send_text("nudge")
