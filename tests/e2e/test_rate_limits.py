@@ -174,6 +174,7 @@ def test_distinct_ips_cannot_grow_memory(authgate, gateway_auth_config):
     assert keys is not None, "authgate_rate_limiter_keys missing from /metrics"
     assert 0 < keys <= 1000, f"authgate_rate_limiter_keys {keys}: want 1..1000 (max_tracked_keys 1000)"
     grown_mb = (rss_after - rss_before) / 1024
+    print(f"rate limiter keys {keys}, RSS {rss_before} -> {rss_after} KiB")
     assert grown_mb < 30, f"RSS grew {grown_mb:.1f} MB over 20,000 distinct client IPs ({rss_before} → {rss_after} KiB)"
 
 
