@@ -7,8 +7,17 @@ import Testing
 /// The executable's signal handling: SIGHUP reloads, SIGTERM drains.
 @Suite("Process lifecycle", .serialized)
 struct LifecycleTests {
-    static func config(port: Int, adminPort: Int, backendPort: Int, responseTimeoutMs: Int) -> String {
+    static func config(
+        port: Int,
+        adminPort: Int,
+        backendPort: Int,
+        responseTimeoutMs: Int,
+        watchFile: Bool = false
+    ) -> String {
         """
+        reload:
+          watch_file: \(watchFile)
+          watch_interval_ms: 100
         server:
           listen: "127.0.0.1:\(port)"
           event_loops: 1
@@ -88,6 +97,44 @@ struct LifecycleTests {
         #expect(answer.bodyString.contains("invalid_config"))
         await admin.close()
         #expect(gateway.process.isRunning)
+    }
+
+    @Test("a change of the file reloads without a signal; a broken write keeps the running config")
+    func fileWatchReload() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let backend = try await DemoBackend.start(port: 0, group: group)
+        defer { Task { try? await backend.shutdown() } }
+        let backendPort = backend.port
+        let gateway = try await GatewayProcess.start { port, admin in
+            Self.config(
+                port: port,
+                adminPort: admin,
+                backendPort: backendPort,
+                responseTimeoutMs: 5000,
+                watchFile: true
+            )
+        }
+        defer { gateway.terminate() }
+        #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 200)
+
+        try gateway.rewriteConfig(
+            Self.config(
+                port: gateway.port,
+                adminPort: gateway.adminPort,
+                backendPort: backendPort,
+                responseTimeoutMs: 200,
+                watchFile: true
+            )
+        )
+        try await Self.waitUntil { try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1 }
+        #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
+
+        try gateway.rewriteConfig("server:\n  listen: [unterminated\n")
+        try await Self.waitUntil {
+            try await Self.metric("config_reload_failures_total", adminPort: gateway.adminPort) == 1
+        }
+        #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
+        #expect(try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1)
     }
 
     @Test("SIGTERM stops accepting, lets the request in flight finish, then exits 0")

@@ -363,7 +363,7 @@ struct ProxyIntegrationTests {
             #expect(try await admin.readResponse().status == 200)
             try await admin.send(Self.get("/metrics"))
             let metrics = try await admin.readResponse().bodyString
-            #expect(metrics.contains("authgate_http_requests_total{status_class=\"2xx\"} 1"))
+            #expect(metrics.contains("authgate_http_requests_total{route_class=\"gateway\",status_class=\"2xx\"} 1"))
             #expect(metrics.contains("authgate_upstream_latency_seconds_bucket"))
             #expect(metrics.contains("authgate_open_connections 1"))
             await admin.close()

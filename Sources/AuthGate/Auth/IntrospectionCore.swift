@@ -194,18 +194,20 @@ final class IntrospectionCore: Sendable {
         let metrics = self.metrics
         let invalidation = cache.invalidationToken(for: key)
         let future = self.legacyFlights.run(key: key, on: eventLoop) {
-            metrics.tokenValidations.increment()
-            return eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+            eventLoop.makeFutureWithTask { () async -> SessionOutcome in
                 do throws(ResolverUnavailable) {
                     switch try await client.introspect(token) {
                     case .found(let identity):
+                        metrics.recordValidation(method: .legacy, outcome: .valid)
                         cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
                         return .found(identity)
                     case .notFound:
+                        metrics.recordValidation(method: .legacy, outcome: .invalid)
                         cache.storeNegative(key, .inactive)
                         return .notFound
                     }
                 } catch {
+                    metrics.recordValidation(method: .legacy, outcome: .error)
                     metrics.resolverFailures.increment()
                     return .unavailable(error.reason)
                 }
@@ -225,16 +227,16 @@ final class IntrospectionCore: Sendable {
         let key = CredentialKey(kind: cacheKind, credential: token)
         switch self.cache.lookup(key) {
         case .hit(let identity):
-            self.metrics.tokenCacheHits.increment()
+            self.metrics.recordCacheHit(method: kind.method)
             return .immediate(.accepted(identity))
         case .negativeHit(let reason):
             return .immediate(.rejected(reason))
         case .stale, .miss:
             break
         }
-        self.metrics.tokenValidations.increment()
         switch verifier().verify(token, now: Self.nowSeconds()) {
         case .success(let jwt):
+            self.metrics.recordValidation(method: kind.method, outcome: .valid)
             var kind = kind
             if kind == .betterAuthJWT && jwt.header.algorithm == .hs256 { kind = .betterAuthHS256JWT }
             let identity = Identity(
@@ -248,6 +250,7 @@ final class IntrospectionCore: Sendable {
             self.cache.storePositive(key, identity)
             return .immediate(.accepted(identity))
         case .failure(let reason):
+            self.metrics.recordValidation(method: kind.method, outcome: .invalid)
             return .immediate(.rejected(reason))
         }
     }
@@ -294,13 +297,16 @@ final class IntrospectionCore: Sendable {
                 do throws(ResolverUnavailable) {
                     switch try await resolver.resolve(token: token, signedValue: signedValue) {
                     case .found(let identity):
+                        metrics.recordValidation(method: .betterAuth, outcome: .valid)
                         cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
                         return .found(identity)
                     case .notFound:
+                        metrics.recordValidation(method: .betterAuth, outcome: .invalid)
                         cache.storeNegative(key, .sessionNotFound)
                         return .notFound
                     }
                 } catch {
+                    metrics.recordValidation(method: .betterAuth, outcome: .error)
                     metrics.resolverFailures.increment()
                     logger.warning("session resolver unavailable", metadata: ["reason": "\(error.reason)"])
                     return .unavailable(error.reason)
@@ -315,7 +321,7 @@ final class IntrospectionCore: Sendable {
     private func cached(_ key: CredentialKey, as kind: CredentialKind?) -> (AuthVerdict?, stale: Identity?) {
         switch self.cache.lookup(key) {
         case .hit(var identity):
-            self.metrics.tokenCacheHits.increment()
+            self.metrics.recordCacheHit(method: kind?.method ?? identity.method)
             if let kind { identity.kind = kind }
             return (.accepted(identity), nil)
         case .negativeHit(let reason):

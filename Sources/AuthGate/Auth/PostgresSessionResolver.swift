@@ -54,3 +54,17 @@ final class PostgresSessionResolver: SessionResolver {
         self.runner.cancel()
     }
 }
+
+extension PostgresSessionResolver {
+    /// The number of unexpired sessions in the session table.
+    func countActiveSessions(sql: String) async throws -> Int {
+        let rows = try await self.client.query(
+            PostgresQuery(unsafeSQL: sql, binds: PostgresBindings()),
+            logger: self.logger
+        )
+        for try await count in rows.decode(Int64.self) {
+            return Int(count)
+        }
+        return 0
+    }
+}

@@ -1,4 +1,5 @@
 import Atomics
+public import AuthGateCore
 import NIOCore
 
 /// A monotonically increasing counter; one relaxed atomic add per event.
@@ -68,8 +69,64 @@ public final class Histogram: Sendable {
 /// The handles are plain atomics rather than swift-metrics factories: the data path records on
 /// every request, and a relaxed atomic add is the cheapest thing that stays exact.
 public final class GatewayMetrics: Sendable {
-    /// `authgate_http_requests_total{status_class}` indexed 1...5 (index 0 unused).
-    public let requestsByStatusClass: [Counter] = (0...5).map { _ in Counter() }
+    /// The `route_class` label: what kind of route answered.
+    public enum RouteClass: Int, CaseIterable, Sendable {
+        case `public`, authenticated, betterAuthOnly, login, gateway, unrouted
+        var label: String {
+            switch self {
+            case .public: return "public"
+            case .authenticated: return "authenticated"
+            case .betterAuthOnly: return "better_auth_only"
+            case .login: return "login"
+            case .gateway: return "gateway"
+            case .unrouted: return "unrouted"
+            }
+        }
+    }
+
+    /// The `outcome` label of `better_auth_token_validations_total`.
+    public enum ValidationOutcome: Int, CaseIterable, Sendable {
+        case valid, invalid, error
+        var label: String {
+            switch self {
+            case .valid: return "valid"
+            case .invalid: return "invalid"
+            case .error: return "error"
+            }
+        }
+    }
+
+    /// The `auth_method` label values: `legacy`, `better-auth`, and `none` (no credential).
+    static let methodLabels = ["legacy", "better-auth", "none"]
+    @inline(__always) static func methodIndex(_ method: AuthMethod?) -> Int {
+        switch method {
+        case .legacy: return 0
+        case .betterAuth: return 1
+        case nil: return 2
+        }
+    }
+    /// The `reason` label values: every rejection reason, then `auth_unavailable`.
+    static let reasonLabels = RejectionReason.allCases.map(\.rawValue) + ["auth_unavailable"]
+    static let reasonIndex: [RejectionReason: Int] = Dictionary(
+        uniqueKeysWithValues: RejectionReason.allCases.enumerated().map { ($1, $0) }
+    )
+
+    /// `authgate_http_requests_total{route_class,status_class}`: [route class][status class 1...5].
+    public let requestsByClass: [[Counter]] = RouteClass.allCases.map { _ in (0...5).map { _ in Counter() } }
+    /// `better_auth_attempts_total{auth_method}`.
+    let attemptsByMethod: [Counter] = methodLabels.map { _ in Counter() }
+    /// `better_auth_success_total{auth_method}`.
+    let successesByMethod: [Counter] = methodLabels.map { _ in Counter() }
+    /// `better_auth_failures_total{auth_method,reason}`.
+    let failuresByMethodReason: [[Counter]] = methodLabels.map { _ in reasonLabels.map { _ in Counter() } }
+    /// `better_auth_token_validations_total{auth_method,outcome}`.
+    let validationsByMethodOutcome: [[Counter]] = methodLabels.map { _ in
+        ValidationOutcome.allCases.map { _ in Counter() }
+    }
+    /// `better_auth_token_cache_hits_total{auth_method}`.
+    let cacheHitsByMethod: [Counter] = methodLabels.map { _ in Counter() }
+    /// `better_auth_active_sessions`.
+    public let activeSessions = Gauge()
     public let upstreamLatency = Histogram(bounds: [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
     ])
@@ -81,13 +138,7 @@ public final class GatewayMetrics: Sendable {
     public let upstreamRetries = Counter()
     public let rejectedRequests = Counter()
     public let activeTunnels = Gauge()
-    /// Authentication (the operators' names are rendered in issue 5's exporter).
-    public let authAttempts = Counter()
-    public let authSuccesses = Counter()
-    public let authFailures = Counter()
     public let authUnavailable = Counter()
-    public let tokenValidations = Counter()
-    public let tokenCacheHits = Counter()
     public let sessionLookups = Counter()
     public let resolverFailures = Counter()
     public let staleServed = Counter()
@@ -119,19 +170,55 @@ public final class GatewayMetrics: Sendable {
 
     public init() {}
 
-    @inline(__always) public func recordResponse(status: Int) {
+    @inline(__always) public func recordResponse(status: Int, routeClass: RouteClass) {
         let cls = status / 100
-        if cls >= 1 && cls <= 5 { self.requestsByStatusClass[cls].increment() }
+        if cls >= 1 && cls <= 5 { self.requestsByClass[routeClass.rawValue][cls].increment() }
     }
+
+    /// A request on an authenticated route; `method` is the system its first credential was
+    /// offered to (`nil`: it carried none).
+    @inline(__always) public func recordAttempt(method: AuthMethod?) {
+        self.attemptsByMethod[Self.methodIndex(method)].increment()
+    }
+
+    @inline(__always) public func recordSuccess(method: AuthMethod) {
+        self.successesByMethod[Self.methodIndex(method)].increment()
+    }
+
+    /// A 401 (`reason`) or, with `reason` nil, a 503 because nothing could decide.
+    public func recordFailure(method: AuthMethod?, reason: RejectionReason?) {
+        let reasonIndex = reason.flatMap { Self.reasonIndex[$0] } ?? (Self.reasonLabels.count - 1)
+        self.failuresByMethodReason[Self.methodIndex(method)][reasonIndex].increment()
+    }
+
+    /// A credential verified or resolved (not served from the cache).
+    @inline(__always) public func recordValidation(method: AuthMethod, outcome: ValidationOutcome) {
+        self.validationsByMethodOutcome[Self.methodIndex(method)][outcome.rawValue].increment()
+    }
+
+    @inline(__always) public func recordCacheHit(method: AuthMethod) {
+        self.cacheHitsByMethod[Self.methodIndex(method)].increment()
+    }
+
+    /// Totals over every label, for tests and logs.
+    public var authAttemptsTotal: Int { self.attemptsByMethod.reduce(0) { $0 + $1.value } }
+    public var authSuccessesTotal: Int { self.successesByMethod.reduce(0) { $0 + $1.value } }
+    public var authFailuresTotal: Int { self.failuresByMethodReason.joined().reduce(0) { $0 + $1.value } }
+    public var tokenValidationsTotal: Int { self.validationsByMethodOutcome.joined().reduce(0) { $0 + $1.value } }
+    public var tokenCacheHitsTotal: Int { self.cacheHitsByMethod.reduce(0) { $0 + $1.value } }
 
     /// Prometheus text exposition format, version 0.0.4.
     public func render() -> String {
         var out = ""
         out.reserveCapacity(4096)
-        out += "# HELP authgate_http_requests_total Requests answered, by status class.\n"
+        out += "# HELP authgate_http_requests_total Requests answered, by route class and status class.\n"
         out += "# TYPE authgate_http_requests_total counter\n"
-        for cls in 1...5 {
-            out += "authgate_http_requests_total{status_class=\"\(cls)xx\"} \(self.requestsByStatusClass[cls].value)\n"
+        for routeClass in RouteClass.allCases {
+            for cls in 1...5 {
+                let value = self.requestsByClass[routeClass.rawValue][cls].value
+                out +=
+                    "authgate_http_requests_total{route_class=\"\(routeClass.label)\",status_class=\"\(cls)xx\"} \(value)\n"
+            }
         }
         let latency = self.upstreamLatency.snapshot()
         out += "# HELP authgate_upstream_latency_seconds Time from the request sent to the response head.\n"
@@ -168,23 +255,66 @@ public final class GatewayMetrics: Sendable {
             "Requests refused by the gateway's own checks.",
             self.rejectedRequests.value
         )
-        counter("better_auth_attempts_total", "Requests that needed authentication.", self.authAttempts.value)
-        counter("better_auth_success_total", "Requests authenticated.", self.authSuccesses.value)
-        counter("better_auth_failures_total", "Requests refused with 401.", self.authFailures.value)
+        func labelled(_ name: String, _ help: String, _ series: [(String, Int)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+            for (labels, value) in series { out += "\(name){\(labels)} \(value)\n" }
+        }
+        let methods = Self.methodLabels
+        labelled(
+            "better_auth_attempts_total",
+            "Requests that needed authentication, by the system their first credential was offered to (none: no credential).",
+            methods.indices.map { ("auth_method=\"\(methods[$0])\"", self.attemptsByMethod[$0].value) }
+        )
+        labelled(
+            "better_auth_success_total",
+            "Requests authenticated, by method.",
+            methods.indices.dropLast().map { ("auth_method=\"\(methods[$0])\"", self.successesByMethod[$0].value) }
+        )
+        var failures: [(String, Int)] = []
+        for method in methods.indices {
+            for (reason, label) in Self.reasonLabels.enumerated() {
+                let value = self.failuresByMethodReason[method][reason].value
+                // Zero series for impossible pairs would only add noise; a series appears once it moves.
+                if value > 0 || label == "missing_credential" || label == "auth_unavailable" {
+                    failures.append(("auth_method=\"\(methods[method])\",reason=\"\(label)\"", value))
+                }
+            }
+        }
+        labelled(
+            "better_auth_failures_total",
+            "Requests refused with 401 (or 503 auth_unavailable), by method and reason.",
+            failures
+        )
         counter(
             "authgate_auth_unavailable_total",
             "Requests answered 503 because no resolver answered.",
             self.authUnavailable.value
         )
-        counter(
+        var validations: [(String, Int)] = []
+        for method in methods.indices.dropLast() {
+            for outcome in ValidationOutcome.allCases {
+                validations.append(
+                    (
+                        "auth_method=\"\(methods[method])\",outcome=\"\(outcome.label)\"",
+                        self.validationsByMethodOutcome[method][outcome.rawValue].value
+                    )
+                )
+            }
+        }
+        labelled(
             "better_auth_token_validations_total",
-            "Credentials verified (not served from the cache).",
-            self.tokenValidations.value
+            "Credentials verified or resolved (not served from the cache), by method and outcome.",
+            validations
         )
-        counter(
+        labelled(
             "better_auth_token_cache_hits_total",
-            "Credentials served from the identity cache.",
-            self.tokenCacheHits.value
+            "Credentials served from the identity cache, by method.",
+            methods.indices.dropLast().map { ("auth_method=\"\(methods[$0])\"", self.cacheHitsByMethod[$0].value) }
+        )
+        gauge(
+            "better_auth_active_sessions",
+            "Live Better Auth sessions (counted in the session table, or distinct sessions in the cache).",
+            self.activeSessions.value
         )
         counter(
             "authgate_session_lookups_total",

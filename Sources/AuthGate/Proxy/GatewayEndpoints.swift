@@ -59,6 +59,13 @@ enum Timestamp {
         return Int(spec.tv_sec)
     }
 
+    /// Microseconds since 1970.
+    static func epochMicros() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
+    }
+
     /// The current UTC time as `2026-11-26T20:15:18.123Z`.
     static func iso8601Now() -> String {
         var spec = timespec()

@@ -69,6 +69,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var loginAccountKey: RateLimitKey?
     /// A 401 answer to this exchange counts towards the lockout.
     private var countLoginFailure = false
+    /// The `route_class` of the exchange's metrics.
+    private var routeClass: GatewayMetrics.RouteClass = .unrouted
+    /// The system the exchange's first credential was offered to (metrics' `auth_method`).
+    private var attemptMethod: AuthMethod?
+    /// The normalised target and the user agent, for audit events.
+    private var auditTarget = ""
+    private var userAgent: String?
 
     struct LoginCheck {
         var body: ByteBuffer
@@ -286,6 +293,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.expectsContinue = forwarded.expectsContinue
 
         self.resetExchange()
+        if self.runtime.audit.isEnabled {
+            self.userAgent = head.headers.first(name: "user-agent")
+        }
         let info = ProxyStateMachine.RequestInfo(
             method: head.method,
             framing: framing,
@@ -308,9 +318,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if self.snapshot.config.logging.accessLog {
             self.requestURI = head.uri
         }
+        self.auditTarget = head.uri
         let path = Self.path(of: head.uri)
 
         let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri)
+        if local != nil { self.routeClass = .gateway }
         if case .health = local {
             // Probes are never limited.
             self.answerLocally(.health, keepAlive: forwarded.clientKeepAlive, context: context)
@@ -340,11 +352,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 switch self.routeRefresh(&head) {
                 case .forwardToBackend:
                     forcePublic = true
+                    self.audit(.refresh, method: .legacy, success: true, identity: nil, reason: nil)
                 case .answerHere(let signedValue):
+                    self.audit(.refresh, method: .betterAuth, success: true, identity: nil, reason: nil)
                     self.answeringLocally = true
                     self.refreshBetterAuthSession(signedValue, keepAlive: forwarded.clientKeepAlive, context: context)
                     return
                 case .reject(let reason):
+                    self.audit(.refresh, method: nil, success: false, identity: nil, reason: reason.rawValue)
                     self.answeringLocally = true
                     let error = GatewayError.unauthorized(reason)
                     self.writeLocal(
@@ -397,6 +412,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let access = forcePublic ? .public : route.access
         let isLogin = policy.isLoginPath(path)
+        if !forcePublic {
+            switch access {
+            case _ where isLogin: self.routeClass = .login
+            case .public: self.routeClass = .public
+            case .authenticated: self.routeClass = .authenticated
+            case .betterAuthOnly: self.routeClass = .betterAuthOnly
+            }
+        }
 
         // Lockout of a client IP, before any credential or body is looked at.
         if policy.lockoutEnabled && (access != .public || isLogin),
@@ -405,6 +428,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
         {
             self.runtime.metrics.lockedOut.increment()
+            self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out")
             self.refuse(error, head: head, info: info, context: context)
             return
         }
@@ -456,7 +480,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.requestHead(head, info: info), context: context)
             return
         }
-        self.runtime.metrics.authAttempts.increment()
         var credentials: ExtractedCredentials
         if info.isUpgrade && (policy.tokenSubprotocol != nil || policy.tokenQueryParameter != nil) {
             credentials = auth.extractor.extractForUpgrade(
@@ -474,6 +497,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             credentials = auth.extractor.extract(from: head.headers)
         }
         if credentials.isMalformed {
+            self.runtime.metrics.recordAttempt(method: nil)
             self.pendingHadCredentials = true
             self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
             self.authenticationFinished(.rejected(.malformed), context: context)
@@ -485,6 +509,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             : auth.policy.overriding(enableDualAuth: route.enableDualAuth, preferBetterAuth: route.preferBetterAuth)
         self.pendingAttempts = authPolicy.attempts(for: credentials, access: access)
         self.pendingHadCredentials = !credentials.isEmpty
+        self.attemptMethod = self.pendingAttempts.first?.method
+        self.runtime.metrics.recordAttempt(method: self.attemptMethod)
         self.pendingHead = head
         self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
     }
@@ -498,6 +524,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.loginAccountKey = nil
         self.countLoginFailure = false
         self.evictOnSuccess = []
+        self.routeClass = .unrouted
+        self.attemptMethod = nil
+        self.userAgent = nil
     }
 
     /// Answers `error` for a request refused before anything was sent upstream, keeping the
@@ -565,6 +594,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 for: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds)
             ) {
                 self.runtime.metrics.lockedOut.increment()
+                self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out_account")
                 self.pendingHead = nil
                 self.perform(self.machine.authenticationFailed(error), context: context)
                 return
@@ -574,6 +604,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let head = self.pendingHead else { return }
         self.pendingHead = nil
         self.perform(self.machine.authenticated(head), context: context)
+    }
+
+    /// Hands an authentication event to the audit trail; builds nothing when it is off.
+    private func audit(
+        _ kind: AuditEvent.Kind,
+        method: AuthMethod?,
+        success: Bool,
+        identity: Identity?,
+        reason: String?
+    ) {
+        let sink = self.runtime.audit
+        guard sink.isEnabled else { return }
+        sink.record(
+            AuditEvent(
+                kind: kind,
+                authMethod: method,
+                success: success,
+                userID: identity?.userID,
+                sessionID: identity?.sessionID,
+                clientIP: self.clientIP,
+                userAgent: self.userAgent,
+                route: String(Self.path(of: self.auditTarget)),
+                reason: reason,
+                requestID: self.requestID,
+                timeMicros: Timestamp.epochMicros()
+            )
+        )
     }
 
     /// Counts a failed login or a rejected token towards the lockout.
@@ -626,7 +683,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let metrics = self.runtime.metrics
         switch verdict {
         case .accepted(let identity):
-            metrics.authSuccesses.increment()
+            metrics.recordSuccess(method: identity.method)
+            self.audit(.success, method: identity.method, success: true, identity: identity, reason: nil)
             let migrationPolicy = self.snapshot.policy.migrationPolicy
             guard identity.method == .legacy, migrationPolicy != .off else {
                 self.admit(identity, context: context)
@@ -645,7 +703,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
             }
         case .rejected(let reason):
-            metrics.authFailures.increment()
+            metrics.recordFailure(method: self.attemptMethod, reason: reason)
+            self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: reason.rawValue)
             self.pendingHead = nil
             self.evictOnSuccess = []
             if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled {
@@ -654,6 +713,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
         case .unavailable:
             metrics.authUnavailable.increment()
+            metrics.recordFailure(method: self.attemptMethod, reason: nil)
+            self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: "auth_unavailable")
             self.pendingHead = nil
             self.evictOnSuccess = []
             self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
@@ -671,6 +732,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch policy {
             case .refuse:
                 self.runtime.metrics.migratedLegacyRefused.increment()
+                self.audit(
+                    .failure,
+                    method: .legacy,
+                    success: false,
+                    identity: identity,
+                    reason: RejectionReason.userMigrated.rawValue
+                )
                 self.pendingHead = nil
                 self.evictOnSuccess = []
                 self.perform(self.machine.authenticationFailed(.unauthorized(.userMigrated)), context: context)
@@ -947,7 +1015,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "X-Request-Id", value: self.requestID)
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        self.runtime.metrics.recordResponse(status: Int(status.code))
+        self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
         context.write(
             self.wrapOutboundOut(
                 .head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))
@@ -1036,12 +1104,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.runtime.metrics.upstreamLatency.record(
                 nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
             )
-            self.runtime.metrics.recordResponse(status: Int(head.status.code))
+            self.runtime.metrics.recordResponse(status: Int(head.status.code), routeClass: self.routeClass)
             self.responseStatus = head.status.code
             if !self.evictOnSuccess.isEmpty {
                 if (200..<300).contains(head.status.code) {
                     let keys = self.evictOnSuccess
                     for key in keys { self.runtime.introspection.cache.evict(key) }
+                    self.audit(.signOut, method: .betterAuth, success: true, identity: self.identity, reason: nil)
                     self.runtime.tunnels.close { entry in entry.sessionKey.map { keys.contains($0) } ?? false }
                 }
                 self.evictOnSuccess = []
@@ -1117,7 +1186,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             version: self.requestVersion,
             close: closeClient
         )
-        self.runtime.metrics.recordResponse(status: Int(error.status.code))
+        self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.routeClass)
         self.logAccess(status: error.status.code, error: error.code)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if self.requestMethod != .HEAD {

@@ -373,6 +373,7 @@ public final class Gateway: Sendable {
     private func runHousekeeping() async {
         var sinceRevalidation: Int64 = 0
         var sinceSweep: Int64 = 0
+        var sinceSessionCount: Int64 = .max / 2
         let tick: Int64 = 100
         while !Task.isCancelled {
             do {
@@ -390,6 +391,12 @@ public final class Gateway: Sendable {
                     self.runtime.tunnels.revalidate(using: self.introspection, settings: snapshot.auth)
                 }
             }
+            let countInterval = Int64(snapshot.config.metrics.activeSessionsIntervalMs)
+            sinceSessionCount += tick
+            if sinceSessionCount >= max(countInterval, 1_000) {
+                sinceSessionCount = 0
+                await self.countActiveSessions(snapshot: snapshot, fromDatabase: countInterval > 0)
+            }
             if sinceSweep >= 10_000 {
                 sinceSweep = 0
                 let now = NIODeadline.now().uptimeNanoseconds
@@ -397,6 +404,24 @@ public final class Gateway: Sendable {
                 self.runtime.lockout.sweep(now: now)
             }
         }
+    }
+
+    /// `better_auth_active_sessions`: counted in the session table when the `postgres` resolver
+    /// is in use, else the distinct sessions the cache holds.
+    private func countActiveSessions(snapshot: ConfigSnapshot, fromDatabase: Bool) async {
+        if fromDatabase, let resolver = self.introspection.sessionResolver as? PostgresSessionResolver {
+            do {
+                let count = try await resolver.countActiveSessions(sql: snapshot.sessionSchema.activeSessionCountSQL)
+                self.metrics.activeSessions.set(count)
+                return
+            } catch {
+                self.logger.debug(
+                    "active session count failed",
+                    metadata: ["error": "\(String(reflecting: error).prefix(200))"]
+                )
+            }
+        }
+        self.metrics.activeSessions.set(self.introspection.cache.activeSessionCount())
     }
 
     // MARK: - Shutdown

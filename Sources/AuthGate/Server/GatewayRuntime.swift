@@ -14,6 +14,8 @@ final class GatewayRuntime: Sendable {
     let lockout: FailedAuthTracker
     let tunnels: TunnelRegistry
     let migrationStatus: MigrationStatusStore
+    /// Where authentication events go (the audit log, or nowhere).
+    let audit: any AuditSink
 
     /// The limiter's and the lockout's sizes, and the lockout's threshold and window, are read
     /// from `config` once, at start.
@@ -22,8 +24,10 @@ final class GatewayRuntime: Sendable {
         metrics: GatewayMetrics,
         logger: Logger,
         introspection: IntrospectionCore,
-        config: GatewayConfig
+        config: GatewayConfig,
+        audit: any AuditSink = DisabledAuditSink()
     ) {
+        self.audit = audit
         self.configStore = configStore
         self.metrics = metrics
         self.logger = logger

@@ -57,7 +57,7 @@ public struct Identity: Sendable, Hashable {
 
 /// Why a credential was not accepted. The raw value is the stable reason code of the 401 body
 /// and of the metrics' `reason` label; never rename one.
-public enum RejectionReason: String, Sendable, Hashable, Error {
+public enum RejectionReason: String, Sendable, Hashable, Error, CaseIterable {
     case missingCredential = "missing_credential"
     case malformed = "malformed_token"
     case tooLarge = "token_too_large"

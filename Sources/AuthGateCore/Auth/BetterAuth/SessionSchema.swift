@@ -57,6 +57,14 @@ public struct SessionSchema: Sendable, Hashable {
             AND extract(epoch from s.\(q(self.sessionExpiresAt))) > extract(epoch from now())
             """
     }
+    /// Counts the unexpired sessions: `better_auth_active_sessions`.
+    public var activeSessionCountSQL: String {
+        let q = Self.quoted
+        return """
+            SELECT count(*)::bigint FROM \(q(self.sessionTable)) \
+            WHERE extract(epoch from \(q(self.sessionExpiresAt))) > extract(epoch from now())
+            """
+    }
 }
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=…` URL.

@@ -261,6 +261,21 @@ public final class IdentityCache: Sendable {
 
     // MARK: Statistics
 
+    /// The number of distinct Better Auth sessions with a fresh entry: the cache's view of
+    /// `better_auth_active_sessions` (a lower bound: only sessions seen lately are cached).
+    public func activeSessionCount() -> Int {
+        let now = self.clock.now()
+        var sessions = Set<String>()
+        for shard in self.shards {
+            shard.withLockedValue { shard in
+                shard.forEachFreshIdentity(now: now) { identity in
+                    if identity.method == .betterAuth, let id = identity.sessionID { sessions.insert(id) }
+                }
+            }
+        }
+        return sessions.count
+    }
+
     /// The counters summed over all shards, and the current size. Each shard is read under its
     /// own lock, so the sum is not one instant's snapshot, but every count in it is exact.
     /// ``CacheStatistics/singleFlightJoins`` is zero; see ``statistics(including:)``.

@@ -138,6 +138,15 @@ public struct IdentityCacheShard: Sendable {
     /// All entries held now.
     public var count: Int { self.positive.slots.count + self.negative.slots.count }
 
+    /// Calls `body` with every identity of a positive entry still fresh at `now`.
+    public func forEachFreshIdentity(now: NIODeadline, _ body: (Identity) -> Void) {
+        for slot in self.positive.slots {
+            if case .positive(let identity, let expiresAt, _) = slot.entry, expiresAt > now {
+                body(identity)
+            }
+        }
+    }
+
     /// The stored entry for `key`, without counting a lookup or touching its reference bit;
     /// for tests and diagnostics.
     public func peek(_ key: CredentialKey) -> Entry? {
