@@ -8,7 +8,11 @@
 #   haproxy-legacy    HAProxy (nbthread 1, config/haproxy-jwt.cfg.template): jwt_verify of the
 #                     HS256 signature with the shared secret, exp checked against date(),
 #                     client X-Auth-* removed, X-Auth-User-Id/-User-Email/-Roles/-Method set.
-#   authgate-legacy   authgate serve (event_loops 1), auth.legacy_jwt_secret, routes: [].
+#   authgate-legacy   authgate serve (event_loops 1), auth.legacy_jwt_secret, routes: [], the
+#                     rate limits on (per IP and per user, limits set high enough that nothing
+#                     is refused: the cost is measured, not the effect) and the lockout on.
+#   authgate-legacy-nolimits  a second gateway, identical but rate_limits.enabled: false; the
+#                     ratio of the two is the cost of the rate limits and the lockout check.
 #   authgate-session  the same gateway with a Better Auth session cookie
 #                     (better-auth.session_token=<token>.<HMAC>, URI-encoded); the session is
 #                     resolved once through a python3 stub of GET /api/auth/get-session
@@ -93,6 +97,8 @@ backend_port="$(free_port)"
 haproxy_port="$(free_port)"
 authgate_port="$(free_port)"
 admin_port="$(free_port)"
+nolimits_port="$(free_port)"
+nolimits_admin_port="$(free_port)"
 stub_port="$(free_port)"
 
 # The backend echoes the identity it was given, so the curl checks can see it.
@@ -149,16 +155,16 @@ $(pin "$server_cpus") haproxy -db -f "$WORK/haproxy/haproxy.cfg" >"$WORK/haproxy
 haproxy_pid=$!
 PIDS+=("$haproxy_pid")
 
-# AuthGate.
-mkdir -p "$WORK/authgate"
-cat >"$WORK/authgate/gateway.yaml" <<YAML
+# AuthGate, twice: with the rate limits on (high limits) and off.
+gateway_config() { # PORT ADMIN_PORT LIMITS_ENABLED
+    cat <<YAML
 server:
-  listen: "127.0.0.1:$authgate_port"
+  listen: "127.0.0.1:$1"
   event_loops: 1
   backlog: 4096
   drain_timeout_ms: 1000
 admin:
-  listen: "127.0.0.1:$admin_port"
+  listen: "127.0.0.1:$2"
 upstream:
   url: "http://127.0.0.1:$backend_port"
   max_connections_per_loop: 256
@@ -173,14 +179,31 @@ auth:
   session_resolver: http
 cache:
   positive_ttl_ms: 600000
+rate_limits:
+  enabled: $3
+  ip_requests_per_minute: 100000000
+  ip_burst: 1000000
+  user_requests_per_minute: 100000000
+  user_burst: 1000000
+reload:
+  watch_file: false
 routes: []
 YAML
-"$AUTHGATE" check-config "$WORK/authgate/gateway.yaml" >"$WORK/authgate/check.log" 2>&1 \
-    || log "authgate check-config: $(tail -3 "$WORK/authgate/check.log" | tr '\n' ' ')"
-# shellcheck disable=SC2046
-$(pin "$server_cpus") "$AUTHGATE" serve --config "$WORK/authgate/gateway.yaml" >"$WORK/authgate/stdout.log" 2>"$WORK/authgate/stderr.log" &
-authgate_pid=$!
-PIDS+=("$authgate_pid")
+}
+start_gateway() { # DIR PORT ADMIN_PORT LIMITS_ENABLED -> STARTED_PID
+    mkdir -p "$WORK/$1"
+    gateway_config "$2" "$3" "$4" >"$WORK/$1/gateway.yaml"
+    "$AUTHGATE" check-config "$WORK/$1/gateway.yaml" >"$WORK/$1/check.log" 2>&1 \
+        || die "authgate check-config: $(tail -3 "$WORK/$1/check.log" | tr '\n' ' ')"
+    # shellcheck disable=SC2046
+    $(pin "$server_cpus") "$AUTHGATE" serve --config "$WORK/$1/gateway.yaml" >"$WORK/$1/stdout.log" 2>"$WORK/$1/stderr.log" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+start_gateway authgate "$authgate_port" "$admin_port" true
+authgate_pid="$STARTED_PID"
+start_gateway authgate-nolimits "$nolimits_port" "$nolimits_admin_port" false
+nolimits_pid="$STARTED_PID"
 
 # wait_status URL STATUS [curl args...]: wait until URL answers STATUS.
 wait_status() {
@@ -194,6 +217,7 @@ wait_status() {
 }
 wait_status "http://127.0.0.1:$haproxy_port/bench" 401
 wait_status "http://127.0.0.1:$authgate_port/bench" 401
+wait_status "http://127.0.0.1:$nolimits_port/bench" 401
 
 # The curl checks: CHECK NAME PORT WANT_STATUS WANT_BODY_PREFIX curl-args...
 CHECKS_FAILED=0
@@ -221,6 +245,7 @@ for target in haproxy authgate; do
     check "$target expired token" "$port" 401 "" -H "Authorization: Bearer $EXPIRED_TOKEN"
     check "$target no credential" "$port" 401 ""
 done
+check "authgate-nolimits good token" "$nolimits_port" 200 "ok user-4711 legacy" -H "Authorization: Bearer $GOOD_TOKEN"
 check "authgate session cookie" "$authgate_port" 200 "ok u1 better-auth" -H "Cookie: $GOOD_COOKIE"
 check "authgate session cookie, bad HMAC" "$authgate_port" 401 "" -H "Cookie: $BAD_COOKIE"
 (( CHECKS_FAILED == 0 )) || die "$CHECKS_FAILED curl check(s) failed; logs in $WORK (set KEEP_WORK=1 to keep them)"
@@ -293,20 +318,22 @@ log "backend :$backend_port, haproxy :$haproxy_port, authgate :$authgate_port, s
 for round in $(seq 1 "$ROUNDS"); do
     # Rotate the order so that drift does not favour one target.
     case $((round % 3)) in
-        1) order="haproxy-legacy authgate-legacy authgate-session" ;;
-        2) order="authgate-legacy authgate-session haproxy-legacy" ;;
-        0) order="authgate-session haproxy-legacy authgate-legacy" ;;
+        1) order="haproxy-legacy authgate-legacy authgate-legacy-nolimits authgate-session" ;;
+        2) order="authgate-legacy-nolimits authgate-legacy authgate-session haproxy-legacy" ;;
+        0) order="authgate-session haproxy-legacy authgate-legacy authgate-legacy-nolimits" ;;
     esac
     for target in $order; do
         case "$target" in
             haproxy-legacy) measure "$target" "$round" "$haproxy_port" "$WORK/bearer.lua" "$haproxy_pid" ;;
             authgate-legacy) measure "$target" "$round" "$authgate_port" "$WORK/bearer.lua" "$authgate_pid" ;;
+            authgate-legacy-nolimits) measure "$target" "$round" "$nolimits_port" "$WORK/bearer.lua" "$nolimits_pid" ;;
             authgate-session) measure "$target" "$round" "$authgate_port" "$WORK/cookie.lua" "$authgate_pid" ;;
         esac
     done
 done
 
 kill -0 "$authgate_pid" 2>/dev/null || die "authgate exited during the run: $(tail -5 "$WORK/authgate/stderr.log")"
+kill -0 "$nolimits_pid" 2>/dev/null || die "authgate-nolimits exited during the run: $(tail -5 "$WORK/authgate-nolimits/stderr.log")"
 kill -0 "$haproxy_pid" 2>/dev/null || die "haproxy exited during the run: $(tail -5 "$WORK/haproxy/stderr.log")"
 for f in authgate/stderr.log haproxy/stderr.log; do
     if [[ -s "$WORK/$f" ]]; then
@@ -343,16 +370,19 @@ awk '
         non2xx[t] += $7; errors[t] += $8
     }
     END {
-        printf "%-17s %12s %9s %9s %12s %8s %8s\n", "target", "requests/s", "p50 ms", "p99 ms", "CPU us/req", "non-2xx", "sockerr"
+        printf "%-25s %12s %9s %9s %12s %8s %8s\n", "target", "requests/s", "p50 ms", "p99 ms", "CPU us/req", "non-2xx", "sockerr"
         for (i = 1; i <= count; i++) {
             t = order[i]
             rps[t] = median(t SUBSEP "rps"); p50[t] = median(t SUBSEP "p50"); p99[t] = median(t SUBSEP "p99")
-            printf "%-17s %12.0f %9.3f %9.3f %12.1f %8d %8d\n", t, rps[t], p50[t], p99[t], median(t SUBSEP "cpu"), non2xx[t], errors[t]
+            printf "%-25s %12.0f %9.3f %9.3f %12.1f %8d %8d\n", t, rps[t], p50[t], p99[t], median(t SUBSEP "cpu"), non2xx[t], errors[t]
         }
         printf "\n%-36s %10s %10s %10s\n", "ratio", "rps", "p50", "p99"
         a = "authgate-legacy"; h = "haproxy-legacy"; s = "authgate-session"
         if ((a in rps) && (h in rps) && rps[h] > 0)
             printf "%-36s %10.2f %10.2f %10.2f\n", "authgate-legacy / haproxy-legacy", rps[a] / rps[h], p50[a] / p50[h], p99[a] / p99[h]
+        n = "authgate-legacy-nolimits"
+        if ((a in rps) && (n in rps) && rps[n] > 0)
+            printf "%-36s %10.2f %10.2f %10.2f   CPU/req %.3f\n", "authgate-legacy / -nolimits", rps[a] / rps[n], p50[a] / p50[n], p99[a] / p99[n], median(a SUBSEP "cpu") / median(n SUBSEP "cpu")
         if ((s in rps) && (a in rps) && rps[a] > 0)
             printf "%-36s %10.2f %10.2f %10.2f\n", "authgate-session / authgate-legacy", rps[s] / rps[a], p50[s] / p50[a], p99[s] / p99[a]
     }
