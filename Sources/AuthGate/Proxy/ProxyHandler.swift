@@ -53,6 +53,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingHead: HTTPRequestHead?
     private var pendingAttempts: [CredentialAttempt] = []
     private var pendingHadCredentials = false
+    /// The request's credentials are of a kind the route's policy does not accept now (a
+    /// Better Auth cookie during a rollback): 401 `auth_method_not_allowed`, not a failure
+    /// that counts towards the lockout.
+    private var pendingRefusedByPolicy = false
+    /// The bearer token and whether the route's policy accepts legacy tokens, to tell a valid
+    /// legacy token refused by the phase from a forged one.
+    private var pendingBearer: Substring?
+    private var pendingLegacyAccepted = true
     /// Cache keys to evict once a sign-out passing through the gateway succeeds.
     private var evictOnSuccess: [CredentialKey] = []
     /// The pool the exchange's upstream connection comes from (the backend's or the auth
@@ -509,6 +517,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             : auth.policy.overriding(enableDualAuth: route.enableDualAuth, preferBetterAuth: route.preferBetterAuth)
         self.pendingAttempts = authPolicy.attempts(for: credentials, access: access)
         self.pendingHadCredentials = !credentials.isEmpty
+        self.pendingBearer = credentials.bearer
+        self.pendingLegacyAccepted = authPolicy.accepts(.legacy, access: access)
+        if self.pendingAttempts.isEmpty && !credentials.isEmpty {
+            let everything = AuthPolicy(
+                enableDualAuth: true,
+                preferBetterAuth: false,
+                legacyOpaqueEnabled: authPolicy.legacyOpaqueEnabled,
+                acceptRawBearer: authPolicy.acceptRawBearer
+            )
+            self.pendingRefusedByPolicy = !everything.attempts(for: credentials, access: .authenticated).isEmpty
+        }
         self.attemptMethod = self.pendingAttempts.first?.method
         self.runtime.metrics.recordAttempt(method: self.attemptMethod)
         self.pendingHead = head
@@ -527,6 +546,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.routeClass = .unrouted
         self.attemptMethod = nil
         self.userAgent = nil
+        self.pendingRefusedByPolicy = false
+        self.pendingBearer = nil
+        self.pendingLegacyAccepted = true
     }
 
     /// Answers `error` for a request refused before anything was sent upstream, keeping the
@@ -606,6 +628,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.perform(self.machine.authenticated(head), context: context)
     }
 
+    /// Whether a rejection is evidence of guessing or forging: a credential refused by the
+    /// phase, an expired one or none at all is what honest clients send after a flip or a
+    /// long pause, and must not lock their address out.
+    static func countsTowardsLockout(_ reason: RejectionReason) -> Bool {
+        switch reason {
+        case .methodNotAllowed, .expired, .sessionExpired, .missingCredential, .userMigrated, .notYetValid:
+            return false
+        default:
+            return true
+        }
+    }
+
+    /// A bearer JWT that the legacy keys verify, on a route whose phase refuses legacy tokens:
+    /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
+    /// `unknown_key`. Runs only on a rejection.
+    private func isValidLegacyTokenRefusedByPhase() -> Bool {
+        guard !self.pendingLegacyAccepted, let bearer = self.pendingBearer, TokenShape(classifying: bearer) == .jwt,
+            let verifier = self.snapshot.auth.legacyVerifier
+        else { return false }
+        if case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) { return true }
+        return false
+    }
+
     /// Hands an authentication event to the audit trail; builds nothing when it is off.
     private func audit(
         _ kind: AuditEvent.Kind,
@@ -655,7 +700,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.acceptedAttempts = attempts
         guard !attempts.isEmpty else {
             // A credential that no accepted system can even parse is malformed, not missing.
-            let reason: RejectionReason = self.pendingHadCredentials ? .malformed : .missingCredential
+            let reason: RejectionReason =
+                self.pendingRefusedByPolicy
+                ? .methodNotAllowed : self.pendingHadCredentials ? .malformed : .missingCredential
             self.authenticationFinished(.rejected(reason), context: context)
             return
         }
@@ -702,12 +749,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 guard let self, let context = self.context, self.machine.isAuthenticating else { return }
                 self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
             }
-        case .rejected(let reason):
+        case .rejected(var reason):
+            if reason != .methodNotAllowed && self.isValidLegacyTokenRefusedByPhase() {
+                reason = .methodNotAllowed
+            }
             metrics.recordFailure(method: self.attemptMethod, reason: reason)
             self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: reason.rawValue)
             self.pendingHead = nil
             self.evictOnSuccess = []
-            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled {
+            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled && Self.countsTowardsLockout(reason) {
                 self.countFailure()
             }
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)

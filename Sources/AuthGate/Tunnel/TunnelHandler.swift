@@ -38,7 +38,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // reach the tunnel handler.
         _ = upstreamPipeline.removeHandler(upstream.handler)
         _ = try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
-        _ = try upstreamPipeline.removeHandler(
+        let upstreamDecoderRemoved = try upstreamPipeline.removeHandler(
             upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
         )
 
@@ -49,9 +49,16 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ = clientPipeline.removeHandler(context: client)
         _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self))
         _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
-        _ = try clientPipeline.removeHandler(
+        let clientDecoderRemoved = try clientPipeline.removeHandler(
             clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         )
+
+        // A decoder leaves the pipeline a tick later and hands its leftover bytes (a backend's
+        // first frame sent with its 101, a client's first frame sent right after its request)
+        // over without a read-complete event: flush them once it is gone, or they would wait
+        // for the next read on that side.
+        upstreamDecoderRemoved.assumeIsolated().whenComplete { _ in clientEnd.context?.flush() }
+        clientDecoderRemoved.assumeIsolated().whenComplete { _ in upstreamEnd.context?.flush() }
 
         // Both channels may have had reads held back during the exchange.
         clientEnd.context?.read()
