@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suite (tests/e2e) needs on a fresh Debian 12 machine, as root:
 # PostgreSQL 15 server binaries (the tests start their own cluster; none is left running),
-# wrk (load during reloads) and the pinned Python packages. Idempotent: installed parts are skipped.
+# wrk (load during reloads), nginx (the deploy kit's site in front of the gateway), promtool (the
+# deploy kit's alert rules; Debian ships it in the prometheus package) and the pinned Python
+# packages. Idempotent: installed parts are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +15,9 @@ fi
 command -v runuser >/dev/null 2>&1 || apt_packages+=(util-linux)
 command -v wrk >/dev/null 2>&1 || apt_packages+=(wrk)  # tests/e2e/test_reload_under_load.py
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
+# tests/e2e/test_nginx_deploy.py runs its own nginx (non-daemon, private prefix and ports).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx)
+command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)  # tests/e2e/test_deploy_kit.py
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -21,6 +26,15 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+    # Only the binaries are wanted: where systemd runs, the packages' services (nginx on :80,
+    # Prometheus on :9090) start on install; stop and disable the ones installed just now.
+    if [ -d /run/systemd/system ]; then
+        for pkg in nginx prometheus; do
+            if [[ " ${apt_packages[*]} " == *" $pkg "* ]]; then
+                systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
 fi
 # The Debian package creates and starts a default cluster on port 5432; the tests do not use
 # it, and a plain `apt-get install` on a machine without systemd does not start it anyway.
