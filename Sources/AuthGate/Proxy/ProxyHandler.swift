@@ -468,8 +468,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         if isLogin && policy.lockoutEnabled {
             self.countLoginFailure = true
-            if self.requestMethod == .POST && framing != .none {
-                // The account is in the body: read it (bounded) before the request goes on.
+            if self.requestMethod == .POST && framing != .none && access == .public {
+                // The account is in the body: read it (bounded) before the request goes on. (A
+                // login path that also needs a credential is authenticated first, like any
+                // route, and counted per client IP only.)
                 self.loginCheck = LoginCheck(
                     body: context.channel.allocator.buffer(capacity: 256),
                     contentType: head.headers.first(name: "content-type")
