@@ -8,7 +8,10 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "gateway.conf to read auth.database_url and the rollout/audit table names from.")
     var config: String?
 
-    @Option(help: "postgres://user:password@host:port/database (default: auth.database_url of --config, else $DATABASE_URL).")
+    @Option(
+        help:
+            "postgres://user:password@host:port/database (default: auth.database_url of --config, else $DATABASE_URL)."
+    )
     var databaseURL: String?
 
     /// The config file, loaded with the environment's overrides, if `--config` was given.

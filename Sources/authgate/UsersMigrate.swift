@@ -114,7 +114,9 @@ struct Users: AsyncParsableCommand {
             let batches = (Int(report.users) + report.batchSize - 1) / report.batchSize
             let action = report.direction == .migrate ? "migrate" : "roll back"
             let from = report.direction.fromStatus
-            print("dry run: \(report.users) users are \(from); a run would \(action) them in \(batches) batch(es) of at most \(report.batchSize)")
+            print(
+                "dry run: \(report.users) users are \(from); a run would \(action) them in \(batches) batch(es) of at most \(report.batchSize)"
+            )
             if !report.firstIDs.isEmpty {
                 print("first ids: \(report.firstIDs.joined(separator: ", "))")
             }

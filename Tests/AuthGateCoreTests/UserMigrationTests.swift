@@ -55,7 +55,11 @@ struct UserMigrationBatchTests {
         }
         #expect(
             found.problems == [
-                .halfMigrated(userID: "1", legacyEmail: "User1@Example.com", betterAuthEmail: "someone-else@example.com"),
+                .halfMigrated(
+                    userID: "1",
+                    legacyEmail: "User1@Example.com",
+                    betterAuthEmail: "someone-else@example.com"
+                ),
                 .emailTaken(userID: "2", email: "User2@Example.com", betterAuthUserID: "x9"),
                 .missingEmail(userID: "3"),
                 .duplicateEmail(email: "same@example.com", userIDs: ["4", "5"]),

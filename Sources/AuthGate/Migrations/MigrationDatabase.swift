@@ -87,8 +87,11 @@ enum MigrationDatabase {
 
 extension PostgresConnection {
     /// Runs `sql` with `binds` and collects the rows.
-    func rows(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), logger: Logger) async throws -> [PostgresRow]
-    {
+    func rows(
+        _ sql: String,
+        _ binds: PostgresBindings = PostgresBindings(),
+        logger: Logger
+    ) async throws -> [PostgresRow] {
         var result: [PostgresRow] = []
         for try await row in try await self.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             result.append(row)

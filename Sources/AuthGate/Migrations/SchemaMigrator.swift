@@ -83,7 +83,10 @@ public struct SchemaMigrator: Sendable {
     }
 
     /// The rows of the migrations table; none if it does not exist and `createTable` is false.
-    private func recorded(_ connection: PostgresConnection, createTable: Bool) async throws
+    private func recorded(
+        _ connection: PostgresConnection,
+        createTable: Bool
+    ) async throws
         -> [AppliedSchemaMigration]
     {
         if createTable {

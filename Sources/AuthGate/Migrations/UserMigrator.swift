@@ -201,7 +201,9 @@ public struct UserMigrator: Sendable {
         schema.idType = legacy[schema.idColumn]
         for table in [schema.betterAuthUsersTable, schema.betterAuthAccountsTable] {
             guard try await !self.columns(connection, table: table).isEmpty else {
-                throw MigrationError("the Better Auth table \"\(table)\" does not exist: run `authgate db migrate` first")
+                throw MigrationError(
+                    "the Better Auth table \"\(table)\" does not exist: run `authgate db migrate` first"
+                )
             }
         }
         return schema
@@ -263,7 +265,11 @@ public struct UserMigrator: Sendable {
 
     // MARK: batches
 
-    private func migrateBatch(_ connection: PostgresConnection, schema: UserMigrationSchema, limit: Int) async throws
+    private func migrateBatch(
+        _ connection: PostgresConnection,
+        schema: UserMigrationSchema,
+        limit: Int
+    ) async throws
         -> Int
     {
         let logger = self.logger
@@ -316,7 +322,11 @@ public struct UserMigrator: Sendable {
         }
     }
 
-    private func rollbackBatch(_ connection: PostgresConnection, schema: UserMigrationSchema, limit: Int) async throws
+    private func rollbackBatch(
+        _ connection: PostgresConnection,
+        schema: UserMigrationSchema,
+        limit: Int
+    ) async throws
         -> Int
     {
         let logger = self.logger

@@ -113,7 +113,10 @@ public enum UserMigrationOutput {
 
     /// The counts per status in the shape of psql's output of
     /// `SELECT migration_status, COUNT(*) FROM users GROUP BY migration_status`.
-    public static func statusTable(_ rows: [(status: String, count: Int64)], statusColumn: String = "migration_status")
+    public static func statusTable(
+        _ rows: [(status: String, count: Int64)],
+        statusColumn: String = "migration_status"
+    )
         -> String
     {
         let header = (statusColumn, "count")
