@@ -80,11 +80,11 @@ struct Users: AsyncParsableCommand {
                 case .finished(let summary):
                     Self.printSummary(summary, verb: verb, statusColumn: schema.statusColumn)
                 case .simulatedCrash(let batches, let exitCode):
-                    fflush(stdout)
+                    fflush(nil)
                     printError(
                         "authgate: users migrate: \(Self.crashHookVariable): exiting after \(batches) committed batch(es)"
                     )
-                    exit(exitCode)
+                    exitImmediately(exitCode)
                 }
             } catch let error as MigrationError {
                 printError("authgate: users migrate: \(error.message)")
@@ -107,7 +107,7 @@ struct Users: AsyncParsableCommand {
                     print("batch \(number): \(users) users \(verb) (\(done)/\(total))")
                 }
             }
-            fflush(stdout)
+            fflush(nil)
         }
 
         static func printDryRun(_ report: UserMigrator.DryRunReport, statusColumn: String) {
@@ -138,4 +138,13 @@ struct Users: AsyncParsableCommand {
             print(UserMigrationOutput.statusTable(summary.statusCounts, statusColumn: statusColumn))
         }
     }
+}
+
+/// Ends the process at once, as a crash would (no unwinding, no summary).
+private func exitImmediately(_ code: Int32) -> Never {
+    #if canImport(Glibc)
+    Glibc.exit(code)
+    #else
+    Darwin.exit(code)
+    #endif
 }

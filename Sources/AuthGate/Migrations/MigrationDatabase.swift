@@ -1,4 +1,4 @@
-public import AuthGateCore
+import AuthGateCore
 import Logging
 import NIOCore
 import NIOPosix

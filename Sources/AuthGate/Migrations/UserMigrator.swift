@@ -129,7 +129,8 @@ public struct UserMigrator: Sendable {
             let ids = try await connection.rows(schema.firstIDsSQL(status: options.direction), binds, logger: logger)
                 .map { try $0.decode(String.self) }
             let created = try await connection.rows(schema.createdRowsSQL, logger: logger)
-            let (users, accounts) = try created.first?.decode((Int64, Int64).self) ?? (0, 0)
+            var (users, accounts): (Int64, Int64) = (0, 0)
+            if let row = created.first { (users, accounts) = try row.decode((Int64, Int64).self) }
             return .dryRun(
                 DryRunReport(
                     direction: options.direction,
