@@ -116,8 +116,8 @@ struct UserMigrationSQLTests {
         schema.statusColumn = "state"
         schema.idType = "bigint"
         #expect(schema.invalidNames.isEmpty)
-        #expect(schema.selectPendingBatchSQL.contains("FROM \"legacy\".\"Members\" WHERE \"state\" = 'pending'"))
-        #expect(schema.selectPendingBatchSQL.hasSuffix("ORDER BY \"memberId\" LIMIT $1 FOR UPDATE SKIP LOCKED"))
+        #expect(schema.selectPendingBatchSQL.contains("FROM \"legacy\".\"Members\" l WHERE l.\"state\" = 'pending'"))
+        #expect(schema.selectPendingBatchSQL.hasSuffix("ORDER BY l.\"memberId\" LIMIT $1 FOR UPDATE SKIP LOCKED"))
         #expect(schema.markSQL(.migrate).contains("SET \"state\" = 'migrated'"))
         #expect(schema.markSQL(.migrate).contains("\"memberId\" = ANY($1::text[]::bigint[]) AND \"state\" = 'pending'"))
         #expect(schema.markSQL(.rollback).contains("SET \"state\" = 'pending'"))

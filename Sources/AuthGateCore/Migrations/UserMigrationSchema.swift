@@ -106,8 +106,8 @@ public struct UserMigrationSchema: Sendable, Hashable {
     /// Up to `$1` ids of users in status `status`, in id order (for a dry run).
     public func firstIDsSQL(status: UserMigrationDirection) -> String {
         """
-        SELECT \(q(self.idColumn))::text FROM \(q(self.usersTable)) \
-        WHERE \(q(self.statusColumn)) = '\(status.fromStatus)' ORDER BY \(q(self.idColumn)) LIMIT $1
+        SELECT l.\(q(self.idColumn))::text FROM \(q(self.usersTable)) l \
+        WHERE l.\(q(self.statusColumn)) = '\(status.fromStatus)' ORDER BY l.\(q(self.idColumn)) LIMIT $1
         """
     }
 
@@ -115,20 +115,22 @@ public struct UserMigrationSchema: Sendable, Hashable {
 
     /// One batch of `pending` users, locked for the transaction, skipping rows another
     /// transaction holds: binds `$1` the batch size; rows `(id, email, name, password_hash)`.
+    /// Columns are qualified (`l."id"`) so that `ORDER BY` sorts by the column itself (its
+    /// index, numeric order) and not by the `::text` output column of the same name.
     public var selectPendingBatchSQL: String {
-        let name = self.nameColumn.map { "\(q($0))::text" } ?? "NULL::text"
+        let name = self.nameColumn.map { "l.\(q($0))::text" } ?? "NULL::text"
         return """
-            SELECT \(q(self.idColumn))::text, \(q(self.emailColumn))::text, \(name), \
-            \(q(self.passwordHashColumn))::text FROM \(q(self.usersTable)) \
-            WHERE \(q(self.statusColumn)) = 'pending' ORDER BY \(q(self.idColumn)) LIMIT $1 FOR UPDATE SKIP LOCKED
+            SELECT l.\(q(self.idColumn))::text, l.\(q(self.emailColumn))::text, \(name), \
+            l.\(q(self.passwordHashColumn))::text FROM \(q(self.usersTable)) l \
+            WHERE l.\(q(self.statusColumn)) = 'pending' ORDER BY l.\(q(self.idColumn)) LIMIT $1 FOR UPDATE SKIP LOCKED
             """
     }
 
     /// One batch of `migrated` users for a rollback: binds `$1` the batch size; rows `(id)`.
     public var selectMigratedBatchSQL: String {
         """
-        SELECT \(q(self.idColumn))::text FROM \(q(self.usersTable)) \
-        WHERE \(q(self.statusColumn)) = 'migrated' ORDER BY \(q(self.idColumn)) LIMIT $1 FOR UPDATE SKIP LOCKED
+        SELECT l.\(q(self.idColumn))::text FROM \(q(self.usersTable)) l \
+        WHERE l.\(q(self.statusColumn)) = 'migrated' ORDER BY l.\(q(self.idColumn)) LIMIT $1 FOR UPDATE SKIP LOCKED
         """
     }
 
