@@ -48,7 +48,10 @@ struct AuditSpillCodecTests {
 
     @Test func longFieldsAreCutOnCharacterBoundaries() {
         let agent = String(repeating: "a", count: 511) + "é" + "tail"
-        let record = AuditRecord(event: event(userAgent: agent, route: "/" + String(repeating: "x", count: 5000)), eventID: id)
+        let record = AuditRecord(
+            event: event(userAgent: agent, route: "/" + String(repeating: "x", count: 5000)),
+            eventID: id
+        )
         #expect(record.userAgent == String(repeating: "a", count: 511))
         #expect(record.route.utf8.count == AuditRecord.Limits.route)
         #expect(AuditRecord.truncated("héllo", to: 2) == "h")
@@ -60,7 +63,12 @@ struct AuditSpillCodecTests {
         let records = [
             AuditRecord(event: event(), eventID: id),
             AuditRecord(
-                event: event(kind: .failure, sessionID: nil, userAgent: "quote\" back\\ nl\n ctl\u{01} é", reason: "bad_signature"),
+                event: event(
+                    kind: .failure,
+                    sessionID: nil,
+                    userAgent: "quote\" back\\ nl\n ctl\u{01} é",
+                    reason: "bad_signature"
+                ),
                 eventID: AuditEventID(prefix: 1, sequence: 2)
             ),
             AuditRecord(
@@ -88,7 +96,9 @@ struct AuditSpillCodecTests {
     }
 
     @Test func aTornLastLineIsSkippedAndCounted() {
-        let records = (0..<3).map { AuditRecord(event: event(), eventID: AuditEventID(prefix: 7, sequence: UInt64($0))) }
+        let records = (0..<3).map {
+            AuditRecord(event: event(), eventID: AuditEventID(prefix: 7, sequence: UInt64($0)))
+        }
         let whole = AuditSpillCodec.encode(records)
         let torn = Array(whole.dropLast(20))
         let atEnd = AuditSpillCodec.decode(torn[...], maxRecords: 10, atEndOfFile: true)
@@ -130,7 +140,9 @@ struct AuditSpillCodecTests {
     }
 
     @Test func decodingStopsAfterMaxRecordsAndResumesWhereItStopped() {
-        let records = (0..<10).map { AuditRecord(event: event(), eventID: AuditEventID(prefix: 9, sequence: UInt64($0))) }
+        let records = (0..<10).map {
+            AuditRecord(event: event(), eventID: AuditEventID(prefix: 9, sequence: UInt64($0)))
+        }
         let bytes = AuditSpillCodec.encode(records)
         var offset = 0
         var decoded: [AuditRecord] = []

@@ -41,7 +41,10 @@ private struct Simulation {
             )
         )
         self.file = fileAtStart
-        self.lastAction = self.machine.start(spillFileBytes: Int64(fileAtStart.count) * Self.bytesPerLine, now: self.now)
+        self.lastAction = self.machine.start(
+            spillFileBytes: Int64(fileAtStart.count) * Self.bytesPerLine,
+            now: self.now
+        )
         self.run()
     }
 
@@ -92,7 +95,10 @@ private struct Simulation {
         precondition(count <= self.queue.count, "take \(count) of \(self.queue.count)")
         self.held += self.queue.prefix(count)
         self.queue.removeFirst(count)
-        precondition(self.machine.heldEvents == self.held.count, "held \(self.held.count) vs \(self.machine.heldEvents)")
+        precondition(
+            self.machine.heldEvents == self.held.count,
+            "held \(self.held.count) vs \(self.machine.heldEvents)"
+        )
     }
 
     /// Inserts `ids`; false when the database is down (or the acknowledgement was lost).
@@ -293,12 +299,15 @@ struct AuditWriterStateMachineTests {
         // The partial batch goes behind the file.
         #expect(machine.wake(queued: 3, now: now + .milliseconds(200)) == .spill(take: 3))
         #expect(
-            machine.spilled(bytes: 30, queued: 0, now: now + .milliseconds(200)) == .wait(until: now + .milliseconds(400))
+            machine.spilled(bytes: 30, queued: 0, now: now + .milliseconds(200))
+                == .wait(until: now + .milliseconds(400))
         )
         #expect(machine.wake(queued: 0, now: now + .seconds(1)) == .replay(offset: 0))
         #expect(machine.replayed(nextOffset: 100, queued: 0, now: now + .seconds(1)) == .replay(offset: 100))
         #expect(machine.replayed(nextOffset: 130, queued: 0, now: now + .seconds(1)) == .truncateSpill)
-        #expect(machine.truncated(queued: 0, now: now + .seconds(1)) == .wait(until: now + .seconds(1) + .milliseconds(200)))
+        #expect(
+            machine.truncated(queued: 0, now: now + .seconds(1)) == .wait(until: now + .seconds(1) + .milliseconds(200))
+        )
         #expect(machine.state == .healthy)
     }
 
@@ -353,7 +362,10 @@ struct AuditWriterStateMachineTests {
         #expect(sim.lastAction == .spill(take: 3))
         sim.run()
         #expect(sim.isFinished)
-        #expect(sim.file == Array(0..<33), "the file keeps everything not known replayed; replayed lines are no-ops next time")
+        #expect(
+            sim.file == Array(0..<33),
+            "the file keeps everything not known replayed; replayed lines are no-ops next time"
+        )
     }
 
     @Test func eventsThatCanBeStoredNowhereAreReportedLostAtTheDeadline() {

@@ -14,6 +14,9 @@ final class GatewayRuntime: Sendable {
     let lockout: FailedAuthTracker
     let tunnels: TunnelRegistry
     let migrationStatus: MigrationStatusStore
+    /// The audit trail (issue 5): ``AuditLog`` when `audit.enabled` and `auth.database_url`,
+    /// else ``DisabledAuditSink``.
+    let audit: any AuditSink
 
     /// The limiter's and the lockout's sizes, and the lockout's threshold and window, are read
     /// from `config` once, at start.
@@ -22,7 +25,8 @@ final class GatewayRuntime: Sendable {
         metrics: GatewayMetrics,
         logger: Logger,
         introspection: IntrospectionCore,
-        config: GatewayConfig
+        config: GatewayConfig,
+        audit: any AuditSink = DisabledAuditSink()
     ) {
         self.configStore = configStore
         self.metrics = metrics
@@ -38,5 +42,6 @@ final class GatewayRuntime: Sendable {
         )
         self.tunnels = TunnelRegistry(metrics: metrics)
         self.migrationStatus = MigrationStatusStore(logger: logger, metrics: metrics)
+        self.audit = audit
     }
 }

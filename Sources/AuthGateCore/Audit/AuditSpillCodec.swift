@@ -82,7 +82,7 @@ public enum AuditSpillCodec {
     public static func decodeLine(_ line: ArraySlice<UInt8>) -> AuditRecord? {
         let value: JSONValue
         do {
-            value = try line.withUnsafeBytes { bytes throws(JSONParseError) in
+            value = try line.withUnsafeBytes { bytes in
                 try JSONParser.parse(bytes, maximumDepth: 2)
             }
         } catch {
