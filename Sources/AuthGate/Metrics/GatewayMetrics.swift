@@ -168,6 +168,19 @@ public final class GatewayMetrics: Sendable {
     /// Keys the rate limiter and the lockout track now (set on scrape).
     public let rateLimiterKeys = Gauge()
 
+    // MARK: Audit trail (issue 5)
+
+    /// Events recorded and not yet stored (queued, or taken by the writer and in flight).
+    public let auditQueueDepth = Gauge()
+    /// Events PostgreSQL acknowledged (direct inserts and replays).
+    public let auditEventsWritten = Counter()
+    /// Events appended to the spill file.
+    public let auditEventsSpilled = Counter()
+    /// Events replayed from the spill file into PostgreSQL.
+    public let auditEventsReplayed = Counter()
+    /// Audit inserts (direct or replay) that failed.
+    public let auditWriteFailures = Counter()
+
     public init() {}
 
     @inline(__always) public func recordResponse(status: Int, routeClass: RouteClass) {
@@ -388,6 +401,32 @@ public final class GatewayMetrics: Sendable {
             "authgate_tunnels_revoked_total",
             "Tunnels closed because their credential was revoked.",
             self.tunnelsRevoked.value
+        )
+        // Audit trail (issue 5).
+        gauge(
+            "authgate_audit_queue_depth",
+            "Audit events recorded and not yet in PostgreSQL or the spill file.",
+            self.auditQueueDepth.value
+        )
+        counter(
+            "authgate_audit_events_written_total",
+            "Audit events written to PostgreSQL (directly or replayed).",
+            self.auditEventsWritten.value
+        )
+        counter(
+            "authgate_audit_events_spilled_total",
+            "Audit events appended to the spill file.",
+            self.auditEventsSpilled.value
+        )
+        counter(
+            "authgate_audit_events_replayed_total",
+            "Audit events replayed from the spill file into PostgreSQL.",
+            self.auditEventsReplayed.value
+        )
+        counter(
+            "authgate_audit_write_failures_total",
+            "Audit inserts that failed (the events went to the spill file).",
+            self.auditWriteFailures.value
         )
         counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
         counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)

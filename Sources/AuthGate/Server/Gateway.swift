@@ -97,12 +97,14 @@ public final class Gateway: Sendable {
             logger: logger,
             group: group
         )
+        let audit = Self.makeAuditSink(config: config, metrics: metrics, logger: logger, group: group)
         let runtime = GatewayRuntime(
             configStore: store,
             metrics: metrics,
             logger: logger,
             introspection: introspection,
-            config: config
+            config: config,
+            audit: audit
         )
 
         var pools: [ObjectIdentifier: UpstreamPools] = [:]
@@ -254,6 +256,29 @@ public final class Gateway: Sendable {
                 LegacyIntrospectionClient(client: httpClient, url: $0, timeout: timeout)
             }
         )
+    }
+
+    /// The audit trail: an ``AuditLog`` (started: it replays a spill file left by a previous
+    /// run first) when `audit.enabled` and `auth.database_url` is set, else a sink that drops
+    /// nothing because nothing is built. Fixed at start; reloads do not change it.
+    static func makeAuditSink(
+        config: GatewayConfig,
+        metrics: GatewayMetrics,
+        logger: Logger,
+        group: any EventLoopGroup
+    ) -> any AuditSink {
+        guard config.audit.enabled, let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) else {
+            return DisabledAuditSink()
+        }
+        let log = AuditLog(
+            url: url,
+            settings: AuditLog.Settings(config: config),
+            metrics: metrics,
+            logger: logger,
+            eventLoop: group.next()
+        )
+        log.start()
+        return log
     }
 
     /// `127.0.0.1:8080` / `[::1]:8080`.
@@ -448,6 +473,10 @@ public final class Gateway: Sendable {
         }
         try? await self.adminChannel?.close()
         self.housekeeping.withLockedValue { $0?.cancel() }
+        // Every exchange is over: write (or spill) the audit events still queued.
+        if let audit = self.runtime.audit as? AuditLog {
+            await audit.shutdown(timeout: timeout)
+        }
         self.runtime.migrationStatus.shutdown()
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()

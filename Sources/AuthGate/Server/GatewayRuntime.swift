@@ -14,7 +14,8 @@ final class GatewayRuntime: Sendable {
     let lockout: FailedAuthTracker
     let tunnels: TunnelRegistry
     let migrationStatus: MigrationStatusStore
-    /// Where authentication events go (the audit log, or nowhere).
+    /// Where authentication events go: ``AuditLog`` when `audit.enabled` and
+    /// `auth.database_url`, else ``DisabledAuditSink``.
     let audit: any AuditSink
 
     /// The limiter's and the lockout's sizes, and the lockout's threshold and window, are read
