@@ -263,7 +263,11 @@ def test_a_postgres_restart_under_load_loses_and_duplicates_nothing(authgate, po
     by_type = dict(postgres.sql("SELECT event_type, count(*) FROM auth_audit_log GROUP BY event_type"))
     spilled = metrics.get("authgate_audit_events_spilled_total", 0)
     replayed = metrics.get("authgate_audit_events_replayed_total", 0)
-    gateway_events = metrics.get("better_auth_success_total", 0) + metrics.get("better_auth_failures_total", 0)
+    gateway_events = sum(
+        value
+        for name, value in metrics.items()
+        if name.startswith(("better_auth_success_total{", "better_auth_failures_total{"))
+    )
     print(
         f"\nwrk {summary} counts {counts}; rows {rows}, distinct {distinct}, by type {by_type}; "
         f"spilled {spilled}, replayed {replayed}, write failures {metrics.get('authgate_audit_write_failures_total')}, "

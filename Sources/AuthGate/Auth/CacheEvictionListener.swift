@@ -44,17 +44,24 @@ final class CacheEvictionListener: Sendable {
                     ).get()
                     logger.info("listening for cache evictions", metadata: ["channel": "\(Self.channel)"])
                     delay = .milliseconds(200)
-                    try await withTaskCancellationHandler {
-                        try await connection.listen(on: Self.channel) { notifications in
-                            for try await notification in notifications {
-                                let evicted = Self.apply(notification.payload, to: cache)
-                                onEviction(notification.payload)
-                                metrics.cacheNotifications.increment()
-                                logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
+                    // Whatever ends the listening (the server went away, cancellation), the
+                    // connection is closed before it is released: postgres-nio requires it.
+                    do {
+                        try await withTaskCancellationHandler {
+                            try await connection.listen(on: Self.channel) { notifications in
+                                for try await notification in notifications {
+                                    let evicted = Self.apply(notification.payload, to: cache)
+                                    onEviction(notification.payload)
+                                    metrics.cacheNotifications.increment()
+                                    logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
+                                }
                             }
+                        } onCancel: {
+                            connection.close().whenComplete { _ in }
                         }
-                    } onCancel: {
-                        connection.close().whenComplete { _ in }
+                    } catch {
+                        try? await connection.close().get()
+                        throw error
                     }
                     try? await connection.close().get()
                 } catch {
