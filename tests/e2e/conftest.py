@@ -630,4 +630,7 @@ def gateway_auth_config(auth_server, postgres, legacy_secret) -> dict:
         # with one session) that the default limits (ip_burst 200, user_burst 100) would
         # refuse; test_rate_limits.py replaces this section with the limits it tests.
         "rate_limits": {"ip_burst": 10000, "user_burst": 10000},
+        # These tests do not create auth_audit_log; test_audit.py and test_observability.py
+        # switch the audit trail on with a table and a spill file of their own.
+        "audit": {"enabled": False},
     }
