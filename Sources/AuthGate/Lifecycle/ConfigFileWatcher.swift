@@ -31,7 +31,10 @@ struct ConfigFileWatcher: Sendable {
             guard settled == now else { continue }
             seen = settled
             guard settled != nil else {
-                self.logger.warning("configuration file unreadable; keeping the running one", metadata: ["file": "\(self.path)"])
+                self.logger.warning(
+                    "configuration file unreadable; keeping the running one",
+                    metadata: ["file": "\(self.path)"]
+                )
                 continue
             }
             self.logger.info("configuration file changed: reloading", metadata: ["file": "\(self.path)"])
