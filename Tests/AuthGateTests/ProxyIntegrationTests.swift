@@ -168,12 +168,13 @@ struct ProxyIntegrationTests {
 
     @Test("size limits answer 414, 431 and 413")
     func sizeLimits() async throws {
-        try await GatewayFixture.withGateway(configure: {
+        let configure: (inout GatewayConfig) -> Void = {
             $0.limits.maxURIBytes = 1024
             $0.limits.maxHeaderBytes = 4096
             $0.limits.maxHeaderCount = 20
             $0.limits.maxBodyBytes = 10_000
-        }) { fixture in
+        }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let cases: [(String, Int)] = [
                 (Self.get("/" + String(repeating: "a", count: 1100)), 414),
                 (Self.get("/echo", headers: ["X-Big: " + String(repeating: "b", count: 5000)]), 431),
@@ -214,7 +215,8 @@ struct ProxyIntegrationTests {
         }
         // Nothing listens on the upstream port.
         let unused = try await Self.unusedPort()
-        try await GatewayFixture.withGateway(configure: { $0.upstream.url = "http://127.0.0.1:\(unused)" }) { fixture in
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.url = "http://127.0.0.1:\(unused)" }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let client = try await fixture.connect()
             try await client.send(Self.get("/echo"))
             let response = try await client.readResponse()
@@ -248,7 +250,8 @@ struct ProxyIntegrationTests {
 
     @Test("a backend slower than the response timeout gives 504")
     func gatewayTimeout() async throws {
-        try await GatewayFixture.withGateway(configure: { $0.upstream.responseTimeoutMs = 300 }) { fixture in
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.responseTimeoutMs = 300 }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let client = try await fixture.connect()
             let start = ContinuousClock.now
             try await client.send(Self.get("/slow/3000"))
@@ -298,7 +301,8 @@ struct ProxyIntegrationTests {
 
     @Test("identity and forwarding headers from an untrusted client never reach the backend")
     func headerTrust() async throws {
-        try await GatewayFixture.withGateway(configure: { $0.trustedProxies = [] }) { fixture in
+        let configure: (inout GatewayConfig) -> Void = { $0.trustedProxies = [] }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let client = try await fixture.connect()
             try await client.send(
                 Self.get(
@@ -329,7 +333,8 @@ struct ProxyIntegrationTests {
 
     @Test("behind a trusted proxy the forwarded chain and request id are kept")
     func trustedProxyHeaders() async throws {
-        try await GatewayFixture.withGateway(configure: { $0.trustedProxies = ["127.0.0.1/32"] }) { fixture in
+        let configure: (inout GatewayConfig) -> Void = { $0.trustedProxies = ["127.0.0.1/32"] }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let client = try await fixture.connect()
             try await client.send(
                 Self.get(
@@ -370,7 +375,8 @@ struct ProxyIntegrationTests {
             await client.close()
         }
         let unused = try await Self.unusedPort()
-        try await GatewayFixture.withGateway(configure: { $0.upstream.url = "http://127.0.0.1:\(unused)" }) { fixture in
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.url = "http://127.0.0.1:\(unused)" }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let admin = try await RawHTTPClient.connect(port: fixture.adminPort, group: fixture.group)
             try await admin.send(Self.get("/ready"))
             #expect(try await admin.readResponse().status == 503)
