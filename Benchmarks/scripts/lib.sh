@@ -187,7 +187,12 @@ upstream:
   max_connections_per_loop: 256
 logging:
   level: warning
-# Plain proxying is measured here: every path public (authenticated runs: auth-bench.sh).
+# Plain proxying is measured here: every path public and no rate limit (one wrk client is one
+# IP; authenticated runs and the limits' cost: auth-bench.sh).
+rate_limits:
+  enabled: false
+reload:
+  watch_file: false
 routes:
   - path: /
     access: public
