@@ -80,6 +80,14 @@ final class JWKSStore: Sendable {
         }
     }
 
+    /// Waits until a fetch in flight has completed its future: the gateway's shutdown calls it
+    /// after the HTTP client has stopped (which ends the fetch), so no promise is left behind
+    /// on an event loop that is about to go away.
+    func settle() async {
+        guard let inFlight = self.state.withLockedValue({ $0.inFlight }) else { return }
+        _ = try? await inFlight.get()
+    }
+
     private func fetch() async -> JWTKeySet? {
         do {
             var request = HTTPClientRequest(url: self.url)

@@ -481,6 +481,7 @@ public final class Gateway: Sendable {
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
         try? await self.httpClient.shutdown()
+        await self.introspection.jwks?.settle()
         for (_, pools) in self.pools {
             // Pools live on their loops.
             for loop in self.group.makeIterator() where self.pools[ObjectIdentifier(loop)] === pools {
