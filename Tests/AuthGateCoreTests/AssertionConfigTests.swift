@@ -49,3 +49,25 @@ struct AssertionConfigTests {
         #expect(signer.jwksJSON() == "{\"keys\":[]}")
     }
 }
+
+/// The cache key of a signed session value, shared by sign-out eviction and tunnel revocation.
+@Suite("AuthSettings.sessionCacheKey")
+struct SessionCacheKeyTests {
+    @Test("a value with a good HMAC maps to the cache key of its token; a forged one and no secret to nil")
+    func sessionCacheKey() throws {
+        var config = GatewayConfig()
+        config.auth.betterAuthSecret = Secret("0123456789abcdef0123456789abcdef-better-auth")
+        let settings = try ConfigSnapshot(config: config, generation: 1).auth
+        let signer = SessionTokenSigner(secret: "0123456789abcdef0123456789abcdef-better-auth")
+        let signed = signer.signedValue(token: "Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE")
+        #expect(
+            settings.sessionCacheKey(signedValue: Substring(signed))
+                == CredentialKey(kind: .sessionCookie, credential: "Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE")
+        )
+        let forged = SessionTokenSigner(secret: "another-secret-0123456789abcdef-0123456")
+            .signedValue(token: "Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE")
+        #expect(settings.sessionCacheKey(signedValue: Substring(forged)) == nil)
+        let withoutSecret = try ConfigSnapshot(config: GatewayConfig(), generation: 1).auth
+        #expect(withoutSecret.sessionCacheKey(signedValue: Substring(signed)) == nil)
+    }
+}

@@ -102,17 +102,7 @@ final class AuditLog: AuditSink {
     private let writer = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(url: DatabaseURL, settings: Settings, metrics: GatewayMetrics, logger: Logger, eventLoop: any EventLoop) {
-        var configuration = PostgresClient.Configuration(
-            host: url.host,
-            port: url.port,
-            username: url.username,
-            password: url.password,
-            database: url.database,
-            tls: .disable
-        )
-        configuration.options.minimumConnections = 0
-        configuration.options.maximumConnections = 2
-        configuration.options.connectTimeout = .seconds(2)
+        let configuration = url.clientConfiguration(maximumConnections: 2)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.clientRunner = Task { await client.run() }

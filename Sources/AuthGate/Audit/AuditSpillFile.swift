@@ -174,13 +174,3 @@ final class AuditSpillFile: @unchecked Sendable {
         #endif
     }
 }
-
-/// The wall clock for ``AuditEvent/timeMicros``.
-enum AuditClock {
-    /// Microseconds since 1970 (`CLOCK_REALTIME`).
-    static func nowMicros() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
-    }
-}

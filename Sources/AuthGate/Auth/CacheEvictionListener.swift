@@ -28,14 +28,7 @@ final class CacheEvictionListener: Sendable {
             while !Task.isCancelled {
                 connectionID += 1
                 do {
-                    let configuration = PostgresConnection.Configuration(
-                        host: url.host,
-                        port: url.port,
-                        username: url.username,
-                        password: url.password,
-                        database: url.database,
-                        tls: .disable
-                    )
+                    let configuration = url.connectionConfiguration()
                     let connection = try await PostgresConnection.connect(
                         on: eventLoop,
                         configuration: configuration,

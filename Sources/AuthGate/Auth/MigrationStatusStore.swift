@@ -102,17 +102,7 @@ final class MigrationStatusStore: Sendable {
         self.client.withLockedValue { current in
             if let current, current.url == url { return current.client }
             current?.runner.cancel()
-            var configuration = PostgresClient.Configuration(
-                host: url.host,
-                port: url.port,
-                username: url.username,
-                password: url.password,
-                database: url.database,
-                tls: .disable
-            )
-            configuration.options.minimumConnections = 0
-            configuration.options.maximumConnections = 4
-            configuration.options.connectTimeout = .seconds(2)
+            let configuration = url.clientConfiguration(maximumConnections: 4)
             let client = PostgresClient(configuration: configuration, backgroundLogger: self.logger)
             current = Client(url: url, client: client, runner: Task { await client.run() })
             return client

@@ -11,17 +11,7 @@ final class PostgresSessionResolver: SessionResolver {
     private let runner: Task<Void, Never>
 
     init(url: DatabaseURL, schema: SessionSchema, logger: Logger) {
-        var configuration = PostgresClient.Configuration(
-            host: url.host,
-            port: url.port,
-            username: url.username,
-            password: url.password,
-            database: url.database,
-            tls: .disable
-        )
-        configuration.options.minimumConnections = 0
-        configuration.options.maximumConnections = 16
-        configuration.options.connectTimeout = .seconds(2)
+        let configuration = url.clientConfiguration(maximumConnections: 16)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.sql = schema.lookupSQL

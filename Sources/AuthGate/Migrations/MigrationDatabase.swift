@@ -29,15 +29,7 @@ enum MigrationDatabase {
                     + "run them from a host that reaches the database without TLS"
             )
         }
-        var configuration = PostgresConnection.Configuration(
-            host: url.host,
-            port: url.port,
-            username: url.username,
-            password: url.password,
-            database: url.database,
-            tls: .disable
-        )
-        configuration.options.connectTimeout = .seconds(5)
+        let configuration = url.connectionConfiguration(connectTimeout: .seconds(5))
         do {
             return try await PostgresConnection.connect(
                 on: MultiThreadedEventLoopGroup.singleton.any(),

@@ -71,6 +71,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The identity the exchange was accepted with, and how (for tunnels and the access log).
     private var identity: Identity?
     private var acceptedAttempts: [CredentialAttempt] = []
+    /// The exchange is an upgrade: its attempts are kept for the tunnel's revalidation.
+    private var exchangeIsUpgrade = false
     /// A login whose body is read for the account before it goes on.
     private var loginCheck: LoginCheck?
     /// The account of a login, for counting its failure.
@@ -312,6 +314,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             maxBodyBytes: self.limits.maxBodyBytes,
             retryIdempotent: self.snapshot.config.upstream.retryIdempotent
         )
+        self.exchangeIsUpgrade = info.isUpgrade
         let policy = self.snapshot.policy
 
         // One normalisation: the path matched is the path forwarded.
@@ -459,10 +462,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A sign-out through the gateway evicts its session once it succeeds.
         if self.requestMethod == .POST && path == auth.signOutPath {
             let credentials = auth.extractor.extract(from: head.headers)
-            if let cookie = credentials.sessionCookie ?? credentials.bearer, let signer = auth.sessionSigner,
-                case .success(let token) = signer.verify(signedValue: Substring(cookie))
+            if let value = credentials.sessionCookie ?? credentials.bearer,
+                let key = auth.sessionCacheKey(signedValue: value)
             {
-                self.evictOnSuccess = [CredentialKey(kind: .sessionCookie, credential: token)]
+                self.evictOnSuccess = [key]
             }
         }
 
@@ -699,7 +702,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if self.loginCheck != nil { return }
         let attempts = self.pendingAttempts
         self.pendingAttempts = []
-        self.acceptedAttempts = attempts
+        if self.exchangeIsUpgrade {
+            // Only a tunnel outlives its exchange and needs its credentials again.
+            self.acceptedAttempts = attempts
+        }
         guard !attempts.isEmpty else {
             // A credential that no accepted system can even parse is malformed, not missing.
             let reason: RejectionReason =
@@ -1291,10 +1297,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let metrics = self.runtime.metrics
         if let identity = self.identity {
             let sessionKey = self.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in
-                guard case .betterAuthSession(let value, _) = attempt,
-                    case .success(let token)? = self.snapshot.auth.sessionSigner?.verify(signedValue: Substring(value))
-                else { return nil }
-                return CredentialKey(kind: .sessionCookie, credential: token)
+                guard case .betterAuthSession(let value, _) = attempt else { return nil }
+                return self.snapshot.auth.sessionCacheKey(signedValue: Substring(value))
             }.first
             self.runtime.tunnels.register(
                 channel: context.channel,

@@ -111,6 +111,16 @@ public struct AuthSettings: Sendable {
         }
     }
 
+    /// The identity cache's key for a signed session value (cookie or bearer), or `nil` when
+    /// its HMAC does not verify or no secret is configured: what a sign-out evicts and what an
+    /// open tunnel is revoked by.
+    public func sessionCacheKey(signedValue: Substring) -> CredentialKey? {
+        guard let signer = self.sessionSigner, case .success(let token) = signer.verify(signedValue: signedValue) else {
+            return nil
+        }
+        return CredentialKey(kind: .sessionCookie, credential: token)
+    }
+
     /// A verifier for Better Auth JWTs with the current key set (static HS256 key plus JWKS).
     public func betterAuthVerifier(jwks: JWTKeySet) -> JWTVerifier {
         JWTVerifier(
