@@ -50,6 +50,22 @@ struct ProxyIntegrationTests {
             #expect(try Self.echo(first)["uri"] as? String == "/echo/a")
             #expect(second.bodyString.contains("slept_ms"))
             #expect(try Self.echo(third)["uri"] as? String == "/echo/c")
+
+            // The gateway's own answers (one of them asynchronous) keep their turn too.
+            let token = #"{"token":"not-a-token"}"#
+            try await client.send(
+                "GET /health HTTP/1.1\r\nHost: g\r\n\r\n"
+                    + "POST /api/auth-proxy/introspect HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(token.utf8.count)\r\n\r\n\(token)"
+                    + Self.get("/echo/d")
+            )
+            let health = try await client.readResponse()
+            #expect(health.status == 200)
+            #expect(health.bodyString.contains("ok"))
+            let introspection = try await client.readResponse()
+            #expect(introspection.status == 200)
+            #expect(introspection.bodyString.contains(#""active":false"#))
+            #expect(try Self.echo(try await client.readResponse())["uri"] as? String == "/echo/d")
             await client.close()
         }
     }
@@ -262,6 +278,69 @@ struct ProxyIntegrationTests {
             try await client.send(Self.get("/echo/after-timeout"))
             #expect(try await client.readResponse().status == 200)
             await client.close()
+        }
+    }
+
+    @Test("the response timeout still fires after many fast exchanges on one connection")
+    func gatewayTimeoutAfterFastExchanges() async throws {
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.responseTimeoutMs = 300 }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
+            let client = try await fixture.connect()
+            // Each exchange moves the one timer of the connection instead of setting a new one.
+            for index in 0..<50 {
+                try await client.send(Self.get("/echo/\(index)"))
+                #expect(try await client.readResponse().status == 200)
+            }
+            try await client.send(Self.get("/slow/200"))
+            #expect(try await client.readResponse().status == 200, "a response inside the timeout is not cut")
+            let start = ContinuousClock.now
+            try await client.send(Self.get("/slow/3000"))
+            let response = try await client.readResponse()
+            #expect(response.status == 504)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(ContinuousClock.now - start >= .milliseconds(280))
+            await client.close()
+        }
+    }
+
+    @Test("an idle client connection is closed after client_idle_timeout_ms; a slow exchange is not cut")
+    func clientIdleTimeout() async throws {
+        let configure: (inout GatewayConfig) -> Void = { $0.server.clientIdleTimeoutMs = 300 }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
+            let busy = try await fixture.connect()
+            // Longer than the idle timeout, but an exchange is in progress.
+            try await busy.send(Self.get("/slow/700"))
+            #expect(try await busy.readResponse().status == 200)
+            try await busy.send(Self.get("/echo/still-open"))
+            #expect(try await busy.readResponse().status == 200)
+
+            let start = ContinuousClock.now
+            #expect(await busy.isClosed(within: .seconds(3)))
+            #expect(ContinuousClock.now - start >= .milliseconds(250))
+
+            let silent = try await fixture.connect()
+            #expect(await silent.isClosed(within: .seconds(3)), "a connection that never sends a request is closed too")
+        }
+    }
+
+    @Test("drain: an idle connection closes at once, a busy one after its response, which says Connection: close")
+    func drainClosesConnections() async throws {
+        try await GatewayFixture.withGateway { fixture in
+            let idle = try await fixture.connect()
+            try await idle.send(Self.get("/echo/idle"))
+            #expect(try await idle.readResponse().status == 200)
+            let busy = try await fixture.connect()
+            try await busy.send(Self.get("/slow/500"))
+            try await Task.sleep(for: .milliseconds(150))
+
+            async let drained: Void = fixture.gateway.shutdown(drainTimeout: .seconds(5))
+            #expect(await idle.isClosed(within: .seconds(2)))
+            let response = try await busy.readResponse()
+            #expect(response.status == 200)
+            #expect(response.bodyString.contains("slept_ms"))
+            #expect(response.headers["connection"] == "close")
+            #expect(await busy.isClosed(within: .seconds(2)))
+            await drained
         }
     }
 

@@ -5,10 +5,13 @@ import NIOHTTP1
 
 /// The client side of one proxied connection: a thin driver of ``ProxyStateMachine``.
 ///
-/// It sits behind `HTTPServerPipelineHandler`, validates and rewrites each request head, leases
-/// an upstream connection from its event loop's pool, and relays bodies both ways. Reads on
-/// either side happen only while the other side is writable, so a slow reader never makes the
-/// gateway buffer a body.
+/// It sits right behind the HTTP decoder, validates and rewrites each request head, leases an
+/// upstream connection from its event loop's pool, and relays bodies both ways. Reads on either
+/// side happen only while the other side is writable, so a slow reader never makes the gateway
+/// buffer a body. It also keeps one exchange at a time on the connection
+/// (``PipeliningStateMachine``), the connection's idle timeout and the upstream response
+/// timeout, each with one timer per connection that is moved lazily rather than set and
+/// cancelled per request.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -30,7 +33,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiter: UpstreamPoolStateMachine.WaiterID?
     private var readPending = false
     private var upstreamNeedsFlush = false
+    private var pipelining = PipeliningStateMachine()
+    private var deliveringHeld = false
+    private var heldDeliveryScheduled = false
+
+    // Timers: one each per connection, moved lazily. `responseDeadline` is the exchange's,
+    // `responseTimerFiresAt` when the scheduled check runs (never later than the deadline).
+    private var responseDeadline: NIODeadline?
     private var responseTimer: Scheduled<Void>?
+    private var responseTimerFiresAt: NIODeadline = .uptimeNanoseconds(0)
+    /// When the connection last finished an exchange (or opened): the idle timeout counts
+    /// from here while no exchange is in progress.
+    private var lastExchangeEndedAt: NIODeadline = .uptimeNanoseconds(0)
+    private var idleTimer: Scheduled<Void>?
 
     // The exchange in flight.
     private var requestMethod: HTTPMethod = .GET
@@ -126,19 +141,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.stopTimers()
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        self.lastExchangeEndedAt = .now()
+        self.scheduleIdleCheck(at: self.lastExchangeEndedAt + self.clientIdleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.pipelining.closed()
+        self.stopTimers()
         self.perform(self.machine.clientClosed(), context: context)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        switch self.pipelining.inbound(part) {
+        case .deliver:
+            self.received(part, context: context)
+        case .deliverAndClose:
+            self.received(part, context: context)
+            context.close(promise: nil)
+        case .hold, .drop:
+            break
+        }
+    }
+
+    /// One request part of the exchange in progress.
+    private func received(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             self.receivedHead(head, context: context)
         case .body(var buffer):
@@ -196,43 +230,53 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let parserError = error as? HTTPParserError {
-            let gatewayError: GatewayError
-            switch parserError {
-            case .headerOverflow:
-                gatewayError = .headersTooLarge
-            case .invalidURL:
-                gatewayError = .badRequest("The request target is malformed.")
-            case .unexpectedContentLength, .invalidContentLength:
-                gatewayError = .badRequest("Conflicting, duplicate or invalid Content-Length.")
-            case .invalidChunkSize:
-                gatewayError = .badRequest("Invalid chunk size in a chunked body.")
-            case .lfExpected, .invalidHeaderToken, .strictModeAssertion, .invalidConstant:
-                gatewayError = .badRequest("Malformed header line (bare CR, obs-fold or an invalid character).")
-            case .invalidMethod:
-                gatewayError = .badRequest("Unknown request method.")
-            case .invalidVersion:
-                gatewayError = .badRequest("Unsupported HTTP version.")
-            case .unknown:
-                gatewayError = .badRequest(
-                    "Ambiguous message framing (Content-Length with Transfer-Encoding, or an invalid Transfer-Encoding)."
-                )
-            default:
-                gatewayError = .badRequest("Malformed request.")
+            if self.pipelining.parserError(parserError) {
+                self.received(parserError, context: context)
             }
-            self.runtime.metrics.rejectedRequests.increment()
-            if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }
-            self.requestVersion = .http1_1
-            self.perform(self.machine.clientProtocolError(gatewayError), context: context)
         } else {
             self.perform(self.machine.clientClosed(), context: context)
             context.close(promise: nil)
         }
     }
 
+    /// A malformed request: answered with 400 (or 431) and the connection closed.
+    private func received(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
+        let gatewayError: GatewayError
+        switch parserError {
+        case .headerOverflow:
+            gatewayError = .headersTooLarge
+        case .invalidURL:
+            gatewayError = .badRequest("The request target is malformed.")
+        case .unexpectedContentLength, .invalidContentLength:
+            gatewayError = .badRequest("Conflicting, duplicate or invalid Content-Length.")
+        case .invalidChunkSize:
+            gatewayError = .badRequest("Invalid chunk size in a chunked body.")
+        case .lfExpected, .invalidHeaderToken, .strictModeAssertion, .invalidConstant:
+            gatewayError = .badRequest("Malformed header line (bare CR, obs-fold or an invalid character).")
+        case .invalidMethod:
+            gatewayError = .badRequest("Unknown request method.")
+        case .invalidVersion:
+            gatewayError = .badRequest("Unsupported HTTP version.")
+        case .unknown:
+            gatewayError = .badRequest(
+                "Ambiguous message framing (Content-Length with Transfer-Encoding, or an invalid Transfer-Encoding)."
+            )
+        default:
+            gatewayError = .badRequest("Malformed request.")
+        }
+        self.runtime.metrics.rejectedRequests.increment()
+        if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }
+        self.requestVersion = .http1_1
+        self.perform(self.machine.clientProtocolError(gatewayError), context: context)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            if self.machine.isIdle {
+        if event is ChannelShouldQuiesceEvent {
+            switch self.pipelining.quiesce() {
+            case .close:
                 context.close(promise: nil)
+            case .none:
+                break
             }
             return
         }
@@ -240,19 +284,112 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.machine.shouldReadClient && (self.upstream?.channel.isWritable ?? true) {
+        if self.shouldReadClient {
             context.read()
         } else {
             self.readPending = true
         }
     }
 
+    private var shouldReadClient: Bool {
+        self.pipelining.shouldRead && self.machine.shouldReadClient && (self.upstream?.channel.isWritable ?? true)
+    }
+
     private func resumeClientReadIfPossible() {
         guard self.readPending, let context = self.context else { return }
-        if self.machine.shouldReadClient && (self.upstream?.channel.isWritable ?? true) {
+        if self.shouldReadClient {
             self.readPending = false
             context.read()
         }
+    }
+
+    // MARK: - Pipelining
+
+    /// Delivers the requests a client sent before the previous response was out, in order,
+    /// until one of them is waiting for its own response again.
+    private func deliverHeld() {
+        self.heldDeliveryScheduled = false
+        guard let context = self.context, context.channel.isActive else { return }
+        self.deliveringHeld = true
+        while let (event, action) = self.pipelining.nextHeldEvent() {
+            switch event {
+            case .part(let part):
+                switch action {
+                case .deliver:
+                    self.received(part, context: context)
+                case .deliverAndClose:
+                    self.received(part, context: context)
+                    context.close(promise: nil)
+                case .hold, .drop:
+                    break
+                }
+            case .parserError(let error):
+                self.received(error, context: context)
+            }
+        }
+        self.deliveringHeld = false
+        self.resumeClientReadIfPossible()
+    }
+
+    // MARK: - Timers
+
+    private var clientIdleTimeout: TimeAmount {
+        .milliseconds(Int64(self.snapshot.config.server.clientIdleTimeoutMs))
+    }
+
+    /// The idle check: closes the connection when no exchange has been in progress for the
+    /// client idle timeout; otherwise it moves itself to the next moment that could be true.
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.idleTimer = nil
+            let timeout = self.clientIdleTimeout
+            guard self.machine.isIdle && self.pipelining.isIdle else {
+                self.scheduleIdleCheck(at: .now() + timeout, context: context)
+                return
+            }
+            let expiry = self.lastExchangeEndedAt + timeout
+            if expiry <= .now() {
+                context.close(promise: nil)
+            } else {
+                self.scheduleIdleCheck(at: expiry, context: context)
+            }
+        }
+    }
+
+    /// Arms the upstream response timeout of the exchange just sent. The scheduled check is
+    /// only replaced when it would run after this deadline.
+    private func armResponseTimeout(sentAt: NIODeadline, context: ChannelHandlerContext) {
+        let deadline = sentAt + .milliseconds(Int64(self.snapshot.config.upstream.responseTimeoutMs))
+        self.responseDeadline = deadline
+        if let timer = self.responseTimer {
+            guard self.responseTimerFiresAt > deadline else { return }
+            timer.cancel()
+        }
+        self.scheduleResponseCheck(at: deadline, context: context)
+    }
+
+    private func scheduleResponseCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.responseTimerFiresAt = deadline
+        self.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.responseTimer = nil
+            guard let deadline = self.responseDeadline else { return }
+            if deadline <= .now() {
+                self.responseDeadline = nil
+                self.perform(self.machine.responseTimedOut(), context: context)
+            } else {
+                self.scheduleResponseCheck(at: deadline, context: context)
+            }
+        }
+    }
+
+    private func stopTimers() {
+        self.responseDeadline = nil
+        self.responseTimer?.cancel()
+        self.responseTimer = nil
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
     }
 
     // MARK: - Request head
@@ -1074,11 +1211,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
-        context.write(
-            self.wrapOutboundOut(
-                .head(HTTPResponseHead(version: self.requestVersion, status: status, headers: headers))
-            ),
-            promise: nil
+        self.writeResponseHead(
+            HTTPResponseHead(version: self.requestVersion, status: status, headers: headers),
+            context: context
         )
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -1138,12 +1273,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             upstream.flush()
             self.requestSentAt = .now()
-            let timeout = TimeAmount.milliseconds(Int64(self.snapshot.config.upstream.responseTimeoutMs))
-            self.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-                guard let self, let context = self.context else { return }
-                self.responseTimer = nil
-                self.perform(self.machine.responseTimedOut(), context: context)
-            }
+            self.armResponseTimeout(sentAt: self.requestSentAt, context: context)
             self.resumeClientReadIfPossible()
 
         case .forwardRequestBody(let buffer):
@@ -1176,7 +1306,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if self.countLoginFailure && head.status == .unauthorized {
                 self.countFailure()
             }
-            context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+            self.writeResponseHead(head, context: context)
 
         case .forwardResponseBody(let buffer):
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -1220,9 +1350,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// The exchange no longer waits for a response head; the scheduled check finds no deadline
+    /// (or a later one) and moves on.
     private func cancelResponseTimer() {
-        self.responseTimer?.cancel()
-        self.responseTimer = nil
+        self.responseDeadline = nil
     }
 
     private func releaseUpstream(_ disposition: ProxyStateMachine.UpstreamDisposition) {
@@ -1246,15 +1377,34 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.routeClass)
         self.logAccess(status: error.status.code, error: error.code)
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        self.writeResponseHead(head, context: context)
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         self.writeEnd(close: closeClient, context: context)
     }
 
-    /// Writes the response end and, if asked, closes the client connection once it is out.
+    /// Writes a response head; a draining connection's says `Connection: close`.
+    private func writeResponseHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        guard self.pipelining.responseMustClose, head.isKeepAlive else {
+            context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+            return
+        }
+        var head = head
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// Writes the response end and, if asked (or the connection is draining), closes the
+    /// client connection once it is out; then delivers a request the client sent early.
     private func writeEnd(close: Bool, context: ChannelHandlerContext) {
+        self.lastExchangeEndedAt = .now()
+        let next = self.pipelining.responseEnded()
+        let close = close || next == .close
+        if next == .deliverHeld && !close && !self.deliveringHeld && !self.heldDeliveryScheduled {
+            self.heldDeliveryScheduled = true
+            context.eventLoop.assumeIsolated().execute { [weak self] in self?.deliverHeld() }
+        }
         guard close else {
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
             return

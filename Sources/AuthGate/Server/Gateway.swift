@@ -314,10 +314,6 @@ public final class Gateway: Sendable {
                 )
             )
         )
-        try sync.addHandler(HTTPServerPipelineHandler())
-        try sync.addHandler(
-            IdleStateHandler(allTimeout: .milliseconds(Int64(snapshot.config.server.clientIdleTimeoutMs)))
-        )
         try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot))
     }
 

@@ -43,11 +43,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
 
         // Client: everything HTTP goes, this proxy handler included.
-        if let idle = try? clientPipeline.handler(type: IdleStateHandler.self) {
-            _ = clientPipeline.removeHandler(idle)
-        }
         _ = clientPipeline.removeHandler(context: client)
-        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self))
         _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
         let clientDecoderRemoved = try clientPipeline.removeHandler(
             clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)

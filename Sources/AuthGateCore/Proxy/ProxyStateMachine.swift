@@ -5,8 +5,8 @@ public import NIOHTTP1
 ///
 /// The channel handler feeds it what happens on the two sides (client request parts, the
 /// upstream lease, upstream response parts, timers, failures) and carries out the returned
-/// ``Action``. It holds at most one exchange: `HTTPServerPipelineHandler` in front of the
-/// handler holds pipelined requests back until the previous response has ended.
+/// ``Action``. It holds at most one exchange: the handler's ``PipeliningStateMachine`` holds
+/// pipelined requests back until the previous response has ended.
 ///
 /// ```
 /// idle ──head──▶ waitingForUpstream ──leased──▶ forwarding ──response end──▶ idle
