@@ -39,6 +39,28 @@ struct ProxyIntegrationTests {
         }
     }
 
+    @Test("pooled upstream connections idle longer than upstream.idle_timeout_ms are closed; busy ones are kept")
+    func upstreamIdleTimeout() async throws {
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.idleTimeoutMs = 400 }
+        try await GatewayFixture.withGateway(eventLoops: 1, configure: configure) { fixture in
+            let client = try await fixture.connect()
+            // Requests closer together than the idle timeout, for longer than it: one connection.
+            for index in 0..<8 {
+                try await client.send(Self.get("/echo/\(index)"))
+                #expect(try await client.readResponse().status == 200)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(fixture.backend.connectionCount == 1)
+            // Idle past the timeout: the pooled connection is closed, the next request opens one.
+            try await Task.sleep(for: .milliseconds(900))
+            try await client.send(Self.get("/echo/after-idle"))
+            #expect(try await client.readResponse().status == 200)
+            #expect(fixture.backend.connectionCount == 2)
+            #expect(fixture.gateway.metrics.upstreamRetries.value == 0, "the closed connection was not leased")
+            await client.close()
+        }
+    }
+
     @Test("pipelining: three requests in one write get three responses in order")
     func pipelining() async throws {
         try await GatewayFixture.withGateway { fixture in

@@ -11,6 +11,8 @@ final class UpstreamConnection: @unchecked Sendable {
     /// Requests this connection has carried; a reused connection may have been closed by the
     /// backend while idle, which makes an idempotent request safe to retry.
     var requestsServed = 0
+    /// When the connection last went back to the pool (the idle timeout counts from here).
+    var parkedAt: NIODeadline = .uptimeNanoseconds(0)
 
     init(id: UpstreamPoolStateMachine.ConnectionID, channel: any Channel, handler: UpstreamHandler) {
         self.id = id

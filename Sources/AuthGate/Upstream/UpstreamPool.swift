@@ -49,7 +49,9 @@ final class UpstreamPool: @unchecked Sendable {
     private let logger: Logger
     private var state: UpstreamPoolStateMachine
     private var connections: [UpstreamPoolStateMachine.ConnectionID: UpstreamConnection] = [:]
-    private var idleTimers: [UpstreamPoolStateMachine.ConnectionID: Scheduled<Void>] = [:]
+    /// One timer for the idle timeout of every parked connection, moved lazily: parking and
+    /// leasing a connection (twice per request) set no timer of their own.
+    private var idleSweep: Scheduled<Void>?
     private var waiters: [UpstreamPoolStateMachine.WaiterID: Waiter] = [:]
     private var nextWaiterID = 0
     private var nextDedicatedID = -1
@@ -73,7 +75,6 @@ final class UpstreamPool: @unchecked Sendable {
         let waiterID = UpstreamPoolStateMachine.WaiterID(self.nextWaiterID)
         switch self.state.leaseRequested(waiterID) {
         case .lease(let connectionID, _):
-            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
             return .leased(self.connections[connectionID]!)
         case .failWaiter(_, let failure):
             return .failed(failure)
@@ -113,6 +114,7 @@ final class UpstreamPool: @unchecked Sendable {
             return
         }
         let reusable = reusable && connection.channel.isActive
+        if reusable { connection.parkedAt = .now() }
         self.run(self.state.connectionReleased(connection.id, reusable: reusable))
     }
 
@@ -133,6 +135,32 @@ final class UpstreamPool: @unchecked Sendable {
         for connection in close {
             self.run(.close(connection))
         }
+        self.idleSweep?.cancel()
+        self.idleSweep = nil
+    }
+
+    /// Closes the parked connections idle for the idle timeout, and moves the sweep to the
+    /// next expiry.
+    private func sweepIdleConnections() {
+        self.idleSweep = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for id in self.state.idleConnections {
+            guard let connection = self.connections[id] else { continue }
+            let expiry = connection.parkedAt + self.configuration.idleTimeout
+            if expiry <= now {
+                self.run(self.state.idleTimeoutFired(id))
+            } else {
+                next = min(next ?? expiry, expiry)
+            }
+        }
+        if let next { self.scheduleIdleSweep(at: next) }
+    }
+
+    private func scheduleIdleSweep(at deadline: NIODeadline) {
+        self.idleSweep = self.eventLoop.scheduleTask(deadline: deadline) {
+            self.sweepIdleConnections()
+        }
     }
 
     // MARK: - Actions
@@ -142,7 +170,6 @@ final class UpstreamPool: @unchecked Sendable {
         case .none:
             break
         case .lease(let connectionID, let waiterID):
-            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
             guard let waiter = self.waiters.removeValue(forKey: waiterID),
                 let connection = self.connections[connectionID]
             else {
@@ -160,13 +187,13 @@ final class UpstreamPool: @unchecked Sendable {
                 waiter.timer?.cancel()
                 waiter.requester.leaseFailed(failure)
             }
-        case .park(let connectionID):
-            let timer = self.eventLoop.scheduleTask(in: self.configuration.idleTimeout) {
-                self.run(self.state.idleTimeoutFired(connectionID))
+        case .park:
+            // The connection's `parkedAt` is set; a sweep already scheduled runs no later
+            // than this connection's expiry.
+            if self.idleSweep == nil {
+                self.scheduleIdleSweep(at: .now() + self.configuration.idleTimeout)
             }
-            self.idleTimers[connectionID] = timer
         case .close(let connectionID):
-            self.idleTimers.removeValue(forKey: connectionID)?.cancel()
             if let connection = self.connections.removeValue(forKey: connectionID) {
                 connection.handler.onClose = nil
                 connection.channel.close(promise: nil)
@@ -185,9 +212,9 @@ final class UpstreamPool: @unchecked Sendable {
             switch result {
             case .success(let connection):
                 self.connections[id] = connection
+                connection.parkedAt = .now()
                 connection.handler.onClose = { [unowned self] in
                     self.connections.removeValue(forKey: id)
-                    self.idleTimers.removeValue(forKey: id)?.cancel()
                     self.run(self.state.connectionClosed(id))
                 }
                 self.run(self.state.connectionEstablished(id))

@@ -75,6 +75,8 @@ public struct UpstreamPoolStateMachine: Sendable {
     }
 
     public var idleCount: Int { self.idle.count }
+    /// The parked connections, oldest first (for the pool's idle sweep).
+    public var idleConnections: [ConnectionID] { self.idle }
     public var leasedCount: Int { self.leased.count }
     public var connectingCount: Int { self.connecting.count }
     public var waiterCount: Int { self.waiters.count }
