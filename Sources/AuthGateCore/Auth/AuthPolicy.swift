@@ -93,22 +93,24 @@ public struct AuthPolicy: Sendable, Hashable {
     public func attempts(for credentials: ExtractedCredentials, access: RouteAccess) -> [CredentialAttempt] {
         var result: [CredentialAttempt] = []
         result.reserveCapacity(3)
+        // The bearer is classified and copied once, whichever systems it is offered to.
+        let bearer = credentials.bearer.map { (token: String($0), shape: TokenShape(classifying: $0)) }
         for method in self.methods(for: access) {
             switch method {
             case .legacy:
-                if let bearer = credentials.bearer {
-                    switch TokenShape(classifying: bearer) {
-                    case .jwt: result.append(.legacyJWT(String(bearer)))
-                    case .rawOpaque where self.legacyOpaqueEnabled: result.append(.legacyOpaque(String(bearer)))
+                if let bearer {
+                    switch bearer.shape {
+                    case .jwt: result.append(.legacyJWT(bearer.token))
+                    case .rawOpaque where self.legacyOpaqueEnabled: result.append(.legacyOpaque(bearer.token))
                     default: break
                     }
                 }
             case .betterAuth:
-                if let bearer = credentials.bearer {
-                    switch TokenShape(classifying: bearer) {
-                    case .jwt: result.append(.betterAuthJWT(String(bearer)))
-                    case .signedSession: result.append(.betterAuthSession(String(bearer), fromCookie: false))
-                    case .rawOpaque where self.acceptRawBearer: result.append(.betterAuthRawSession(String(bearer)))
+                if let bearer {
+                    switch bearer.shape {
+                    case .jwt: result.append(.betterAuthJWT(bearer.token))
+                    case .signedSession: result.append(.betterAuthSession(bearer.token, fromCookie: false))
+                    case .rawOpaque where self.acceptRawBearer: result.append(.betterAuthRawSession(bearer.token))
                     default: break
                     }
                 }

@@ -129,34 +129,59 @@ public struct CredentialExtractor: Sendable {
     /// Parses `Bearer <token>`: scheme case-insensitive, one or more spaces or tabs, the token up
     /// to trailing whitespace.
     static func parseAuthorization(_ value: Substring) -> Authorization {
-        let utf8 = value.utf8
-        var index = utf8.startIndex
-        let end = utf8.endIndex
-        while index < end, isWhitespace(utf8[index]) {
-            index = utf8.index(after: index)
-        }
-        let schemeStart = index
-        while index < end, !isWhitespace(utf8[index]) {
-            index = utf8.index(after: index)
-        }
-        guard asciiCaseInsensitiveEquals(utf8[schemeStart..<index], "bearer".utf8) else {
+        // Header values are native strings: scan their bytes directly (this runs on every
+        // authenticated request).
+        let scanned =
+            value.utf8.withContiguousStorageIfAvailable(Self.scanAuthorization)
+            ?? Array(value.utf8).withUnsafeBufferPointer(Self.scanAuthorization)
+        switch scanned {
+        case .bearer(let range):
+            let utf8 = value.utf8
+            let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+            let end = utf8.index(utf8.startIndex, offsetBy: range.upperBound)
+            return .bearer(Substring(utf8[start..<end]))
+        case .malformedBearer:
+            return .malformedBearer
+        case .otherScheme:
             return .otherScheme
         }
-        while index < end, isWhitespace(utf8[index]) {
-            index = utf8.index(after: index)
+    }
+
+    private enum ScannedAuthorization {
+        case bearer(Range<Int>)
+        case malformedBearer
+        case otherScheme
+    }
+
+    private static func scanAuthorization(_ bytes: UnsafeBufferPointer<UInt8>) -> ScannedAuthorization {
+        var index = 0
+        let end = bytes.count
+        while index < end, isWhitespace(bytes[index]) {
+            index += 1
+        }
+        let schemeStart = index
+        while index < end, !isWhitespace(bytes[index]) {
+            index += 1
+        }
+        guard asciiCaseInsensitiveEquals(UnsafeBufferPointer(rebasing: bytes[schemeStart..<index]), "bearer".utf8)
+        else {
+            return .otherScheme
+        }
+        while index < end, isWhitespace(bytes[index]) {
+            index += 1
         }
         let tokenStart = index
         var tokenEnd = end
-        while tokenEnd > tokenStart, isWhitespace(utf8[utf8.index(before: tokenEnd)]) {
-            tokenEnd = utf8.index(before: tokenEnd)
+        while tokenEnd > tokenStart, isWhitespace(bytes[tokenEnd - 1]) {
+            tokenEnd -= 1
         }
         guard tokenStart < tokenEnd else {
             return .malformedBearer
         }
-        for byte in utf8[tokenStart..<tokenEnd] where byte < 0x21 || byte == 0x7F {
+        for offset in tokenStart..<tokenEnd where bytes[offset] < 0x21 || bytes[offset] == 0x7F {
             return .malformedBearer
         }
-        return .bearer(Substring(utf8[tokenStart..<tokenEnd]))
+        return .bearer(tokenStart..<tokenEnd)
     }
 }
 
@@ -187,12 +212,19 @@ public enum TokenShape: Sendable, Hashable {
     }
 
     private static func looksLikeJWT(_ utf8: Substring.UTF8View) -> Bool {
-        guard utf8.starts(with: "eyJ".utf8) else {
+        utf8.withContiguousStorageIfAvailable(Self.looksLikeJWT(bytes:))
+            ?? Array(utf8).withUnsafeBufferPointer(Self.looksLikeJWT(bytes:))
+    }
+
+    private static func looksLikeJWT(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count > 3, bytes[0] == UInt8(ascii: "e"), bytes[1] == UInt8(ascii: "y"),
+            bytes[2] == UInt8(ascii: "J")
+        else {
             return false
         }
         var dots = 0
         var segmentLength = 0
-        for byte in utf8 {
+        for byte in bytes {
             if byte == UInt8(ascii: ".") {
                 guard segmentLength > 0 else {
                     return false
