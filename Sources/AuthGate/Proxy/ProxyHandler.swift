@@ -1417,7 +1417,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// One line per exchange when `logging.access_log` is on; never logs headers or bodies,
     /// so no credential can leak into it.
     private func logAccess(status: UInt, error: String? = nil) {
-        guard self.snapshot.config.logging.accessLog else { return }
+        // The line's metadata is built eagerly: skip it when the level would drop the line.
+        guard self.snapshot.config.logging.accessLog, self.runtime.logger.logLevel <= .info else { return }
         let elapsed = NIODeadline.now() - self.requestStartedAt
         var metadata: Logger.Metadata = [
             "request_id": "\(self.requestID)",

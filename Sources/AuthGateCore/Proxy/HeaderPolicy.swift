@@ -59,17 +59,18 @@ public enum HeaderPolicy {
     ) -> ForwardedRequest {
         let original = head.headers
         let connectionTokens = Self.connectionTokens(original)
-        let isUpgrade = connectionTokens.contains("upgrade") && original.contains(name: "upgrade")
+        let isUpgrade = connectionTokens.upgrade && original.contains(name: "upgrade")
 
         var clientKeepAlive: Bool
         if head.version.major == 1 && head.version.minor == 0 {
-            clientKeepAlive = connectionTokens.contains("keep-alive")
+            clientKeepAlive = connectionTokens.keepAlive
         } else {
-            clientKeepAlive = !connectionTokens.contains("close")
+            clientKeepAlive = !connectionTokens.close
         }
 
         var out = HTTPHeaders()
-        out.reserveCapacity(original.count + 4)
+        // Room for the forwarding headers and the identity headers added after this.
+        out.reserveCapacity(original.count + 12)
         var forwardedFor: Substring? = nil
         var forwardedProto: String? = nil
         var forwardedHost: String? = nil
@@ -150,7 +151,8 @@ public enum HeaderPolicy {
             out.add(name: "Connection", value: "Upgrade")
         }
         head.headers = out
-        head.version = .http1_1
+        // Setting the version copies the head's storage (the decoder's part still holds it).
+        if head.version != .http1_1 { head.version = .http1_1 }
         return ForwardedRequest(
             clientIP: clientIP,
             requestID: requestID,
@@ -227,7 +229,7 @@ public enum HeaderPolicy {
             out.add(name: "Connection", value: "keep-alive")
         }
         head.headers = out
-        head.version = clientVersion
+        if head.version != clientVersion { head.version = clientVersion }
         return (framing, keepAlive)
     }
 
@@ -325,26 +327,53 @@ public enum HeaderPolicy {
         }
     }
 
-    /// The lowercased tokens of every `Connection` header.
+    /// The tokens of every `Connection` header.
     static func connectionTokens(_ headers: HTTPHeaders) -> ConnectionTokens {
         var tokens = ConnectionTokens()
         for (name, value) in headers where name.utf8.count == 10 && name.caseInsensitiveEqualsASCII("connection") {
-            for token in value.split(separator: ",") {
-                let trimmed = token.trimmingASCIISpaces()
-                if !trimmed.isEmpty { tokens.append(trimmed.lowercased()) }
+            // Not `split`: that allocates an array for the one token nearly every value has.
+            var rest = value[...]
+            while !rest.isEmpty {
+                let comma = rest.firstIndex(of: ",") ?? rest.endIndex
+                let trimmed = rest[..<comma].trimmingASCIISpaces()
+                if !trimmed.isEmpty { tokens.append(trimmed) }
+                rest = comma == rest.endIndex ? rest[comma...] : rest[rest.index(after: comma)...]
             }
         }
         return tokens
     }
 }
 
-/// The tokens of `Connection` headers; nearly always zero or one, so a small array.
+/// The tokens of `Connection` headers. Nearly always just `keep-alive`, `close` or `upgrade`,
+/// which are kept as flags, so the common case allocates nothing.
 struct ConnectionTokens {
-    private var tokens: [String] = []
-    var isEmpty: Bool { self.tokens.isEmpty }
-    mutating func append(_ token: String) { self.tokens.append(token) }
-    func contains(_ token: String) -> Bool { self.tokens.contains(token) }
+    private(set) var close = false
+    private(set) var keepAlive = false
+    private(set) var upgrade = false
+    /// Any other token (a header name the sender wants dropped at the next hop).
+    private var others: [Substring] = []
+
+    var isEmpty: Bool { !self.close && !self.keepAlive && !self.upgrade && self.others.isEmpty }
+
+    mutating func append(_ token: Substring) {
+        if token.caseInsensitiveEqualsASCII("close") {
+            self.close = true
+        } else if token.caseInsensitiveEqualsASCII("keep-alive") {
+            self.keepAlive = true
+        } else if token.caseInsensitiveEqualsASCII("upgrade") {
+            self.upgrade = true
+        } else {
+            self.others.append(token)
+        }
+    }
+
+    /// Whether `name` is one of the tokens, ignoring ASCII case.
     func containsCaseInsensitive(_ name: String) -> Bool {
-        self.tokens.contains { $0.caseInsensitiveEqualsASCII(name) }
+        switch name.utf8.count {
+        case 5 where self.close && name.caseInsensitiveEqualsASCII("close"): return true
+        case 7 where self.upgrade && name.caseInsensitiveEqualsASCII("upgrade"): return true
+        case 10 where self.keepAlive && name.caseInsensitiveEqualsASCII("keep-alive"): return true
+        default: return self.others.contains { $0.caseInsensitiveEqualsASCII(name) }
+        }
     }
 }

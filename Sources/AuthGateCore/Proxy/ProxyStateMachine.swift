@@ -92,6 +92,10 @@ public struct ProxyStateMachine: Sendable {
         case cancelLease
     }
 
+    /// An empty body buffer shared by every exchange (`CircularBuffer(initialCapacity: 0)`
+    /// allocates); one that buffers a body gets its own storage on the first append.
+    private static let noBody = CircularBuffer<ByteBuffer>(initialCapacity: 0)
+
     private struct Exchange: Sendable {
         var head: HTTPRequestHead
         var info: RequestInfo
@@ -178,7 +182,7 @@ public struct ProxyStateMachine: Sendable {
             info: info,
             requestEnded: false,
             bodyBytes: 0,
-            buffered: CircularBuffer(initialCapacity: 0),
+            buffered: Self.noBody,
             response: .awaitingHead,
             connectionReused: false,
             retried: false
@@ -366,7 +370,7 @@ public struct ProxyStateMachine: Sendable {
             self.state = .modifying
             exchange.connectionReused = reused
             let body = exchange.buffered
-            exchange.buffered = CircularBuffer(initialCapacity: 0)
+            exchange.buffered = Self.noBody
             let ended = exchange.requestEnded
             let head = exchange.head
             self.state = .forwarding(exchange)
@@ -406,7 +410,7 @@ public struct ProxyStateMachine: Sendable {
         }
         self.state = .modifying
         exchange.response = .streaming(upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive)
-        exchange.buffered = CircularBuffer(initialCapacity: 0)
+        exchange.buffered = Self.noBody
         self.state = .forwarding(exchange)
         return .forwardResponseHead(head)
     }
