@@ -41,18 +41,22 @@ struct ProxyIntegrationTests {
 
     @Test("pooled upstream connections idle longer than upstream.idle_timeout_ms are closed; busy ones are kept")
     func upstreamIdleTimeout() async throws {
-        let configure: (inout GatewayConfig) -> Void = { $0.upstream.idleTimeoutMs = 400 }
+        // Gaps between requests far below the timeout (a loaded test machine can stretch a
+        // sleep a lot), for longer than the timeout in all.
+        let configure: (inout GatewayConfig) -> Void = { $0.upstream.idleTimeoutMs = 1500 }
         try await GatewayFixture.withGateway(eventLoops: 1, configure: configure) { fixture in
             let client = try await fixture.connect()
-            // Requests closer together than the idle timeout, for longer than it: one connection.
-            for index in 0..<8 {
+            let start = ContinuousClock.now
+            var index = 0
+            while ContinuousClock.now - start < .milliseconds(2000) {
                 try await client.send(Self.get("/echo/\(index)"))
                 #expect(try await client.readResponse().status == 200)
                 try await Task.sleep(for: .milliseconds(100))
+                index += 1
             }
-            #expect(fixture.backend.connectionCount == 1)
+            #expect(fixture.backend.connectionCount == 1, "one pooled connection served \(index) requests")
             // Idle past the timeout: the pooled connection is closed, the next request opens one.
-            try await Task.sleep(for: .milliseconds(900))
+            try await Task.sleep(for: .milliseconds(3500))
             try await client.send(Self.get("/echo/after-idle"))
             #expect(try await client.readResponse().status == 200)
             #expect(fixture.backend.connectionCount == 2)
@@ -352,10 +356,12 @@ struct ProxyIntegrationTests {
             try await idle.send(Self.get("/echo/idle"))
             #expect(try await idle.readResponse().status == 200)
             let busy = try await fixture.connect()
-            try await busy.send(Self.get("/slow/500"))
+            // Slow enough that the drain starts well before the backend's head (a loaded
+            // machine delays the shutdown call).
+            try await busy.send(Self.get("/slow/2000"))
             try await Task.sleep(for: .milliseconds(150))
 
-            async let drained: Void = fixture.gateway.shutdown(drainTimeout: .seconds(5))
+            async let drained: Void = fixture.gateway.shutdown(drainTimeout: .seconds(10))
             #expect(await idle.isClosed(within: .seconds(2)))
             let response = try await busy.readResponse()
             #expect(response.status == 200)

@@ -457,7 +457,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // One normalisation: the path matched is the path forwarded.
         switch PathNormalizer.normalize(target: head.uri, escapedSlashes: policy.escapedSlashes) {
         case .success(let target):
-            head.uri = target
+            // Nearly every target is already normal (the same string comes back): setting
+            // it anyway would copy the head's storage.
+            if target != head.uri { head.uri = target }
         case .failure(let problem):
             self.runtime.metrics.badPaths.increment()
             self.refuse(.badRequest(problem.message), head: head, info: info, context: context)
@@ -1269,9 +1271,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.write(.body(.byteBuffer(buffer)))
             }
             if end {
-                upstream.write(.end(nil))
+                upstream.writeAndFlush(.end(nil))
+            } else {
+                upstream.flush()
             }
-            upstream.flush()
             self.requestSentAt = .now()
             self.armResponseTimeout(sentAt: self.requestSentAt, context: context)
             self.resumeClientReadIfPossible()
@@ -1283,8 +1286,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwardRequestEnd:
             self.upstreamNeedsFlush = false
             if let upstream = self.upstream {
-                upstream.write(.end(nil))
-                upstream.flush()
+                upstream.writeAndFlush(.end(nil))
             }
 
         case .forwardResponseHead(let head):

@@ -24,6 +24,11 @@ final class UpstreamConnection: @unchecked Sendable {
         self.channel.write(part, promise: nil)
     }
 
+    /// One pass through the pipeline for the last part and the flush.
+    @inline(__always) func writeAndFlush(_ part: HTTPClientRequestPart) {
+        self.channel.writeAndFlush(part, promise: nil)
+    }
+
     @inline(__always) func flush() {
         self.channel.flush()
     }
