@@ -111,6 +111,22 @@ struct SessionCookieTests {
         #expect(reason(verify(value)) == .malformed, "\(value)")
     }
 
+    @Test("an encoded dot or a non-ASCII byte in the signature gets the same verdict as a decoded one")
+    func escapesInSignature() {
+        // An encoded `.` moves the split after decoding: the signature part is then too short.
+        let encodedDot = token + "." + signature.prefix(20) + "%2E" + signature.dropFirst(21)
+        #expect(reason(verify(encodedDot)) == .malformed)
+        #expect(reason(verify(token + "." + signature.prefix(20) + "." + signature.dropFirst(21))) == .malformed)
+        // A valid UTF-8 non-ASCII byte pair: 45 bytes once decoded.
+        let accented = token + "." + signature.prefix(20) + "%C3%A9" + signature.dropFirst(21)
+        #expect(reason(verify(accented)) == .malformed)
+        // Invalid UTF-8 in the signature.
+        #expect(reason(verify(token + "." + signature.prefix(20) + "%FF" + signature.dropFirst(21))) == .malformed)
+        // One character changed, the rest encoded: a bad signature, not malformed.
+        let changed = token + "." + "A" + signature.dropFirst().dropLast() + "%3D"
+        #expect(reason(verify(changed)) == (signature.first == "A" ? nil : .badSignature))
+    }
+
     @Test("percent-decoding happens exactly once")
     func decodeOnce() {
         let doubleEncoded = SessionTokenSigning.percentEncode(cookieValue)

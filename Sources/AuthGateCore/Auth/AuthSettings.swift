@@ -2,7 +2,9 @@ import Crypto
 
 /// The authentication part of a config snapshot, compiled once per reload: keys parsed,
 /// verifiers built, routes compiled. Everything the request path needs, nothing it must parse.
-public struct AuthSettings: Sendable {
+/// A class: the request path takes it from the snapshot with one reference count, not a copy
+/// of every field.
+public final class AuthSettings: Sendable {
     public let policy: AuthPolicy
     public let extractor: CredentialExtractor
     public let routes: RouteTable

@@ -10,8 +10,9 @@ public enum MigrationPolicy: String, Sendable, Hashable {
 
 /// The rollout policy of a config snapshot, compiled once per reload: rate limits, lockout,
 /// path normalisation, credential forwarding, WebSocket token places and the migration policy.
-/// Everything the request path needs, nothing it must parse.
-public struct PolicySettings: Sendable {
+/// Everything the request path needs, nothing it must parse. A class: the request path takes
+/// it from the snapshot with one reference count, not a copy of every field.
+public final class PolicySettings: Sendable {
     /// A route class's limit and the key namespaces of its two scopes.
     public struct ClassLimit: Sendable {
         public let limit: RateLimit

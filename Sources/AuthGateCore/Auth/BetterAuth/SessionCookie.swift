@@ -55,6 +55,9 @@ public struct SessionTokenSigner: Sendable {
     /// ending in `=` and the token non-empty (else ``RejectionReason/malformed``); the signature
     /// is compared in constant time (else ``RejectionReason/badSignature``).
     public func verify(signedValue: Substring) -> Result<Substring, RejectionReason> {
+        if let verdict = self.verifyWithPlainToken(signedValue) {
+            return verdict
+        }
         guard let decoded = SessionTokenSigning.percentDecode(signedValue) else {
             return .failure(.malformed)
         }
@@ -75,6 +78,46 @@ public struct SessionTokenSigner: Sendable {
             provided.withUTF8 { constantTimeEquals(expected, UnsafeRawBufferPointer($0)) }
         }
         return valid ? .success(token) : .failure(.badSignature)
+    }
+
+    /// The shape every cookie Better Auth sets has: a token without escapes, then a signature
+    /// whose `+`, `/` and `=` may be percent-encoded. The token is used as it is and only the
+    /// signature is decoded, on the stack: nothing is allocated. `nil` for any other shape,
+    /// which ``verify(signedValue:)`` then decodes whole, with the same verdicts.
+    private func verifyWithPlainToken(_ value: Substring) -> Result<Substring, RejectionReason>? {
+        let utf8 = value.utf8
+        guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")), dot > utf8.startIndex,
+            !utf8[..<dot].contains(UInt8(ascii: "%"))
+        else {
+            return nil
+        }
+        let length = SessionTokenSigning.signatureLength
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { provided -> Result<Substring, RejectionReason>? in
+            var count = 0
+            var index = utf8.index(after: dot)
+            while index < utf8.endIndex {
+                var byte = utf8[index]
+                index = utf8.index(after: index)
+                if byte == UInt8(ascii: "%") {
+                    guard index < utf8.endIndex, let high = hexValue(utf8[index]) else { return nil }
+                    index = utf8.index(after: index)
+                    guard index < utf8.endIndex, let low = hexValue(utf8[index]) else { return nil }
+                    index = utf8.index(after: index)
+                    byte = high << 4 | low
+                }
+                // A decoded `.` moves the split, a non-ASCII byte needs the UTF-8 check: both
+                // are the general path's.
+                guard count < length, byte < 0x80, byte != UInt8(ascii: ".") else { return nil }
+                provided[count] = byte
+                count += 1
+            }
+            guard count == length, provided[length - 1] == UInt8(ascii: "=") else { return nil }
+            let token = value[..<dot]
+            let valid = self.withSignature(of: token) { expected in
+                constantTimeEquals(expected, UnsafeRawBufferPointer(provided))
+            }
+            return valid ? .success(token) : .failure(.badSignature)
+        }
     }
 
     /// Computes the signature of `token` into a stack buffer and hands it to `body`.
