@@ -674,8 +674,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.attemptMethod = self.pendingAttempts.first?.method
         self.runtime.metrics.recordAttempt(method: self.attemptMethod)
-        self.pendingHead = head
-        self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
+        // The pending head is the only owner of its headers, so the identity headers are added
+        // in place (a cache hit decides within this call).
+        self.pendingHead = consume head
+        self.perform(self.machine.requestHead(self.pendingHead!, info: info, authenticate: true), context: context)
     }
 
     /// Clears what the previous exchange left.

@@ -168,6 +168,10 @@ public struct ProxyStateMachine: Sendable {
     ///     anything is sent upstream.
     ///   - readBody: whether the body is read while the verdict is awaited (it is buffered, up
     ///     to the body limit, until ``stopReadingBody()`` or the verdict).
+    ///
+    /// While the verdict is awaited the machine keeps the head without its headers: the
+    /// handler edits its own copy (identity headers) and hands it back with
+    /// ``authenticated(_:)``; a second reference would make that edit copy the header storage.
     public mutating func requestHead(
         _ head: HTTPRequestHead,
         info: RequestInfo,
@@ -188,6 +192,7 @@ public struct ProxyStateMachine: Sendable {
             retried: false
         )
         if authenticate {
+            exchange.head.headers = HTTPHeaders()
             exchange.readWhileAuthenticating = readBody
             self.state = .authenticating(exchange)
             return .authenticate
