@@ -261,48 +261,72 @@ public struct CookieHeader: Sendable, Hashable {
     /// values is ignored, a pair without `=` is skipped, and a value wrapped in double quotes is
     /// returned without them. The value is not percent-decoded.
     public static func value(named name: String, in header: Substring) -> Substring? {
+        var name = name
+        // Header values are native strings: scan their bytes directly (this runs on every
+        // request that carries cookies).
+        let scanned: Range<Int>?? = header.utf8.withContiguousStorageIfAvailable { bytes in
+            name.withUTF8 { Self.valueRange(named: $0, in: bytes) }
+        }
+        let range: Range<Int>?
+        if let scanned {
+            range = scanned
+        } else {
+            var copy = String(header)
+            range = copy.withUTF8 { bytes in name.withUTF8 { Self.valueRange(named: $0, in: bytes) } }
+        }
+        guard let range else { return nil }
         let utf8 = header.utf8
-        let nameBytes = name.utf8
-        var index = utf8.startIndex
-        let end = utf8.endIndex
+        let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        let end = utf8.index(start, offsetBy: range.count)
+        return Substring(utf8[start..<end])
+    }
+
+    private static func valueRange(
+        named name: UnsafeBufferPointer<UInt8>,
+        in bytes: UnsafeBufferPointer<UInt8>
+    ) -> Range<Int>? {
+        var index = 0
+        let end = bytes.count
         while index < end {
             // Skip separators and whitespace before a pair.
-            while index < end, isSeparatorOrSpace(utf8[index]) {
-                index = utf8.index(after: index)
+            while index < end, isSeparatorOrSpace(bytes[index]) {
+                index += 1
             }
             let nameStart = index
-            while index < end, utf8[index] != UInt8(ascii: "="), utf8[index] != UInt8(ascii: ";") {
-                index = utf8.index(after: index)
+            while index < end, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") {
+                index += 1
             }
-            guard index < end, utf8[index] == UInt8(ascii: "=") else {
+            guard index < end, bytes[index] == UInt8(ascii: "=") else {
                 continue
             }
             var nameEnd = index
-            while nameEnd > nameStart, isSpace(utf8[utf8.index(before: nameEnd)]) {
-                nameEnd = utf8.index(before: nameEnd)
+            while nameEnd > nameStart, isSpace(bytes[nameEnd - 1]) {
+                nameEnd -= 1
             }
-            index = utf8.index(after: index)
-            while index < end, isSpace(utf8[index]) {
-                index = utf8.index(after: index)
+            index += 1
+            while index < end, isSpace(bytes[index]) {
+                index += 1
             }
             var valueStart = index
-            while index < end, utf8[index] != UInt8(ascii: ";") {
-                index = utf8.index(after: index)
+            while index < end, bytes[index] != UInt8(ascii: ";") {
+                index += 1
             }
-            guard utf8[nameStart..<nameEnd].elementsEqual(nameBytes) else {
+            guard nameEnd - nameStart == name.count,
+                UnsafeBufferPointer(rebasing: bytes[nameStart..<nameEnd]).elementsEqual(name)
+            else {
                 continue
             }
             var valueEnd = index
-            while valueEnd > valueStart, isSpace(utf8[utf8.index(before: valueEnd)]) {
-                valueEnd = utf8.index(before: valueEnd)
+            while valueEnd > valueStart, isSpace(bytes[valueEnd - 1]) {
+                valueEnd -= 1
             }
-            if utf8.distance(from: valueStart, to: valueEnd) >= 2, utf8[valueStart] == UInt8(ascii: "\""),
-                utf8[utf8.index(before: valueEnd)] == UInt8(ascii: "\"")
+            if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""),
+                bytes[valueEnd - 1] == UInt8(ascii: "\"")
             {
-                valueStart = utf8.index(after: valueStart)
-                valueEnd = utf8.index(before: valueEnd)
+                valueStart += 1
+                valueEnd -= 1
             }
-            return Substring(utf8[valueStart..<valueEnd])
+            return valueStart..<valueEnd
         }
         return nil
     }
