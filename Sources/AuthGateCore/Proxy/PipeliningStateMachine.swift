@@ -1,5 +1,5 @@
-public import NIOHTTP1
 import NIOCore
+public import NIOHTTP1
 
 /// One exchange at a time on a client connection, without stopping reads between exchanges.
 ///

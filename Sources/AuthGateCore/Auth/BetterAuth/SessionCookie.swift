@@ -92,7 +92,8 @@ public struct SessionTokenSigner: Sendable {
             return nil
         }
         let length = SessionTokenSigning.signatureLength
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { provided -> Result<Substring, RejectionReason>? in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) {
+            provided -> Result<Substring, RejectionReason>? in
             var count = 0
             var index = utf8.index(after: dot)
             while index < utf8.endIndex {
