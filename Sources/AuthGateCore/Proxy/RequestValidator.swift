@@ -150,8 +150,6 @@ extension StringProtocol {
     /// ASCII case-insensitive equality without allocating.
     @inlinable
     package func caseInsensitiveEqualsASCII(_ other: some StringProtocol) -> Bool {
-        // Native strings know their UTF-8 length: most mismatches end here.
-        guard self.utf8.count == other.utf8.count else { return false }
         var lhs = self.utf8.makeIterator()
         var rhs = other.utf8.makeIterator()
         while true {
