@@ -159,7 +159,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
-        switch self.pipelining.inbound(part) {
+        self.carryOut(self.pipelining.inbound(part), for: part, context: context)
+    }
+
+    /// Carries out what ``PipeliningStateMachine`` decided for a request part, fresh or held.
+    private func carryOut(
+        _ action: PipeliningStateMachine.InboundAction,
+        for part: HTTPServerRequestPart,
+        context: ChannelHandlerContext
+    ) {
+        switch action {
         case .deliver:
             self.received(part, context: context)
         case .deliverAndClose:
@@ -314,15 +323,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while let (event, action) = self.pipelining.nextHeldEvent() {
             switch event {
             case .part(let part):
-                switch action {
-                case .deliver:
-                    self.received(part, context: context)
-                case .deliverAndClose:
-                    self.received(part, context: context)
-                    context.close(promise: nil)
-                case .hold, .drop:
-                    break
-                }
+                self.carryOut(action, for: part, context: context)
             case .parserError(let error):
                 self.received(error, context: context)
             }
