@@ -523,15 +523,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
             case .introspect:
-                if limiting, let limit = policy.classLimits["introspect"],
-                    let error = RateLimitHeaders.error(
-                        for: self.runtime.rateLimiter.check(
-                            RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP),
-                            limit: limit.limit,
-                            now: now
-                        )
-                    )
-                {
+                if limiting, let error = self.classLimitError("introspect", now: now) {
                     self.runtime.metrics.rateLimitedClass.increment()
                     self.answeringLocally = true
                     self.writeLocal(
@@ -585,14 +577,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Route classes of anonymous requests count per client IP; the login class always does.
         if limiting, access == .public || isLogin, let name = isLogin ? "login" : route.rateLimitClass,
-            let limit = policy.classLimits[name],
-            let error = RateLimitHeaders.error(
-                for: self.runtime.rateLimiter.check(
-                    RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP),
-                    limit: limit.limit,
-                    now: now
-                )
-            )
+            let error = self.classLimitError(name, now: now)
         {
             self.runtime.metrics.rateLimitedClass.increment()
             self.refuse(error, head: head, info: info, context: context)
@@ -679,6 +664,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // in place (a cache hit decides within this call).
         self.pendingHead = consume head
         self.perform(self.machine.requestHead(self.pendingHead!, info: info, authenticate: true), context: context)
+    }
+
+    /// The 429 of route class `name`'s limit for this client IP (or, given `userID`, for this
+    /// user); `nil` when the request is within it or the class has no limit.
+    private func classLimitError(_ name: String, userID: String? = nil, now: UInt64) -> GatewayError? {
+        guard let limit = self.snapshot.policy.classLimits[name] else { return nil }
+        let key =
+            userID.map { RateLimitKey(namespace: limit.userNamespace, value: $0) }
+            ?? RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP)
+        return RateLimitHeaders.error(for: self.runtime.rateLimiter.check(key, limit: limit.limit, now: now))
     }
 
     /// Clears what the previous exchange left.
@@ -970,14 +965,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
             if refusal != nil {
                 self.runtime.metrics.rateLimitedUser.increment()
-            } else if let name = self.route.rateLimitClass, let limit = policy.classLimits[name] {
-                refusal = RateLimitHeaders.error(
-                    for: self.runtime.rateLimiter.check(
-                        RateLimitKey(namespace: limit.userNamespace, value: identity.userID),
-                        limit: limit.limit,
-                        now: now
-                    )
-                )
+            } else if let name = self.route.rateLimitClass {
+                refusal = self.classLimitError(name, userID: identity.userID, now: now)
                 if refusal != nil { self.runtime.metrics.rateLimitedClass.increment() }
             }
             if let refusal {

@@ -136,15 +136,6 @@ public enum LoginEmail {
     }
 }
 
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-    default: return nil
-    }
-}
-
 /// `text` without leading and trailing white space (Unicode `White_Space`, so no-break
 /// spaces pasted into a form go too).
 private func trimmingWhitespace(_ text: Substring) -> Substring {

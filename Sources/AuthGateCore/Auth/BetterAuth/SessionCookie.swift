@@ -232,15 +232,6 @@ public enum SessionTokenSigning {
     }
 }
 
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-    default: return nil
-    }
-}
-
 /// Reads cookies out of a `Cookie:` header value (`name=value; name2=value2`, RFC 6265 §5.4).
 public struct CookieHeader: Sendable, Hashable {
     /// The header value.
