@@ -239,3 +239,50 @@ report_wrk_run() {
     fi
     log "$label: $(echo "$parsed" | awk '{ printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }'), ${cpu_us} us CPU/request"
 }
+
+# cpu_ticks PID...: utime+stime of the given processes, in clock ticks.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# parse_wrk FILE: "rps p50_ms p99_ms requests non2xx socket_errors"
+parse_wrk() {
+    awk '
+        function ms(v,   n, u) {
+            n = v + 0
+            u = v; sub(/^[0-9.]+/, "", u)
+            if (u == "us") return n / 1000
+            if (u == "ms") return n
+            if (u == "s")  return n * 1000
+            if (u == "m")  return n * 60000
+            return n
+        }
+        /^Running|^  [0-9]+ threads/ { next }
+        /Latency Distribution/ { dist = 1; next }
+        dist && $1 == "50%" { p50 = ms($2) }
+        dist && $1 == "99%" { p99 = ms($2); dist = 0 }
+        /requests in/ { requests = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        /Socket errors:/ {
+            gsub(/,/, "")
+            errors = $4 + $6 + $8 + $10
+        }
+        END { printf "%.2f %.3f %.3f %d %d %d\n", rps, p50, p99, requests, non2xx, errors }
+    ' "$1"
+}
+
+# wait_status URL STATUS [curl args...]: wait until URL answers STATUS.
+wait_status() {
+    local url="$1" want="$2" i
+    shift 2
+    for i in $(seq 1 200); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$@" "$url" 2>/dev/null)" == "$want" ]] && return 0
+        sleep 0.1
+    done
+    die "$url did not answer $want within 20s"
+}

@@ -56,42 +56,6 @@ layout() {
     backend_cpus="${BACKEND_CPUS:-$backend_cpus}"
 }
 
-# cpu_ticks PID...: utime+stime of the given processes, in clock ticks.
-cpu_ticks() {
-    local pid total=0
-    for pid in "$@"; do
-        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
-
-# parse_wrk FILE: "rps p50_ms p99_ms requests non2xx socket_errors"
-parse_wrk() {
-    awk '
-        function ms(v,   n, u) {
-            n = v + 0
-            u = v; sub(/^[0-9.]+/, "", u)
-            if (u == "us") return n / 1000
-            if (u == "ms") return n
-            if (u == "s")  return n * 1000
-            if (u == "m")  return n * 60000
-            return n
-        }
-        /^Running|^  [0-9]+ threads/ { next }
-        /Latency Distribution/ { dist = 1; next }
-        dist && $1 == "50%" { p50 = ms($2) }
-        dist && $1 == "99%" { p99 = ms($2); dist = 0 }
-        /requests in/ { requests = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        /Socket errors:/ {
-            gsub(/,/, "")
-            errors = $4 + $6 + $8 + $10
-        }
-        END { printf "%.2f %.3f %.3f %d %d %d\n", rps, p50, p99, requests, non2xx, errors }
-    ' "$1"
-}
-
 RAW="$WORK/results.txt" # target workers round rps p50 p99 requests non2xx errors cpu_us_per_req
 : >"$RAW"
 
