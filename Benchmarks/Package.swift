@@ -6,6 +6,7 @@
 //   cd Benchmarks && swift package benchmark            # run all
 //   cd Benchmarks && swift package benchmark --filter 'HeaderPolicy.*'
 //   cd Benchmarks && swift package benchmark --target AuthBenchmarks
+//   cd Benchmarks && swift build -c release --product FloorProxies   # for scripts/floor-bench.sh
 import PackageDescription
 
 let package = Package(
@@ -37,6 +38,16 @@ let package = Package(
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
+        ),
+        .executableTarget(
+            name: "FloorProxies",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "FloorProxies",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "AuthBenchmarks",
