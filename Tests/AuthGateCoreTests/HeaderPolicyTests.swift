@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -45,7 +46,9 @@ private func rewrite(
     return (result, head)
 }
 
-/// Rewrites a response and returns the framing, the keep-alive decision and the rewritten head.
+/// Relays a backend's response head the way the proxy does (received bytes in, the client's
+/// head written as bytes by `HeaderPolicy.writeRelayedHead`), and returns the framing, the
+/// keep-alive decision and the head the client receives, parsed back.
 private func rewriteResponse(
     _ headers: [(String, String)],
     status: HTTPResponseStatus = .ok,
@@ -54,15 +57,39 @@ private func rewriteResponse(
     keepAlive: Bool = true,
     requestID: String = "req-1"
 ) -> (ResponseBodyFraming, Bool, HTTPResponseHead) {
-    var head = HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(headers))
-    let (framing, keptAlive) = HeaderPolicy.rewriteResponse(
-        &head,
+    var fields = ByteBuffer()
+    for (name, value) in headers {
+        fields.writeString("\(name): \(value)\r\n")
+    }
+    let received = UpstreamResponseHead(
+        version: .http1_1,
+        status: status,
+        keepAlive: true,
+        selfDelimited: true,
+        fields: fields
+    )
+    var written = ByteBuffer()
+    let (framing, keptAlive) = HeaderPolicy.writeRelayedHead(
+        received,
         requestMethod: method,
         clientVersion: clientVersion,
         keepAlive: keepAlive,
-        requestID: requestID
+        requestID: requestID,
+        into: &written
     )
-    return (framing, keptAlive, head)
+    return (framing, keptAlive, parseWrittenHead(written))
+}
+
+/// The head `writeRelayedHead` wrote, read back with the gateway's own response parser.
+private func parseWrittenHead(_ written: ByteBuffer) -> HTTPResponseHead {
+    var buffer = written
+    var parser = UpstreamResponseParser()
+    parser.requestSent(method: .GET)
+    guard case .head(let head)? = try? parser.next(&buffer) else {
+        Issue.record("writeRelayedHead wrote an unparsable head: \(String(buffer: written))")
+        return HTTPResponseHead(version: .http1_1, status: .internalServerError)
+    }
+    return HTTPResponseHead(version: head.version, status: head.status, headers: head.headers)
 }
 
 private func isLowercaseHex32(_ value: String) -> Bool {
@@ -564,7 +591,7 @@ struct HeaderPolicyRequestTests {
 
 // MARK: - Responses
 
-@Suite("HeaderPolicy.rewriteResponse")
+@Suite("HeaderPolicy.writeRelayedHead")
 struct HeaderPolicyResponseTests {
     @Test("hop-by-hop headers are removed, Content-Length is kept")
     func hopByHopRemoved() {

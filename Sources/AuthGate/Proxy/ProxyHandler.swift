@@ -14,8 +14,8 @@ import NIOHTTP1
 /// cancelled per request.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ClientResponsePart
+    typealias OutboundOut = ClientResponsePart
 
     private let runtime: GatewayRuntime
     private let pools: UpstreamPools
@@ -57,6 +57,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStartedAt: NIODeadline = .uptimeNanoseconds(0)
     private var requestURI = ""
     private var responseStatus: UInt = 0
+    /// The backend's response head, written for the client, between `upstreamReceived` and
+    /// the machine's `.forwardResponseHead`.
+    private var relayedHead: (status: HTTPResponseStatus, bytes: ByteBuffer, chunked: Bool)?
     private var clientIP = ""
     /// A response the gateway answered itself; the rest of the request is read and dropped.
     private var answeringLocally = false
@@ -1210,7 +1213,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context: context
         )
         if self.requestMethod != .HEAD {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
         }
         self.writeEnd(close: !keepAlive, context: context)
     }
@@ -1281,15 +1284,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.writeAndFlush(.end(nil))
             }
 
-        case .forwardResponseHead(let head):
+        case .forwardResponseHead:
+            guard let (status, bytes, chunked) = self.relayedHead else { return }
+            self.relayedHead = nil
             self.cancelResponseTimer()
             self.runtime.metrics.upstreamLatency.record(
                 nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
             )
-            self.runtime.metrics.recordResponse(status: Int(head.status.code), routeClass: self.routeClass)
-            self.responseStatus = head.status.code
+            self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
+            self.responseStatus = status.code
             if !self.evictOnSuccess.isEmpty {
-                if (200..<300).contains(head.status.code) {
+                if (200..<300).contains(status.code) {
                     let keys = self.evictOnSuccess
                     for key in keys { self.runtime.introspection.cache.evict(key) }
                     self.audit(.signOut, method: .betterAuth, success: true, identity: self.identity, reason: nil)
@@ -1297,13 +1302,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 self.evictOnSuccess = []
             }
-            if self.countLoginFailure && head.status == .unauthorized {
+            if self.countLoginFailure && status == .unauthorized {
                 self.countFailure()
             }
-            self.writeResponseHead(head, context: context)
+            context.write(self.wrapOutboundOut(.relayedHead(bytes, chunked: chunked)), promise: nil)
 
         case .forwardResponseBody(let buffer):
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
 
         case .finishResponse(let disposition, let closeClient):
             self.logAccess(status: self.responseStatus)
@@ -1373,7 +1378,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.logAccess(status: error.status.code, error: error.code)
         self.writeResponseHead(head, context: context)
         if self.requestMethod != .HEAD {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
         }
         self.writeEnd(close: closeClient, context: context)
     }
@@ -1400,11 +1405,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.eventLoop.assumeIsolated().execute { [weak self] in self?.deliverHeld() }
         }
         guard close else {
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(.end), promise: nil)
             return
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
+        context.writeAndFlush(self.wrapOutboundOut(.end), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -1438,7 +1443,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.upstream = nil
         upstream.handler.delegate = nil
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end), promise: nil)
         let metrics = self.runtime.metrics
         if let identity = self.identity {
             let sessionKey = self.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in
@@ -1503,20 +1508,28 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         self.context?.channel.isWritable ?? false
     }
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
+    func upstreamReceived(_ event: UpstreamResponseParser.Event) {
         guard let context = self.context else { return }
-        switch part {
-        case .head(var head):
-            let upstreamReusable = head.isKeepAlive && Self.isSelfDelimited(head, method: self.requestMethod)
-            let (_, keepAlive) = HeaderPolicy.rewriteResponse(
-                &head,
+        switch event {
+        case .head(let head):
+            // Written for the client now, straight from the received bytes; a draining
+            // connection's response says `Connection: close`.
+            var bytes = context.channel.allocator.buffer(capacity: head.fields.readableBytes + 160)
+            let (framing, keepAlive) = HeaderPolicy.writeRelayedHead(
+                head,
                 requestMethod: self.requestMethod,
                 clientVersion: self.requestVersion,
-                keepAlive: self.clientKeepAlive,
-                requestID: self.requestID
+                keepAlive: self.clientKeepAlive && !self.pipelining.responseMustClose,
+                requestID: self.requestID,
+                into: &bytes
             )
+            self.relayedHead = (head.status, bytes, framing == .chunked)
             self.perform(
-                self.machine.responseHead(head, upstreamReusable: upstreamReusable, clientKeepAlive: keepAlive),
+                self.machine.responseHead(
+                    status: head.status,
+                    upstreamReusable: head.keepAlive && head.selfDelimited,
+                    clientKeepAlive: keepAlive
+                ),
                 context: context
             )
         case .body(let buffer):
@@ -1540,13 +1553,5 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         guard let context = self.context else { return }
         let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()
         self.perform(action, context: context)
-    }
-
-    /// Whether the response's body end is known without the connection closing.
-    private static func isSelfDelimited(_ head: HTTPResponseHead, method: HTTPMethod) -> Bool {
-        let code = head.status.code
-        if method == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 { return true }
-        if head.headers.contains(name: "content-length") { return true }
-        return head.headers.first(name: "transfer-encoding")?.lowercased().hasSuffix("chunked") ?? false
     }
 }

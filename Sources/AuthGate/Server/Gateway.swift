@@ -301,10 +301,8 @@ public final class Gateway: Sendable {
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes + 1024
         decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes) + 1024
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
-        var encoderConfiguration = HTTPResponseEncoder.Configuration()
-        encoderConfiguration.automaticallySetFramingHeaders = false
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration))
+        try sync.addHandler(ClientResponseEncoder())
         try sync.addHandler(
             ByteToMessageHandler(
                 HTTPRequestDecoder(

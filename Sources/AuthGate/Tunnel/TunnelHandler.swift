@@ -39,12 +39,12 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ = upstreamPipeline.removeHandler(upstream.handler)
         _ = try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
         let upstreamDecoderRemoved = try upstreamPipeline.removeHandler(
-            upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+            upstreamPipeline.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self)
         )
 
         // Client: everything HTTP goes, this proxy handler included.
         _ = clientPipeline.removeHandler(context: client)
-        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
+        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: ClientResponseEncoder.self))
         let clientDecoderRemoved = try clientPipeline.removeHandler(
             clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         )

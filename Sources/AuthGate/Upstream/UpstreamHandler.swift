@@ -6,7 +6,7 @@ import NIOHTTP1
 protocol UpstreamConnectionDelegate: AnyObject {
     /// Whether the client side can take more bytes; reads from the backend wait until it can.
     var clientIsWritable: Bool { get }
-    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReceived(_ event: UpstreamResponseParser.Event)
     func upstreamReadComplete()
     func upstreamWritabilityChanged(isWritable: Bool)
     func upstreamFailed(protocolError: Bool)
@@ -15,7 +15,7 @@ protocol UpstreamConnectionDelegate: AnyObject {
 /// The last handler of an upstream channel: relays response parts to the client's handler and
 /// holds back reads while the client cannot take more (backpressure).
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = UpstreamResponseParser.Event
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -55,7 +55,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let delegate = self.delegate
         self.delegate = nil
-        delegate?.upstreamFailed(protocolError: error is HTTPParserError)
+        delegate?.upstreamFailed(protocolError: error is UpstreamResponseParser.Error)
         context.close(promise: nil)
     }
 

@@ -243,9 +243,7 @@ final class UpstreamPool: @unchecked Sendable {
                     // pair responses with (HEAD has no body), so it sits after the encoder.
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                    )
+                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder()))
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

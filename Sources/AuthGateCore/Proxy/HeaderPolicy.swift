@@ -162,77 +162,6 @@ public enum HeaderPolicy {
         )
     }
 
-    /// Rewrites the backend's response head in place into the one the client receives.
-    ///
-    /// - Returns: how the body is framed towards the client and whether the client connection
-    ///   stays open afterwards (the caller's `keepAlive` unless the framing forces a close).
-    public static func rewriteResponse(
-        _ head: inout HTTPResponseHead,
-        requestMethod: HTTPMethod,
-        clientVersion: HTTPVersion,
-        keepAlive: Bool,
-        requestID: String
-    ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
-        let original = head.headers
-        let connectionTokens = Self.connectionTokens(original)
-        let switching = head.status == .switchingProtocols
-        var out = HTTPHeaders()
-        out.reserveCapacity(original.count + 3)
-        var hasContentLength = false
-        var hasRequestID = false
-        for (name, value) in original {
-            switch Self.classify(name) {
-            case .hopByHop:
-                continue
-            case .upgrade:
-                if switching { out.add(name: name, value: value) }
-                continue
-            case .xRequestID:
-                hasRequestID = true
-            case .other:
-                if Self.isContentLength(name) {
-                    hasContentLength = true
-                } else if !connectionTokens.isEmpty && connectionTokens.containsCaseInsensitive(name) {
-                    continue
-                }
-            default:
-                break
-            }
-            out.add(name: name, value: value)
-        }
-        if !hasRequestID {
-            out.add(name: "X-Request-Id", value: requestID)
-        }
-
-        var keepAlive = keepAlive
-        let framing: ResponseBodyFraming
-        let code = head.status.code
-        if switching {
-            out.add(name: "Connection", value: "Upgrade")
-            head.headers = out
-            head.version = clientVersion
-            return (.none, false)
-        } else if requestMethod == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 {
-            framing = .none
-        } else if hasContentLength {
-            framing = .contentLength
-        } else if clientVersion.minor >= 1 {
-            framing = .chunked
-            out.add(name: "Transfer-Encoding", value: "chunked")
-        } else {
-            framing = .closeDelimited
-            keepAlive = false
-        }
-        if !keepAlive {
-            out.add(name: "Connection", value: "close")
-        } else if clientVersion.minor == 0 {
-            out.add(name: "Connection", value: "keep-alive")
-        }
-        head.headers = out
-        if head.version != clientVersion { head.version = clientVersion }
-        return (framing, keepAlive)
-    }
-
     // MARK: - Classification
 
     enum HeaderClass {
@@ -243,44 +172,51 @@ public enum HeaderPolicy {
 
     /// Classifies a header name with a length switch first, so the common case costs one or
     /// two byte comparisons.
+    @inline(__always)
     static func classify(_ name: String) -> HeaderClass {
-        let utf8 = name.utf8
-        if utf8.count > 7, Self.hasIdentityPrefix(utf8) {
+        Self.classify(bytes: name.utf8)
+    }
+
+    /// `classify` over the name's bytes: a `String`'s or, for a relayed response head, the
+    /// received bytes themselves.
+    static func classify<Name: Collection<UInt8>>(bytes name: Name) -> HeaderClass {
+        let count = name.count
+        if count > 7, Self.matches(name.prefix(7), "x-auth-", normalised: true) {
             return .identity
         }
-        switch utf8.count {
+        switch count {
         case 2:
-            if name.caseInsensitiveEqualsASCII("te") { return .hopByHop }
+            if Self.matches(name, "te") { return .hopByHop }
         case 4:
-            if name.caseInsensitiveEqualsASCII("host") { return .host }
+            if Self.matches(name, "host") { return .host }
         case 6:
-            if name.caseInsensitiveEqualsASCII("expect") { return .expect }
+            if Self.matches(name, "expect") { return .expect }
         case 7:
-            if name.caseInsensitiveEqualsASCII("upgrade") { return .upgrade }
-            if name.caseInsensitiveEqualsASCII("trailer") { return .hopByHop }
+            if Self.matches(name, "upgrade") { return .upgrade }
+            if Self.matches(name, "trailer") { return .hopByHop }
         case 8:
-            if name.caseInsensitiveEqualsASCII("trailers") { return .hopByHop }
+            if Self.matches(name, "trailers") { return .hopByHop }
         case 9:
-            if name.caseInsensitiveEqualsASCII("forwarded") { return .forwarded }
-            if Self.equalsNormalised(name, "x-real-ip") { return .xRealIP }
+            if Self.matches(name, "forwarded") { return .forwarded }
+            if Self.matches(name, "x-real-ip", normalised: true) { return .xRealIP }
         case 10:
-            if name.caseInsensitiveEqualsASCII("connection") || name.caseInsensitiveEqualsASCII("keep-alive") {
+            if Self.matches(name, "connection") || Self.matches(name, "keep-alive") {
                 return .hopByHop
             }
         case 12:
-            if Self.equalsNormalised(name, "x-request-id") { return .xRequestID }
+            if Self.matches(name, "x-request-id", normalised: true) { return .xRequestID }
         case 15:
-            if Self.equalsNormalised(name, "x-forwarded-for") { return .xForwardedFor }
+            if Self.matches(name, "x-forwarded-for", normalised: true) { return .xForwardedFor }
         case 16:
-            if Self.equalsNormalised(name, "x-forwarded-host") { return .xForwardedHost }
-            if name.caseInsensitiveEqualsASCII("proxy-connection") { return .hopByHop }
+            if Self.matches(name, "x-forwarded-host", normalised: true) { return .xForwardedHost }
+            if Self.matches(name, "proxy-connection") { return .hopByHop }
         case 17:
-            if Self.equalsNormalised(name, "x-forwarded-proto") { return .xForwardedProto }
-            if name.caseInsensitiveEqualsASCII("transfer-encoding") { return .hopByHop }
+            if Self.matches(name, "x-forwarded-proto", normalised: true) { return .xForwardedProto }
+            if Self.matches(name, "transfer-encoding") { return .hopByHop }
         case 18:
-            if name.caseInsensitiveEqualsASCII("proxy-authenticate") { return .hopByHop }
+            if Self.matches(name, "proxy-authenticate") { return .hopByHop }
         case 19:
-            if name.caseInsensitiveEqualsASCII("proxy-authorization") { return .hopByHop }
+            if Self.matches(name, "proxy-authorization") { return .hopByHop }
         default:
             break
         }
@@ -292,34 +228,24 @@ public enum HeaderPolicy {
         name.utf8.count == 14 && name.caseInsensitiveEqualsASCII("content-length")
     }
 
-    /// `x-auth-` in any case, with `_` allowed for `-`.
+    /// Whether `name` equals the lower-case `reference`, ignoring ASCII case; `normalised`
+    /// also lets `_` stand for `-` (the spellings that reach a CGI-style backend as one).
     @inline(__always)
-    static func hasIdentityPrefix(_ utf8: String.UTF8View) -> Bool {
-        var index = utf8.startIndex
-        for expected in "x-auth-".utf8 {
-            let byte = utf8[index]
-            if expected == UInt8(ascii: "-") {
-                if byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_") { return false }
-            } else if byte | 0x20 != expected {
-                return false
-            }
-            index = utf8.index(after: index)
-        }
-        return true
-    }
-
-    /// Whether `name` equals the lowercase `reference` ignoring case and treating `_` as `-`.
-    static func equalsNormalised(_ name: String, _ reference: StaticString) -> Bool {
-        let utf8 = name.utf8
-        guard utf8.count == reference.utf8CodeUnitCount else { return false }
+    static func matches<Name: Collection<UInt8>>(
+        _ name: Name,
+        _ reference: StaticString,
+        normalised: Bool = false
+    ) -> Bool {
+        guard name.count == reference.utf8CodeUnitCount else { return false }
         return reference.withUTF8Buffer { ref in
-            var i = 0
-            for byte in utf8 {
-                let expected = ref[i]
-                i += 1
+            var index = 0
+            for byte in name {
+                let expected = ref[index]
+                index += 1
+                if byte == expected { continue }
                 if expected == UInt8(ascii: "-") {
-                    if byte != UInt8(ascii: "-") && byte != UInt8(ascii: "_") { return false }
-                } else if byte | 0x20 != expected {
+                    if !(normalised && byte == UInt8(ascii: "_")) { return false }
+                } else if expected < UInt8(ascii: "a") || expected > UInt8(ascii: "z") || byte | 0x20 != expected {
                     return false
                 }
             }

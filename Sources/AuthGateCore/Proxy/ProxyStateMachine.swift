@@ -71,7 +71,9 @@ public struct ProxyStateMachine: Sendable {
         case forwardRequestBody(ByteBuffer)
         case forwardRequestEnd
         /// Write the response head; stop the response timer.
-        case forwardResponseHead(HTTPResponseHead)
+        /// Relay the backend's response head (the caller holds it; the machine only needs its
+        /// status).
+        case forwardResponseHead
         case forwardResponseBody(ByteBuffer)
         /// Write the response end, hand the upstream connection back or close it, and close the
         /// client connection after the write if asked.
@@ -397,17 +399,17 @@ public struct ProxyStateMachine: Sendable {
     ///   - upstreamReusable: the backend did not ask to close and the body is self-delimited.
     ///   - clientKeepAlive: the client connection may stay open after this response.
     public mutating func responseHead(
-        _ head: HTTPResponseHead,
+        status: HTTPResponseStatus,
         upstreamReusable: Bool,
         clientKeepAlive: Bool
     ) -> Action {
         guard case .forwarding(var exchange) = self.state, case .awaitingHead = exchange.response else {
             return .none
         }
-        if head.status == .switchingProtocols {
+        if status == .switchingProtocols {
             if exchange.info.isUpgrade && exchange.requestEnded {
                 self.state = .switchingProtocols
-                return .forwardResponseHead(head)
+                return .forwardResponseHead
             }
             // A 101 the client did not ask for cannot be relayed safely.
             self.state = .closed
@@ -417,7 +419,7 @@ public struct ProxyStateMachine: Sendable {
         exchange.response = .streaming(upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive)
         exchange.buffered = Self.noBody
         self.state = .forwarding(exchange)
-        return .forwardResponseHead(head)
+        return .forwardResponseHead
     }
 
     public mutating func responseBody(_ buffer: ByteBuffer) -> Action {

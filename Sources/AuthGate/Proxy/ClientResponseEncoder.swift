@@ -1,0 +1,79 @@
+import NIOCore
+import NIOHTTP1
+
+/// What the proxy handler writes to a client connection.
+enum ClientResponsePart {
+    /// A head the gateway made itself (errors, its own endpoints, `100 Continue`), framed by
+    /// its own `Content-Length`.
+    case head(HTTPResponseHead)
+    /// A backend's head, already written as bytes by `HeaderPolicy.writeRelayedHead`;
+    /// `chunked`: the body parts that follow go out as chunks.
+    case relayedHead(ByteBuffer, chunked: Bool)
+    case body(ByteBuffer)
+    case end
+}
+
+/// Encodes the client side's responses. It replaces NIOHTTP1's response encoder so that a
+/// backend's head, rewritten straight from the received bytes, goes out without being built
+/// into `HTTPHeaders` first.
+final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ClientResponsePart
+    typealias OutboundOut = ByteBuffer
+
+    /// Whether the body of the response being written goes out in chunks.
+    private var chunked = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch Self.unwrapOutboundIn(data) {
+        case .head(let head):
+            self.chunked = false
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            buffer.writeString(String(head.status.code))
+            buffer.writeStaticString(" ")
+            buffer.writeString(head.status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+            for (name, value) in head.headers {
+                buffer.writeString(name)
+                buffer.writeStaticString(": ")
+                buffer.writeString(value)
+                buffer.writeStaticString("\r\n")
+            }
+            buffer.writeStaticString("\r\n")
+            context.write(Self.wrapOutboundOut(buffer), promise: promise)
+
+        case .relayedHead(let buffer, let chunked):
+            self.chunked = chunked
+            context.write(Self.wrapOutboundOut(buffer), promise: promise)
+
+        case .body(let body):
+            guard self.chunked else {
+                context.write(Self.wrapOutboundOut(body), promise: promise)
+                return
+            }
+            guard body.readableBytes > 0 else {
+                promise?.succeed()
+                return
+            }
+            var size = context.channel.allocator.buffer(capacity: 18)
+            size.writeString(String(body.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(Self.wrapOutboundOut(size), promise: nil)
+            context.write(Self.wrapOutboundOut(body), promise: nil)
+            context.write(Self.wrapOutboundOut(Self.crlf), promise: promise)
+
+        case .end:
+            if self.chunked {
+                self.chunked = false
+                context.write(Self.wrapOutboundOut(Self.lastChunk), promise: promise)
+            } else if let promise {
+                // Nothing to send, but the promise must complete after what was written.
+                context.write(Self.wrapOutboundOut(Self.empty), promise: promise)
+            }
+        }
+    }
+
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
+    private static let empty = ByteBuffer()
+}

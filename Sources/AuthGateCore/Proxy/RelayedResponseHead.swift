@@ -1,0 +1,136 @@
+public import NIOCore
+public import NIOHTTP1
+
+extension HeaderPolicy {
+    /// Writes the head the client receives for a backend's response, straight from the
+    /// received bytes: the status line in the client's HTTP version, every field except the
+    /// hop-by-hop ones and those the backend's `Connection` names (`Upgrade` kept on a 101),
+    /// `X-Request-Id` unless the backend set one, then the framing and `Connection` fields
+    /// the client needs.
+    ///
+    /// `keepAlive` is whether the client connection may stay open (false while draining).
+    /// Returns how the body must be framed towards the client and whether the connection stays
+    /// open after it.
+    public static func writeRelayedHead(
+        _ head: UpstreamResponseHead,
+        requestMethod: HTTPMethod,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool,
+        requestID: String,
+        into buffer: inout ByteBuffer
+    ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
+        let code = head.status.code
+        let switching = code == 101
+        buffer.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
+        buffer.writeInteger(ASCII.space)
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+
+        var hasContentLength = false
+        var hasRequestID = false
+        head.fields.withUnsafeReadableBytes { bytes in
+            let listed = Self.connectionListedNames(bytes)
+            UpstreamResponseHead.forEachField(in: bytes) { nameRange, valueRange in
+                let name = UnsafeRawBufferPointer(rebasing: bytes[nameRange])
+                switch Self.classify(bytes: name) {
+                case .hopByHop:
+                    return
+                case .upgrade:
+                    if !switching { return }
+                case .xRequestID:
+                    hasRequestID = true
+                case .other:
+                    if name.count == 14 && Self.matches(name, "content-length") {
+                        hasContentLength = true
+                    } else if !listed.isEmpty
+                        && listed.contains(where: { Self.equalIgnoringCase(bytes[$0], name) })
+                    {
+                        return
+                    }
+                default:
+                    break
+                }
+                buffer.writeBytes(name)
+                buffer.writeStaticString(": ")
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
+                buffer.writeStaticString("\r\n")
+            }
+        }
+        if !hasRequestID {
+            buffer.writeStaticString("X-Request-Id: ")
+            buffer.writeString(requestID)
+            buffer.writeStaticString("\r\n")
+        }
+
+        var keepAlive = keepAlive
+        let framing: ResponseBodyFraming
+        if switching {
+            buffer.writeStaticString("Connection: Upgrade\r\n\r\n")
+            return (.none, false)
+        } else if requestMethod == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 {
+            framing = .none
+        } else if hasContentLength {
+            framing = .contentLength
+        } else if clientVersion.minor >= 1 {
+            framing = .chunked
+            buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+        } else {
+            framing = .closeDelimited
+            keepAlive = false
+        }
+        if !keepAlive {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if clientVersion.minor == 0 {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        return (framing, keepAlive)
+    }
+
+    /// The header names a backend's `Connection` fields list, other than the `close`,
+    /// `keep-alive` and `upgrade` every response may carry (those name hop-by-hop fields that
+    /// are dropped anyway). Empty, and so without an allocation, for nearly every response.
+    private static func connectionListedNames(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var listed: [Range<Int>] = []
+        UpstreamResponseHead.forEachField(in: bytes) { name, value in
+            guard Self.matches(bytes[name], "connection") else { return }
+            var start = value.lowerBound
+            while start <= value.upperBound {
+                var end = start
+                while end < value.upperBound && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                var tokenStart = start
+                var tokenEnd = end
+                while tokenStart < tokenEnd && (bytes[tokenStart] == ASCII.space || bytes[tokenStart] == ASCII.tab) {
+                    tokenStart += 1
+                }
+                while tokenEnd > tokenStart && (bytes[tokenEnd - 1] == ASCII.space || bytes[tokenEnd - 1] == ASCII.tab)
+                {
+                    tokenEnd -= 1
+                }
+                let token = bytes[tokenStart..<tokenEnd]
+                if !token.isEmpty && !Self.matches(token, "close") && !Self.matches(token, "keep-alive")
+                    && !Self.matches(token, "upgrade")
+                {
+                    listed.append(tokenStart..<tokenEnd)
+                }
+                start = end + 1
+            }
+        }
+        return listed
+    }
+
+    private static func equalIgnoringCase(
+        _ lhs: Slice<UnsafeRawBufferPointer>,
+        _ rhs: UnsafeRawBufferPointer
+    ) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for (a, b) in zip(lhs, rhs) where a != b {
+            let lower = a | 0x20
+            guard lower == b | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else { return false }
+        }
+        return true
+    }
+}
