@@ -181,42 +181,42 @@ public enum HeaderPolicy {
     /// received bytes themselves.
     static func classify<Name: Collection<UInt8>>(bytes name: Name) -> HeaderClass {
         let count = name.count
-        if count > 7, Self.matches(name.prefix(7), "x-auth-", normalised: true) {
+        if count > 7, name.prefix(7).equalsLowercaseASCII("x-auth-", dashMatchesUnderscore: true) {
             return .identity
         }
         switch count {
         case 2:
-            if Self.matches(name, "te") { return .hopByHop }
+            if name.equalsLowercaseASCII("te") { return .hopByHop }
         case 4:
-            if Self.matches(name, "host") { return .host }
+            if name.equalsLowercaseASCII("host") { return .host }
         case 6:
-            if Self.matches(name, "expect") { return .expect }
+            if name.equalsLowercaseASCII("expect") { return .expect }
         case 7:
-            if Self.matches(name, "upgrade") { return .upgrade }
-            if Self.matches(name, "trailer") { return .hopByHop }
+            if name.equalsLowercaseASCII("upgrade") { return .upgrade }
+            if name.equalsLowercaseASCII("trailer") { return .hopByHop }
         case 8:
-            if Self.matches(name, "trailers") { return .hopByHop }
+            if name.equalsLowercaseASCII("trailers") { return .hopByHop }
         case 9:
-            if Self.matches(name, "forwarded") { return .forwarded }
-            if Self.matches(name, "x-real-ip", normalised: true) { return .xRealIP }
+            if name.equalsLowercaseASCII("forwarded") { return .forwarded }
+            if name.equalsLowercaseASCII("x-real-ip", dashMatchesUnderscore: true) { return .xRealIP }
         case 10:
-            if Self.matches(name, "connection") || Self.matches(name, "keep-alive") {
+            if name.equalsLowercaseASCII("connection") || name.equalsLowercaseASCII("keep-alive") {
                 return .hopByHop
             }
         case 12:
-            if Self.matches(name, "x-request-id", normalised: true) { return .xRequestID }
+            if name.equalsLowercaseASCII("x-request-id", dashMatchesUnderscore: true) { return .xRequestID }
         case 15:
-            if Self.matches(name, "x-forwarded-for", normalised: true) { return .xForwardedFor }
+            if name.equalsLowercaseASCII("x-forwarded-for", dashMatchesUnderscore: true) { return .xForwardedFor }
         case 16:
-            if Self.matches(name, "x-forwarded-host", normalised: true) { return .xForwardedHost }
-            if Self.matches(name, "proxy-connection") { return .hopByHop }
+            if name.equalsLowercaseASCII("x-forwarded-host", dashMatchesUnderscore: true) { return .xForwardedHost }
+            if name.equalsLowercaseASCII("proxy-connection") { return .hopByHop }
         case 17:
-            if Self.matches(name, "x-forwarded-proto", normalised: true) { return .xForwardedProto }
-            if Self.matches(name, "transfer-encoding") { return .hopByHop }
+            if name.equalsLowercaseASCII("x-forwarded-proto", dashMatchesUnderscore: true) { return .xForwardedProto }
+            if name.equalsLowercaseASCII("transfer-encoding") { return .hopByHop }
         case 18:
-            if Self.matches(name, "proxy-authenticate") { return .hopByHop }
+            if name.equalsLowercaseASCII("proxy-authenticate") { return .hopByHop }
         case 19:
-            if Self.matches(name, "proxy-authorization") { return .hopByHop }
+            if name.equalsLowercaseASCII("proxy-authorization") { return .hopByHop }
         default:
             break
         }
@@ -226,31 +226,6 @@ public enum HeaderPolicy {
     @inline(__always)
     static func isContentLength(_ name: String) -> Bool {
         name.utf8.count == 14 && name.caseInsensitiveEqualsASCII("content-length")
-    }
-
-    /// Whether `name` equals the lower-case `reference`, ignoring ASCII case; `normalised`
-    /// also lets `_` stand for `-` (the spellings that reach a CGI-style backend as one).
-    @inline(__always)
-    static func matches<Name: Collection<UInt8>>(
-        _ name: Name,
-        _ reference: StaticString,
-        normalised: Bool = false
-    ) -> Bool {
-        guard name.count == reference.utf8CodeUnitCount else { return false }
-        return reference.withUTF8Buffer { ref in
-            var index = 0
-            for byte in name {
-                let expected = ref[index]
-                index += 1
-                if byte == expected { continue }
-                if expected == UInt8(ascii: "-") {
-                    if !(normalised && byte == UInt8(ascii: "_")) { return false }
-                } else if expected < UInt8(ascii: "a") || expected > UInt8(ascii: "z") || byte | 0x20 != expected {
-                    return false
-                }
-            }
-            return true
-        }
     }
 
     /// The tokens of every `Connection` header.

@@ -43,10 +43,10 @@ extension HeaderPolicy {
                 case .xRequestID:
                     hasRequestID = true
                 case .other:
-                    if name.count == 14 && Self.matches(name, "content-length") {
+                    if name.count == 14 && name.equalsLowercaseASCII("content-length") {
                         hasContentLength = true
                     } else if !listed.isEmpty
-                        && listed.contains(where: { Self.equalIgnoringCase(bytes[$0], name) })
+                        && listed.contains(where: { bytes[$0].equalsIgnoringASCIICase(name) })
                     {
                         return
                     }
@@ -96,41 +96,16 @@ extension HeaderPolicy {
     private static func connectionListedNames(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
         var listed: [Range<Int>] = []
         UpstreamResponseHead.forEachField(in: bytes) { name, value in
-            guard Self.matches(bytes[name], "connection") else { return }
-            var start = value.lowerBound
-            while start <= value.upperBound {
-                var end = start
-                while end < value.upperBound && bytes[end] != UInt8(ascii: ",") { end += 1 }
-                var tokenStart = start
-                var tokenEnd = end
-                while tokenStart < tokenEnd && (bytes[tokenStart] == ASCII.space || bytes[tokenStart] == ASCII.tab) {
-                    tokenStart += 1
-                }
-                while tokenEnd > tokenStart && (bytes[tokenEnd - 1] == ASCII.space || bytes[tokenEnd - 1] == ASCII.tab)
+            guard bytes[name].equalsLowercaseASCII("connection") else { return }
+            forEachListElement(in: bytes, value) { token in
+                let element = bytes[token]
+                if !element.equalsLowercaseASCII("close") && !element.equalsLowercaseASCII("keep-alive")
+                    && !element.equalsLowercaseASCII("upgrade")
                 {
-                    tokenEnd -= 1
+                    listed.append(token)
                 }
-                let token = bytes[tokenStart..<tokenEnd]
-                if !token.isEmpty && !Self.matches(token, "close") && !Self.matches(token, "keep-alive")
-                    && !Self.matches(token, "upgrade")
-                {
-                    listed.append(tokenStart..<tokenEnd)
-                }
-                start = end + 1
             }
         }
         return listed
-    }
-
-    private static func equalIgnoringCase(
-        _ lhs: Slice<UnsafeRawBufferPointer>,
-        _ rhs: UnsafeRawBufferPointer
-    ) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        for (a, b) in zip(lhs, rhs) where a != b {
-            let lower = a | 0x20
-            guard lower == b | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else { return false }
-        }
-        return true
     }
 }

@@ -56,10 +56,10 @@ public struct UpstreamResponseHead: Sendable, Equatable {
             while colon < end && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
             var valueStart = Swift.min(colon + 1, end)
             var valueEnd = end
-            while valueStart < valueEnd && (bytes[valueStart] == ASCII.space || bytes[valueStart] == ASCII.tab) {
+            while valueStart < valueEnd && ASCII.isWhitespace(bytes[valueStart]) {
                 valueStart += 1
             }
-            while valueEnd > valueStart && (bytes[valueEnd - 1] == ASCII.space || bytes[valueEnd - 1] == ASCII.tab) {
+            while valueEnd > valueStart && ASCII.isWhitespace(bytes[valueEnd - 1]) {
                 valueEnd -= 1
             }
             try body(start..<colon, valueStart..<valueEnd)

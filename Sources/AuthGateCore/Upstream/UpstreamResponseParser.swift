@@ -372,10 +372,10 @@ public struct UpstreamResponseParser: Sendable {
         guard colon < end, colon > start else { throw Error.headerLine }
         var valueStart = colon + 1
         var valueEnd = end
-        while valueStart < valueEnd && (bytes[valueStart] == ASCII.space || bytes[valueStart] == ASCII.tab) {
+        while valueStart < valueEnd && ASCII.isWhitespace(bytes[valueStart]) {
             valueStart += 1
         }
-        while valueEnd > valueStart && (bytes[valueEnd - 1] == ASCII.space || bytes[valueEnd - 1] == ASCII.tab) {
+        while valueEnd > valueStart && ASCII.isWhitespace(bytes[valueEnd - 1]) {
             valueEnd -= 1
         }
         for index in valueStart..<valueEnd where Self.isForbiddenInValue(bytes[index]) {
@@ -391,16 +391,16 @@ public struct UpstreamResponseParser: Sendable {
         into framing: inout Framing
     ) {
         switch name.count {
-        case 14 where Self.equalsLowercase(bytes, name, "content-length"):
+        case 14 where bytes[name].equalsLowercaseASCII("content-length"):
             framing.noteContentLength(bytes, value)
-        case 17 where Self.equalsLowercase(bytes, name, "transfer-encoding"):
+        case 17 where bytes[name].equalsLowercaseASCII("transfer-encoding"):
             framing.transferEncoding = true
             framing.chunked = Self.lastCodingIsChunked(bytes, value)
-        case 10 where Self.equalsLowercase(bytes, name, "connection"):
-            Self.forEachToken(bytes, value) { token in
-                if token.count == 5 && Self.equalsLowercase(bytes, token, "close") {
+        case 10 where bytes[name].equalsLowercaseASCII("connection"):
+            forEachListElement(in: bytes, value) { token in
+                if token.count == 5 && bytes[token].equalsLowercaseASCII("close") {
                     framing.connectionClose = true
-                } else if token.count == 10 && Self.equalsLowercase(bytes, token, "keep-alive") {
+                } else if token.count == 10 && bytes[token].equalsLowercaseASCII("keep-alive") {
                     framing.connectionKeepAlive = true
                 }
             }
@@ -409,40 +409,12 @@ public struct UpstreamResponseParser: Sendable {
         }
     }
 
-    /// Calls `body` with each comma-separated token of a value, trimmed.
-    private static func forEachToken(
-        _ bytes: UnsafeRawBufferPointer,
-        _ value: Range<Int>,
-        _ body: (Range<Int>) -> Void
-    ) {
-        var start = value.lowerBound
-        while start <= value.upperBound {
-            var end = start
-            while end < value.upperBound && bytes[end] != UInt8(ascii: ",") { end += 1 }
-            var tokenStart = start
-            var tokenEnd = end
-            while tokenStart < tokenEnd && (bytes[tokenStart] == ASCII.space || bytes[tokenStart] == ASCII.tab) {
-                tokenStart += 1
-            }
-            while tokenEnd > tokenStart && (bytes[tokenEnd - 1] == ASCII.space || bytes[tokenEnd - 1] == ASCII.tab) {
-                tokenEnd -= 1
-            }
-            if tokenEnd > tokenStart { body(tokenStart..<tokenEnd) }
-            start = end + 1
-        }
-    }
-
-    /// Whether the last comma-separated coding in the value is `chunked`.
+    /// Whether the last coding in a `Transfer-Encoding` value is `chunked`.
     private static func lastCodingIsChunked(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>) -> Bool {
-        var start = value.lowerBound
-        for index in value where bytes[index] == UInt8(ascii: ",") {
-            start = index + 1
-        }
-        while start < value.upperBound && (bytes[start] == ASCII.space || bytes[start] == ASCII.tab) {
-            start += 1
-        }
-        let coding = start..<value.upperBound
-        return coding.count == 7 && Self.equalsLowercase(bytes, coding, "chunked")
+        var last: Range<Int>?
+        forEachListElement(in: bytes, value) { last = $0 }
+        guard let last else { return false }
+        return bytes[last].equalsLowercaseASCII("chunked")
     }
 
     // MARK: - Chunks
@@ -465,7 +437,7 @@ public struct UpstreamResponseParser: Sendable {
                 index += 1
             }
             guard digits > 0 else { throw Error.chunk }
-            while index < lineLength && (bytes[index] == ASCII.space || bytes[index] == ASCII.tab) {
+            while index < lineLength && ASCII.isWhitespace(bytes[index]) {
                 index += 1
             }
             guard index == lineLength || bytes[index] == UInt8(ascii: ";") else { throw Error.chunk }
@@ -505,23 +477,6 @@ public struct UpstreamResponseParser: Sendable {
     private static func isForbiddenInValue(_ byte: UInt8) -> Bool {
         (byte < 0x20 && byte != ASCII.tab) || byte == 0x7F
     }
-
-    /// `lowercase` is lower-case ASCII of the range's length.
-    private static func equalsLowercase(
-        _ bytes: UnsafeRawBufferPointer,
-        _ range: Range<Int>,
-        _ lowercase: StaticString
-    ) -> Bool {
-        let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        var offset = 0
-        for index in range {
-            var byte = bytes[index]
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
-            guard byte == expected[offset] else { return false }
-            offset += 1
-        }
-        return true
-    }
 }
 
 extension UpstreamResponseParser.Framing {
@@ -530,7 +485,7 @@ extension UpstreamResponseParser.Framing {
     mutating func noteContentLength(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>) {
         var index = value.lowerBound
         while true {
-            while index < value.upperBound && (bytes[index] == ASCII.space || bytes[index] == ASCII.tab) {
+            while index < value.upperBound && ASCII.isWhitespace(bytes[index]) {
                 index += 1
             }
             var length = 0
@@ -544,7 +499,7 @@ extension UpstreamResponseParser.Framing {
                 digits += 1
                 index += 1
             }
-            while index < value.upperBound && (bytes[index] == ASCII.space || bytes[index] == ASCII.tab) {
+            while index < value.upperBound && ASCII.isWhitespace(bytes[index]) {
                 index += 1
             }
             guard digits > 0, self.contentLength == nil || self.contentLength == length else {
@@ -560,12 +515,4 @@ extension UpstreamResponseParser.Framing {
             index += 1
         }
     }
-}
-
-/// The bytes the HTTP/1 grammar is written in.
-enum ASCII {
-    static let cr = UInt8(ascii: "\r")
-    static let lf = UInt8(ascii: "\n")
-    static let space = UInt8(ascii: " ")
-    static let tab = UInt8(ascii: "\t")
 }
