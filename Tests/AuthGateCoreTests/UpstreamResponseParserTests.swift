@@ -580,3 +580,137 @@ struct UpstreamResponseParserTests {
         #expect(atEOF == .end)
     }
 }
+
+/// The fields of `head` as `forEachField` yields them, as "name|value".
+private func yieldedFields(_ head: UpstreamResponseHead) -> [String] {
+    var out: [String] = []
+    head.forEachField { name, value in
+        out.append(String(decoding: name, as: UTF8.self) + "|" + String(decoding: value, as: UTF8.self))
+    }
+    return out
+}
+
+@Suite("UpstreamResponseParser head facts")
+struct UpstreamResponseHeadFactsTests {
+    // MARK: keepAlive
+
+    @Test(
+        "keepAlive follows the version and the Connection field (RFC 9112 §9.3)",
+        arguments: [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nConnection: CLOSE\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.1 200 OK\r\nConnection: X-Closed\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", false),
+        ]
+    )
+    func keepAlive(_ text: String, _ expected: Bool) throws {
+        let head = try firstHead(events(text))
+        #expect(head.keepAlive == expected)
+    }
+
+    // MARK: selfDelimited
+
+    @Test(
+        "selfDelimited: the body's end is known without the connection closing",
+        arguments: [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", HTTPMethod.GET),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", .GET),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", .GET),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", .GET),
+            ("HTTP/1.1 204 No Content\r\n\r\n", .GET),
+            ("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", .GET),
+            ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", .HEAD),
+            ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", .GET),
+        ]
+    )
+    func selfDelimited(_ text: String, _ method: HTTPMethod) throws {
+        let head = try firstHead(events(text, requests: [method]))
+        #expect(head.selfDelimited)
+    }
+
+    @Test(
+        "selfDelimited is false for a body that ends when the connection closes",
+        arguments: [
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc",
+            "HTTP/1.0 200 OK\r\n\r\nold",
+        ]
+    )
+    func notSelfDelimited(_ text: String) throws {
+        let head = try firstHead(events(text))
+        #expect(!head.selfDelimited)
+    }
+
+    // MARK: fields
+
+    @Test(
+        "fields holds exactly the field lines as received, without the status line, the blank line or the body",
+        arguments: [
+            "Content-Type: text/plain\r\nX-A: \t spaced  \r\nContent-Length: 2\r\n",
+            "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nx-lower:v\r\nContent-Length: 2\r\n",
+        ]
+    )
+    func fieldsAsReceived(_ fieldLines: String) throws {
+        let head = try firstHead(events("HTTP/1.1 200 OK\r\n" + fieldLines + "\r\nok"))
+        #expect(String(buffer: head.fields) == fieldLines)
+    }
+
+    @Test("fields keeps bare-LF line ends as received")
+    func fieldsBareLF() throws {
+        let head = try firstHead(events("HTTP/1.1 200 OK\nX-A: 1\nContent-Length: 0\n\n"))
+        #expect(String(buffer: head.fields) == "X-A: 1\nContent-Length: 0\n")
+    }
+
+    @Test("a head without field lines has empty fields")
+    func fieldsEmpty() throws {
+        let head = try firstHead(events("HTTP/1.1 204 No Content\r\n\r\n"))
+        #expect(head.fields.readableBytes == 0)
+        #expect(yieldedFields(head).isEmpty)
+    }
+
+    @Test("the fields of the second response on a connection are its own")
+    func fieldsOfSecondResponse() throws {
+        let text =
+            "HTTP/1.1 200 OK\r\nX-First: 1\r\nContent-Length: 1\r\n\r\na"
+            + "HTTP/1.1 404 Not Found\r\nX-Second: 2\r\nContent-Length: 0\r\n\r\n"
+        let all = heads(try events(text, requests: [.GET, .GET]))
+        try #require(all.count == 2)
+        #expect(String(buffer: all[0].fields) == "X-First: 1\r\nContent-Length: 1\r\n")
+        #expect(String(buffer: all[1].fields) == "X-Second: 2\r\nContent-Length: 0\r\n")
+    }
+
+    @Test("forEachField yields each name and value, trimmed of spaces and tabs, in order")
+    func forEachFieldTrimmed() throws {
+        let text = response("X-A: \t a  b \t \r\nX-Empty:\r\nx-lower:v\r\nSet-Cookie: a=1\r\nContent-Length: 0")
+        let head = try firstHead(events(text))
+        #expect(yieldedFields(head) == ["X-A|a  b", "X-Empty|", "x-lower|v", "Set-Cookie|a=1", "Content-Length|0"])
+    }
+
+    @Test("forEachField handles bare-LF line ends")
+    func forEachFieldBareLF() throws {
+        let head = try firstHead(events("HTTP/1.1 200 OK\nX-A:  1 \nContent-Length: 0\n\n"))
+        #expect(yieldedFields(head) == ["X-A|1", "Content-Length|0"])
+    }
+
+    @Test("forEachField reads only the readable bytes of fields")
+    func forEachFieldReadableBytesOnly() {
+        var fields = ByteBuffer(string: "Ignored: x\r\nX-A: 1\r\n")
+        fields.moveReaderIndex(forwardBy: "Ignored: x\r\n".utf8.count)
+        let head = UpstreamResponseHead(
+            version: .http1_1,
+            status: .ok,
+            keepAlive: true,
+            selfDelimited: true,
+            fields: fields
+        )
+        #expect(yieldedFields(head) == ["X-A|1"])
+    }
+}
