@@ -3,9 +3,10 @@ public import NIOHTTP1
 
 /// Parses the backend's HTTP/1 responses on a pooled upstream connection.
 ///
-/// The head is parsed in place, in one pass over the received bytes, and bodies are handed on
-/// as slices of the received buffer. It replaces NIOHTTP1's response decoder on the upstream
-/// side, where it was the largest single cost of a proxied exchange. Requests from clients are
+/// The head is parsed in place, without building `String`s, and bodies are handed on as slices
+/// of the received buffer. It replaces NIOHTTP1's response decoder on the upstream side, which
+/// with the response encoder was the larger half of NIOHTTP1's cost per proxied exchange
+/// (`Benchmarks/scripts/floor-bench.sh`). Requests from clients are
 /// still parsed by NIOHTTP1 (llhttp): they are the untrusted side.
 ///
 /// The framing follows RFC 9112 §6.3: no body for a response to `HEAD` and for 1xx, 204 and
