@@ -32,14 +32,21 @@ extension HeaderPolicy {
         var hasContentLength = false
         var hasRequestID = false
         head.fields.withUnsafeReadableBytes { bytes in
-            let listed = Self.connectionListedNames(bytes)
-            UpstreamResponseHead.forEachField(in: bytes) { nameRange, valueRange in
+            let listed = head.hasConnectionOptions ? Self.connectionOptions(in: bytes) : []
+            // Kept lines already in the form the client gets ("Name: value" CRLF) are copied
+            // in runs, so a typical head goes out in a few copies.
+            var run = 0..<0
+            func flushRun() {
+                if !run.isEmpty { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+                run = 0..<0
+            }
+            UpstreamResponseHead.forEachFieldLine(in: bytes) { line, nameRange, valueRange in
                 let name = UnsafeRawBufferPointer(rebasing: bytes[nameRange])
                 switch Self.classify(bytes: name) {
                 case .hopByHop:
-                    return
+                    return flushRun()
                 case .upgrade:
-                    if !switching { return }
+                    if !switching { return flushRun() }
                 case .xRequestID:
                     hasRequestID = true
                 case .other:
@@ -48,16 +55,27 @@ extension HeaderPolicy {
                     } else if !listed.isEmpty
                         && listed.contains(where: { bytes[$0].equalsIgnoringASCIICase(name) })
                     {
-                        return
+                        return flushRun()
                     }
                 default:
                     break
                 }
+                let canonical =
+                    valueRange.lowerBound == nameRange.upperBound + 2
+                    && bytes[nameRange.upperBound + 1] == ASCII.space
+                    && line.upperBound == valueRange.upperBound + 2
+                    && bytes[valueRange.upperBound] == ASCII.cr
+                if canonical {
+                    run = run.isEmpty ? line : run.lowerBound..<line.upperBound
+                    return
+                }
+                flushRun()
                 buffer.writeBytes(name)
                 buffer.writeStaticString(": ")
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
                 buffer.writeStaticString("\r\n")
             }
+            flushRun()
         }
         if !hasRequestID {
             buffer.writeStaticString("X-Request-Id: ")
@@ -92,8 +110,8 @@ extension HeaderPolicy {
 
     /// The header names a backend's `Connection` fields list, other than the `close`,
     /// `keep-alive` and `upgrade` every response may carry (those name hop-by-hop fields that
-    /// are dropped anyway). Empty, and so without an allocation, for nearly every response.
-    private static func connectionListedNames(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
+    /// are dropped anyway), as ranges of the field lines `bytes`.
+    static func connectionOptions(in bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
         var listed: [Range<Int>] = []
         UpstreamResponseHead.forEachField(in: bytes) { name, value in
             guard bytes[name].equalsLowercaseASCII("connection") else { return }

@@ -14,7 +14,11 @@ public struct UpstreamResponseHead: Sendable, Equatable {
     public var selfDelimited: Bool
     /// The field lines, each ending in CRLF (or LF), as the parser validated them.
     public var fields: ByteBuffer
+    /// Whether a `Connection` field names other fields (tokens besides close, keep-alive and
+    /// upgrade), which the next hop must drop. Rare; when false, relaying skips looking.
+    public var hasConnectionOptions: Bool
 
+    /// A head from field lines; `hasConnectionOptions` is worked out from them.
     public init(
         version: HTTPVersion,
         status: HTTPResponseStatus,
@@ -22,11 +26,34 @@ public struct UpstreamResponseHead: Sendable, Equatable {
         selfDelimited: Bool,
         fields: ByteBuffer
     ) {
+        let hasConnectionOptions = fields.withUnsafeReadableBytes { bytes in
+            !HeaderPolicy.connectionOptions(in: bytes).isEmpty
+        }
+        self.init(
+            version: version,
+            status: status,
+            keepAlive: keepAlive,
+            selfDelimited: selfDelimited,
+            fields: fields,
+            hasConnectionOptions: hasConnectionOptions
+        )
+    }
+
+    /// A head whose facts the parser has already gathered.
+    init(
+        version: HTTPVersion,
+        status: HTTPResponseStatus,
+        keepAlive: Bool,
+        selfDelimited: Bool,
+        fields: ByteBuffer,
+        hasConnectionOptions: Bool
+    ) {
         self.version = version
         self.status = status
         self.keepAlive = keepAlive
         self.selfDelimited = selfDelimited
         self.fields = fields
+        self.hasConnectionOptions = hasConnectionOptions
     }
 
     /// Calls `body` with each field's name and value (trimmed of spaces and tabs), in order.
@@ -46,6 +73,14 @@ public struct UpstreamResponseHead: Sendable, Equatable {
         in bytes: UnsafeRawBufferPointer,
         _ body: (_ name: Range<Int>, _ value: Range<Int>) throws -> Void
     ) rethrows {
+        try Self.forEachFieldLine(in: bytes) { _, name, value in try body(name, value) }
+    }
+
+    /// `forEachField` that also gives each whole line, its line end included.
+    static func forEachFieldLine(
+        in bytes: UnsafeRawBufferPointer,
+        _ body: (_ line: Range<Int>, _ name: Range<Int>, _ value: Range<Int>) throws -> Void
+    ) rethrows {
         var start = 0
         while start < bytes.count {
             var end = start
@@ -62,7 +97,7 @@ public struct UpstreamResponseHead: Sendable, Equatable {
             while valueEnd > valueStart && ASCII.isWhitespace(bytes[valueEnd - 1]) {
                 valueEnd -= 1
             }
-            try body(start..<colon, valueStart..<valueEnd)
+            try body(start..<Swift.min(next, bytes.count), start..<colon, valueStart..<valueEnd)
             start = next
         }
     }

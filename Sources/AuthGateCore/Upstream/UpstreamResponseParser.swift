@@ -202,6 +202,8 @@ public struct UpstreamResponseParser: Sendable {
         var chunked = false
         var connectionClose = false
         var connectionKeepAlive = false
+        /// A `Connection` token other than close, keep-alive and upgrade: a field name.
+        var connectionOptions = false
     }
 
     private enum HeadResult {
@@ -213,13 +215,8 @@ public struct UpstreamResponseParser: Sendable {
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> HeadResult {
         let limits = self.limits
-        let parsed = try buffer.withUnsafeReadableBytes { bytes -> ParsedHead? in
-            guard let end = Self.endOfHead(bytes) else {
-                if bytes.count > limits.maxHeadBytes { throw Error.headTooLarge }
-                return nil
-            }
-            if end > limits.maxHeadBytes { throw Error.headTooLarge }
-            return try Self.parseHead(bytes, end: end, limits: limits)
+        let parsed = try buffer.withUnsafeReadableBytes { bytes in
+            try Self.parseHead(bytes, limits: limits)
         }
         guard let parsed else { return .needMoreData }
         let fields = buffer.getSlice(at: buffer.readerIndex + parsed.fields.lowerBound, length: parsed.fields.count)!
@@ -258,7 +255,8 @@ public struct UpstreamResponseParser: Sendable {
                 status: HTTPResponseStatus(statusCode: code),
                 keepAlive: keepAlive,
                 selfDelimited: selfDelimited,
-                fields: fields
+                fields: fields,
+                hasConnectionOptions: framing.connectionOptions
             )
         )
     }
@@ -272,61 +270,63 @@ public struct UpstreamResponseParser: Sendable {
         var consumed: Int
     }
 
-    /// The offset just past the blank line that ends the head, if it has arrived.
-    private static func endOfHead(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        var lineStart = 0
-        var index = 0
-        let count = bytes.count
-        while index < count {
-            if bytes[index] == ASCII.lf {
-                if index == lineStart || (index == lineStart + 1 && bytes[lineStart] == ASCII.cr) {
-                    return index + 1
-                }
-                lineStart = index + 1
-            }
-            index += 1
-        }
-        return nil
-    }
-
-    private static func parseHead(
-        _ bytes: UnsafeRawBufferPointer,
-        end: Int,
-        limits: Limits
-    ) throws -> ParsedHead {
+    /// Parses a head line by line as far as it has arrived; nil until its blank line is there.
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, limits: Limits) throws -> ParsedHead? {
+        // A head must end within the limit: search no further.
+        let limit = Swift.min(bytes.count, limits.maxHeadBytes)
         // Status line: "HTTP/1.x SSS[ reason]".
-        var lineEnd = Self.lineEnd(bytes, from: 0)
-        let status = try Self.parseStatusLine(bytes, end: lineEnd.content)
-        let fieldsStart = lineEnd.next
+        guard var line = Self.line(in: bytes, from: 0, limit: limit) else {
+            return try Self.incomplete(bytes, limits)
+        }
+        let status = try Self.parseStatusLine(bytes, end: line.content)
+        let fieldsStart = line.next
         var framing = Framing()
         var position = fieldsStart
         var count = 0
         while true {
-            lineEnd = Self.lineEnd(bytes, from: position)
-            if lineEnd.content == position { break }  // the blank line
+            guard let next = Self.line(in: bytes, from: position, limit: limit) else {
+                return try Self.incomplete(bytes, limits)
+            }
+            line = next
+            if line.content == position { break }  // the blank line
             if count == limits.maxHeaderCount { throw Error.tooManyHeaders }
             count += 1
-            let (name, value) = try Self.parseField(bytes, from: position, to: lineEnd.content)
+            let (name, value) = try Self.parseField(bytes, from: position, to: line.content)
             Self.noteFraming(bytes, name: name, value: value, into: &framing)
             if framing.contentLengthInvalid { throw Error.contentLength }
-            position = lineEnd.next
+            position = line.next
         }
         return ParsedHead(
             version: status.version,
             code: status.code,
             framing: framing,
             fields: fieldsStart..<position,
-            consumed: end
+            consumed: line.next
         )
     }
 
-    /// Where the line starting at `start` ends: `content` excludes CR LF (or LF), `next` is the
-    /// next line's start. The caller knows a LF follows.
-    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (content: Int, next: Int) {
+    /// A head without its end so far: an error once it can no longer fit the limit.
+    private static func incomplete(_ bytes: UnsafeRawBufferPointer, _ limits: Limits) throws -> ParsedHead? {
+        if bytes.count >= limits.maxHeadBytes { throw Error.headTooLarge }
+        return nil
+    }
+
+    /// The line starting at `start`, if its LF is before `limit`: `content` ends before CR LF
+    /// (or LF), `next` is where the next line starts.
+    private static func line(
+        in bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        limit: Int
+    ) -> (content: Int, next: Int)? {
         var index = start
-        while bytes[index] != ASCII.lf { index += 1 }
-        if index > start && bytes[index - 1] == ASCII.cr { return (index - 1, index + 1) }
-        return (index, index + 1)
+        while index < limit {
+            if bytes[index] == ASCII.lf {
+                if index > start && bytes[index - 1] == ASCII.cr { return (index - 1, index + 1) }
+                return (index, index + 1)
+            }
+            index += 1
+        }
+        return nil
     }
 
     private static func parseStatusLine(
@@ -403,6 +403,8 @@ public struct UpstreamResponseParser: Sendable {
                     framing.connectionClose = true
                 } else if token.count == 10 && bytes[token].equalsLowercaseASCII("keep-alive") {
                     framing.connectionKeepAlive = true
+                } else if !bytes[token].equalsLowercaseASCII("upgrade") {
+                    framing.connectionOptions = true
                 }
             }
         default:
