@@ -61,23 +61,15 @@ private func rewriteResponse(
     for (name, value) in headers {
         fields.writeString("\(name): \(value)\r\n")
     }
-    let received = UpstreamResponseHead(
-        version: .http1_1,
+    let relayed = relay(
+        fields: fields,
         status: status,
-        keepAlive: true,
-        selfDelimited: true,
-        fields: fields
-    )
-    var written = ByteBuffer()
-    let (framing, keptAlive) = HeaderPolicy.writeRelayedHead(
-        received,
-        requestMethod: method,
+        method: method,
         clientVersion: clientVersion,
         keepAlive: keepAlive,
-        requestID: requestID,
-        into: &written
+        requestID: requestID
     )
-    return (framing, keptAlive, parseWrittenHead(written))
+    return (relayed.framing, relayed.keepAlive, parseWrittenHead(ByteBuffer(bytes: relayed.bytes)))
 }
 
 /// The head `writeRelayedHead` wrote, read back with the gateway's own response parser.

@@ -5,7 +5,7 @@ import Testing
 @testable import AuthGateCore
 
 /// What `writeRelayedHead` wrote and returned.
-private struct Relayed {
+struct Relayed {
     var bytes: [UInt8]
     var framing: ResponseBodyFraming
     var keepAlive: Bool
@@ -14,7 +14,8 @@ private struct Relayed {
 }
 
 /// Relays a backend head whose field lines are `fields` (as received) with `writeRelayedHead`.
-private func relay(
+/// Also used by the response suite in HeaderPolicyTests.
+func relay(
     fields: ByteBuffer,
     status: HTTPResponseStatus = .ok,
     method: HTTPMethod = .GET,
