@@ -251,24 +251,8 @@ LUA
 RAW="$WORK/results.txt" # target round rps p50 p99 requests non2xx errors cpu_us
 : >"$RAW"
 
-run_wrk() { # URL LUA SECONDS OUT
-    # shellcheck disable=SC2046
-    $(pin "$wrk_cpus") wrk -t2 -c"$CONNECTIONS" -d"$3"s --latency -s "$2" "$1" >"$4" 2>&1 || true
-}
-
 measure() { # TARGET ROUND PORT LUA PID
-    local target="$1" round="$2" port="$3" lua="$4" pid="$5"
-    local url="http://127.0.0.1:$port/bench"
-    local out="$WORK/wrk-$target-r$round.txt"
-    run_wrk "$url" "$lua" "$WARMUP" "$out.warmup"
-    local before after parsed cpu_us
-    before="$(cpu_ticks "$pid")"
-    run_wrk "$url" "$lua" "$DURATION" "$out"
-    after="$(cpu_ticks "$pid")"
-    parsed="$(parse_wrk "$out")"
-    cpu_us="$(cpu_us_per_request "$before" "$after" "$parsed")"
-    echo "$target $round $parsed $cpu_us" >>"$RAW"
-    report_wrk_run "$target round=$round" "$out" "$parsed" "$cpu_us"
+    measure_wrk "$1 $2" "http://127.0.0.1:$3/bench" "$4" "$5"
 }
 
 log "authgate: $AUTHGATE"

@@ -141,18 +141,7 @@ wait_status "http://127.0.0.1:${PORT[haproxy-jwt]}/bench" 401
 RAW="$WORK/results.txt" # target round rps p50 p99 requests non2xx errors cpu_us
 : >"$RAW"
 measure() { # TARGET ROUND
-    local target="$1" round="$2" url="http://127.0.0.1:${PORT[$1]}/bench"
-    local out="$WORK/wrk-$target-r$round.txt" before after parsed cpu_us
-    # shellcheck disable=SC2046
-    $(pin "$wrk_cpus") wrk -t2 -c"$CONNECTIONS" -d"$WARMUP"s -s "$WORK/bearer.lua" "$url" >/dev/null 2>&1 || true
-    before="$(cpu_ticks "${PID[$target]}")"
-    # shellcheck disable=SC2046
-    $(pin "$wrk_cpus") wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency -s "$WORK/bearer.lua" "$url" >"$out" 2>&1 || true
-    after="$(cpu_ticks "${PID[$target]}")"
-    parsed="$(parse_wrk "$out")"
-    cpu_us="$(cpu_us_per_request "$before" "$after" "$parsed")"
-    echo "$target $round $parsed $cpu_us" >>"$RAW"
-    report_wrk_run "$target round=$round" "$out" "$parsed" "$cpu_us"
+    measure_wrk "$1 $2" "http://127.0.0.1:${PORT[$1]}/bench" "$WORK/bearer.lua" "${PID[$1]}"
 }
 
 log "authgate: $AUTHGATE; floor: $FLOOR"

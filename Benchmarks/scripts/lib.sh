@@ -286,3 +286,23 @@ wait_status() {
     done
     die "$url did not answer $want within 20s"
 }
+
+# measure_wrk KEY URL LUA PID...: a $WARMUP s wrk run, then a $DURATION s one with the CPU
+# ticks of PID... read around it; appends "KEY <parse_wrk fields> CPU_US" to $RAW and reports
+# the run. wrk: -t2 -c$CONNECTIONS --latency, pinned to $wrk_cpus, `-s LUA` unless LUA is "".
+measure_wrk() {
+    local key="$1" url="$2" lua="$3"
+    shift 3
+    local out="$WORK/wrk-${key// /-}.txt" script=() before after parsed cpu_us
+    [[ -n "$lua" ]] && script=(-s "$lua")
+    # shellcheck disable=SC2046
+    $(pin "$wrk_cpus") wrk -t2 -c"$CONNECTIONS" -d"$WARMUP"s --latency "${script[@]}" "$url" >"$out.warmup" 2>&1 || true
+    before="$(cpu_ticks "$@")"
+    # shellcheck disable=SC2046
+    $(pin "$wrk_cpus") wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency "${script[@]}" "$url" >"$out" 2>&1 || true
+    after="$(cpu_ticks "$@")"
+    parsed="$(parse_wrk "$out")"
+    cpu_us="$(cpu_us_per_request "$before" "$after" "$parsed")"
+    echo "$key $parsed $cpu_us" >>"$RAW"
+    report_wrk_run "$key" "$out" "$parsed" "$cpu_us"
+}

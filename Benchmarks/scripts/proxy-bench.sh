@@ -59,27 +59,10 @@ layout() {
 RAW="$WORK/results.txt" # target workers round rps p50 p99 requests non2xx errors cpu_us_per_req
 : >"$RAW"
 
-run_wrk() { # CPUS URL SECONDS OUTFILE
-    # shellcheck disable=SC2046
-    $(pin "$1") wrk -t2 -c"$CONNECTIONS" -d"$3"s --latency "$2" >"$4" 2>&1 || true
-}
-
 measure() { # TARGET WORKERS ROUND PORT PID...
     local target="$1" workers="$2" round="$3" port="$4"
     shift 4
-    local url="http://127.0.0.1:$port/bench"
-    local out="$WORK/wrk-$target-w$workers-r$round.txt"
-    run_wrk "$wrk_cpus" "$url" "$WARMUP" "$out.warmup"
-    local before after
-    before="$(cpu_ticks "$@")"
-    run_wrk "$wrk_cpus" "$url" "$DURATION" "$out"
-    after="$(cpu_ticks "$@")"
-    local parsed cpu_us
-    parsed="$(parse_wrk "$out")"
-    # CPU time the proxy itself spent per request (user+system), in microseconds.
-    cpu_us="$(cpu_us_per_request "$before" "$after" "$parsed")"
-    echo "$target $workers $round $parsed $cpu_us" >>"$RAW"
-    report_wrk_run "$target workers=$workers round=$round" "$out" "$parsed" "$cpu_us"
+    measure_wrk "$target $workers $round" "http://127.0.0.1:$port/bench" "" "$@"
 }
 
 log "authgate: $AUTHGATE"
