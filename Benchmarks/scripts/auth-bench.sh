@@ -43,18 +43,8 @@ python3 -c 'import jwt' 2>/dev/null || die "python3 PyJWT not found (apt-get ins
 AUTHGATE="$(find_authgate)"
 LOAD_AT_START="$(load_line)"
 
-DURATION="${DURATION:-15}"
-WARMUP="${WARMUP:-3}"
-CONNECTIONS="${CONNECTIONS:-64}"
-ROUNDS="${ROUNDS:-1}"
-PIN="${PIN:-auto}"
-NCPU="$(nproc)"
-CLK_TCK="$(getconf CLK_TCK)"
+load_settings 15 3
 TEMPLATE="$BENCH_DIR/config/haproxy-jwt.cfg.template"
-
-if [[ "$PIN" == "auto" ]]; then
-    if (( NCPU >= 2 )); then PIN=1; else PIN=0; fi
-fi
 wrk_cpus="" server_cpus="" backend_cpus=""
 if [[ "$PIN" == "1" ]]; then wrk_cpus=0 server_cpus=1 backend_cpus=1; fi
 wrk_cpus="${WRK_CPUS:-$wrk_cpus}"

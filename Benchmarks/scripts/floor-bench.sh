@@ -28,16 +28,7 @@ FLOOR="${FLOOR_BIN:-$BENCH_DIR/.build/release/FloorProxies}"
 [[ -x "$FLOOR" ]] || die "no $FLOOR: run 'cd Benchmarks && swift build -c release --product FloorProxies' or set FLOOR_BIN"
 LOAD_AT_START="$(load_line)"
 
-DURATION="${DURATION:-10}"
-WARMUP="${WARMUP:-2}"
-CONNECTIONS="${CONNECTIONS:-64}"
-ROUNDS="${ROUNDS:-1}"
-PIN="${PIN:-auto}"
-NCPU="$(nproc)"
-CLK_TCK="$(getconf CLK_TCK)"
-if [[ "$PIN" == "auto" ]]; then
-    if (( NCPU >= 2 )); then PIN=1; else PIN=0; fi
-fi
+load_settings 10 2
 wrk_cpus="" server_cpus=""
 if [[ "$PIN" == "1" ]]; then wrk_cpus=0 server_cpus=1; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -306,3 +306,19 @@ measure_wrk() {
     echo "$key $parsed $cpu_us" >>"$RAW"
     report_wrk_run "$key" "$out" "$parsed" "$cpu_us"
 }
+
+# load_settings DEFAULT_DURATION DEFAULT_WARMUP: the knobs every load script shares, from the
+# environment or these defaults: DURATION, WARMUP, CONNECTIONS (64), ROUNDS (1), PIN (auto
+# becomes 1 on a machine with 2+ CPUs, else 0), NCPU, CLK_TCK.
+load_settings() {
+    DURATION="${DURATION:-$1}"
+    WARMUP="${WARMUP:-$2}"
+    CONNECTIONS="${CONNECTIONS:-64}"
+    ROUNDS="${ROUNDS:-1}"
+    PIN="${PIN:-auto}"
+    NCPU="$(nproc)"
+    CLK_TCK="$(getconf CLK_TCK)"
+    if [[ "$PIN" == "auto" ]]; then
+        if (( NCPU >= 2 )); then PIN=1; else PIN=0; fi
+    fi
+}

@@ -28,18 +28,8 @@ need nginx wrk curl awk python3 taskset
 AUTHGATE="$(find_authgate)"
 LOAD_AT_START="$(load_line)"
 
-DURATION="${DURATION:-15}"
-WARMUP="${WARMUP:-3}"
-CONNECTIONS="${CONNECTIONS:-64}"
-ROUNDS="${ROUNDS:-1}"
+load_settings 15 3
 WORKERS_LIST="${WORKERS_LIST:-1 2}"
-PIN="${PIN:-auto}"
-NCPU="$(nproc)"
-CLK_TCK="$(getconf CLK_TCK)"
-
-if [[ "$PIN" == "auto" ]]; then
-    if (( NCPU >= 2 )); then PIN=1; else PIN=0; fi
-fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
