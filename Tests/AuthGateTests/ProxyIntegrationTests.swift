@@ -475,7 +475,11 @@ struct ProxyIntegrationTests {
 
             let admin = try await RawHTTPClient.connect(port: fixture.adminPort, group: fixture.group)
             try await admin.send(Self.get("/ready"))
-            #expect(try await admin.readResponse().status == 200)
+            let ready = try await admin.readResponse()
+            #expect(ready.status == 200)
+            #expect(
+                ready.bodyString.hasPrefix(#"{"status":"ready","checks":{"backend":{"status":"up","required":true}"#)
+            )
             try await admin.send(Self.get("/metrics"))
             let metrics = try await admin.readResponse().bodyString
             #expect(metrics.contains("authgate_http_requests_total{route_class=\"gateway\",status_class=\"2xx\"} 1"))
@@ -489,7 +493,30 @@ struct ProxyIntegrationTests {
         try await GatewayFixture.withGateway(configure: configure) { fixture in
             let admin = try await RawHTTPClient.connect(port: fixture.adminPort, group: fixture.group)
             try await admin.send(Self.get("/ready"))
-            #expect(try await admin.readResponse().status == 503)
+            let ready = try await admin.readResponse()
+            #expect(ready.status == 503)
+            #expect(
+                ready.bodyString.contains(#""backend":{"status":"down","required":true,"reason":"cannot connect to"#)
+            )
+            #expect(ready.bodyString.hasSuffix(#""failing":["backend"]}"#))
+            await admin.close()
+        }
+        // Session cookies checked through get-session need the auth server: down is not ready,
+        // and the backend's own state is still reported beside it.
+        let closed = try await Self.unusedPort()
+        let needsAuthServer: (inout GatewayConfig) -> Void = {
+            $0.auth.betterAuthSecret = Secret("better-auth-secret-12345678901234567890")
+            $0.auth.authServerURL = "http://127.0.0.1:\(closed)"
+        }
+        try await GatewayFixture.withGateway(configure: needsAuthServer) { fixture in
+            let admin = try await RawHTTPClient.connect(port: fixture.adminPort, group: fixture.group)
+            try await admin.send(Self.get("/ready"))
+            let ready = try await admin.readResponse()
+            #expect(ready.status == 503)
+            #expect(ready.bodyString.contains(#""backend":{"status":"up","required":true}"#))
+            #expect(ready.bodyString.contains(#""auth_server":{"status":"down","required":true"#))
+            #expect(ready.bodyString.contains(#""jwks":{"status":"down","required":false"#))
+            #expect(ready.bodyString.hasSuffix(#""failing":["auth_server"]}"#))
             await admin.close()
         }
     }

@@ -64,35 +64,19 @@ final class AdminHandler: ChannelInboundHandler {
                 context: context
             )
         case (.GET, "/ready"):
-            let target = gateway.configStore.current.upstream
-            let timeout = TimeAmount.milliseconds(Int64(gateway.configStore.current.config.upstream.connectTimeoutMs))
-            ClientBootstrap(group: context.eventLoop)
-                .connectTimeout(timeout)
-                .connect(host: target.host, port: target.port)
-                .hop(to: context.eventLoop)
-                .assumeIsolated()
-                .whenComplete { result in
-                    var upstream = "\"\(target.hostHeader)\""
-                    switch result {
-                    case .success(let channel):
-                        channel.close(promise: nil)
-                        self.respond(
-                            .ok,
-                            json: "{\"status\":\"ready\",\"upstream\":\(upstream)}",
-                            head: head,
-                            context: context
-                        )
-                    case .failure:
-                        upstream = "\"\(target.hostHeader)\""
-                        self.respond(
-                            .serviceUnavailable,
-                            json:
-                                "{\"status\":\"not_ready\",\"upstream\":\(upstream),\"reason\":\"upstream unreachable\"}",
-                            head: head,
-                            context: context
-                        )
-                    }
-                }
+            let probe = gateway.readinessProbe
+            let snapshot = gateway.configStore.current
+            let eventLoop = context.eventLoop
+            let promise = eventLoop.makePromise(of: Readiness.self)
+            promise.completeWithTask { await probe.run(snapshot: snapshot, eventLoop: eventLoop) }
+            promise.futureResult.assumeIsolated().whenSuccess { report in
+                self.respond(
+                    report.isReady ? .ok : .serviceUnavailable,
+                    json: report.renderJSON(),
+                    head: head,
+                    context: context
+                )
+            }
         case (.GET, "/metrics"):
             let core = gateway.introspection
             let stats = core.cache.statistics(including: core.sessionFlights)

@@ -27,7 +27,9 @@ public final class Gateway: Sendable {
     private let tracker: ConnectionTracker
     private let pools: [ObjectIdentifier: UpstreamPools]
     private let logger: Logger
-    private let httpClient: HTTPClient
+    /// The logger of the admin listener's readiness checks.
+    var readinessLogger: Logger { self.logger }
+    let httpClient: HTTPClient
     let introspection: IntrospectionCore
     let runtime: GatewayRuntime
     /// Tunnel revalidation and limiter sweeps.
