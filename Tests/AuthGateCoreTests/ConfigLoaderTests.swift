@@ -198,6 +198,7 @@ struct ConfigLoaderTests {
           client_idle_timeout_ms: 30000
           backlog: 256
           escaped_slashes: reject
+          path_parameters: allow
         upstream:
           url: http://backend.internal:3000
           max_connections_per_loop: 64
@@ -307,6 +308,7 @@ struct ConfigLoaderTests {
         forwarding:
           forward_authorization: false
           forward_session_cookie: false
+          strip_headers: [X-Tenant-Override]
         assertion:
           enabled: true
           algorithm: HS256
@@ -418,6 +420,7 @@ struct ConfigLoaderTests {
             }(),
         ]
         expected.server.escapedSlashes = "reject"
+        expected.server.pathParameters = "allow"
         expected.rateLimitClasses = [GatewayConfig.RateLimitClass(name: "reports", requestsPerMinute: 60, burst: 5)]
         expected.rollout.betterAuthRolloutPercent = 25
         expected.rollout.enableOAuth = true
@@ -445,6 +448,7 @@ struct ConfigLoaderTests {
         expected.lockout.maxBodyBytes = 1024
         expected.forwarding.forwardAuthorization = false
         expected.forwarding.forwardSessionCookie = false
+        expected.forwarding.stripHeaders = ["X-Tenant-Override"]
         expected.assertion.enabled = true
         expected.assertion.algorithm = "HS256"
         expected.assertion.privateKeyFile = "/etc/authgate/assertion.pem"
@@ -1095,7 +1099,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 113)
+        #expect(keys.count == 115)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1130,7 +1134,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 113)
+        #expect(keys.count == 115)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

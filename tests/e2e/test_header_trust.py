@@ -234,3 +234,50 @@ def test_hs256_assertion_with_custom_audience_and_ttl(authgate, gateway_auth_con
         jwt.decode(assertion, secret + "x", algorithms=["HS256"], audience="orders-api")
     with pytest.raises(jwt.InvalidAudienceError):
         jwt.decode(assertion, secret, algorithms=["HS256"], audience="legacy-backend")
+
+
+# --- forwarding and override headers ------------------------------------------------------------
+
+FORWARDING_HEADERS = (
+    "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Uri", "X-Original-URL",
+    "X-Rewrite-URL", "X-Original-Method", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP",
+    "X-Cluster-Client-IP", "X-HTTP-Method-Override",
+)  # fmt: skip
+
+
+def forwarding_spellings() -> list[tuple[str, str]]:
+    """Every forwarding header as sent, lower, upper and with _ for -, with attacker values."""
+    out = []
+    for name in FORWARDING_HEADERS:
+        for spelling in {name, name.lower(), name.upper(), name.replace("-", "_")}:
+            out.append((spelling, "/admin"))
+    return out
+
+
+def forwarding_seen(record: dict) -> list[tuple[str, str]]:
+    wanted = {name.lower() for name in FORWARDING_HEADERS}
+    return [(n, v) for n, v in record["header_list"] if n.lower().replace("_", "-") in wanted]
+
+
+def test_forwarding_headers_from_an_untrusted_peer_never_reach_the_backend(authgate, gateway_auth_config):
+    config = dict(gateway_auth_config)
+    config["trusted_proxies"] = []
+    config["forwarding"] = {"strip_headers": ["X-Tenant-Override"]}
+    gateway = authgate(config)
+    record = echoed(
+        raw_request(
+            gateway.url, "GET", "/api/public/fwd", [*forwarding_spellings(), ("x_tenant_override", "7"), ("X-Kept", "1")]
+        )
+    )
+    assert forwarding_seen(record) == [], f"untrusted peer: forwarding headers reached the backend: {forwarding_seen(record)}"
+    assert "x_tenant_override" not in record["headers"] and "x-tenant-override" not in record["headers"]
+    assert record["headers"].get("x-kept") == "1"
+
+
+def test_forwarding_headers_from_a_trusted_proxy_are_kept(authgate, gateway_auth_config):
+    # The test client connects from 127.0.0.1, which the default trusted_proxies hold (nginx's place).
+    gateway = authgate(gateway_auth_config)
+    sent = [(name, "from-nginx") for name in FORWARDING_HEADERS]
+    record = echoed(raw_request(gateway.url, "GET", "/api/public/fwd", sent))
+    seen = {n.lower(): v for n, v in forwarding_seen(record)}
+    assert seen == {name.lower(): "from-nginx" for name in FORWARDING_HEADERS}, seen

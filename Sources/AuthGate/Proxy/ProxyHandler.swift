@@ -19,6 +19,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let runtime: GatewayRuntime
     private let pools: UpstreamPools
+    /// The connection's request decoder: told of each head and end, asked after an overflow.
+    private let decoder: ClientRequestDecoder?
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
 
@@ -111,9 +113,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var overflow = false
     }
 
-    init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
+    init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot, decoder: ClientRequestDecoder? = nil)
+    {
         self.runtime = runtime
         self.pools = pools
+        self.decoder = decoder
         self.snapshot = snapshot
         self.limits = Self.limits(snapshot)
         self.pool = pools.pool(for: snapshot)
@@ -162,6 +166,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
+        switch part {
+        case .head: self.decoder?.partDelivered(isEnd: false)
+        case .end: self.decoder?.partDelivered(isEnd: true)
+        case .body: break
+        }
         self.carryOut(self.pipelining.inbound(part), for: part, context: context)
     }
 
@@ -251,12 +260,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A malformed request: answered with 400 (or 431) and the connection closed.
+    /// A malformed request: answered with 400 (or 414, 431) and the connection closed.
     private func received(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         let gatewayError: GatewayError
         switch parserError {
         case .headerOverflow:
-            gatewayError = .headersTooLarge
+            // llhttp counts the request target as a header field: the decoder knows which it was.
+            gatewayError = self.decoder?.requestLineTooLong == true ? .uriTooLong : .headersTooLarge
         case .invalidURL:
             gatewayError = .badRequest("The request target is malformed.")
         case .unexpectedContentLength, .invalidContentLength:
@@ -436,6 +446,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             framing: framing,
             context: self.forwarding,
             trustedProxies: self.snapshot.trustedProxies,
+            strippedHeaders: self.snapshot.policy.strippedHeaders,
             requestIDGenerator: &self.idGenerator
         )
         self.requestID = forwarded.requestID
@@ -459,7 +470,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let policy = self.snapshot.policy
 
         // One normalisation: the path matched is the path forwarded.
-        switch PathNormalizer.normalize(target: head.uri, escapedSlashes: policy.escapedSlashes) {
+        switch PathNormalizer.normalize(
+            target: head.uri,
+            escapedSlashes: policy.escapedSlashes,
+            pathParameters: policy.pathParameters
+        ) {
         case .success(let target):
             // Nearly every target is already normal (the same string comes back): setting
             // it anyway would copy the head's storage.
@@ -551,7 +566,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         let auth = self.snapshot.auth
-        let route = auth.routes.match(path: path)
+        let route: RouteMatch
+        if policy.pathParameters == .allow {
+            switch auth.routes.match(pathWithParameters: path) {
+            case .success(let match):
+                route = match
+            case .failure(let problem):
+                self.runtime.metrics.badPaths.increment()
+                self.refuse(.badRequest(problem.message), head: head, info: info, context: context)
+                return
+            }
+        } else {
+            route = auth.routes.match(path: path)
+        }
         self.route = route
         if route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
             self.exchangePool = authServer

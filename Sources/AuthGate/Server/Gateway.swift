@@ -299,22 +299,16 @@ public final class Gateway: Sendable {
         let limits = snapshot.config.limits
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         // The decoder's own bound is generous (it counts the URI too); the exact limits, with
-        // 414 and 431 answers, are checked by RequestValidator.
+        // 414 and 431 answers, are checked by RequestValidator. Past the decoder's bound,
+        // ClientRequestDecoder tells an oversized request line (414) from oversized headers.
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes + 1024
         decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes) + 1024
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
         let sync = channel.pipeline.syncOperations
+        let decoder = ClientRequestDecoder(limits: decoderLimits, maxURIBytes: limits.maxURIBytes)
         try sync.addHandler(ClientResponseEncoder())
-        try sync.addHandler(
-            ByteToMessageHandler(
-                HTTPRequestDecoder(
-                    leftOverBytesStrategy: .forwardBytes,
-                    informationalResponseStrategy: .drop,
-                    limitConfiguration: decoderLimits
-                )
-            )
-        )
-        try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot))
+        try sync.addHandler(ByteToMessageHandler(decoder))
+        try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot, decoder: decoder))
     }
 
     // MARK: - Reload

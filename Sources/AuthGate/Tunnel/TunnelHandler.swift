@@ -46,7 +46,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ = clientPipeline.removeHandler(context: client)
         _ = try clientPipeline.removeHandler(clientPipeline.handler(type: ClientResponseEncoder.self))
         let clientDecoderRemoved = try clientPipeline.removeHandler(
-            clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            clientPipeline.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
         )
 
         // A decoder leaves the pipeline a tick later and hands its leftover bytes (a backend's

@@ -6,6 +6,26 @@ public enum RouteAccess: String, Sendable, Hashable, CaseIterable {
     case authenticated
     /// Only Better Auth credentials, whatever the flags say.
     case betterAuthOnly = "better_auth_only"
+
+    /// The order of strictness: `public` (0) < `authenticated` (1) < `better_auth_only` (2).
+    ///
+    /// A level is stricter than another when every request it lets through the other lets
+    /// through too, and not the reverse: `authenticated` refuses the anonymous requests
+    /// `public` passes, and `better_auth_only` refuses the legacy credentials `authenticated`
+    /// may accept (under every setting of the rollout flags). The route table matches rules
+    /// stricter than its default without regard to case (``RouteTable``).
+    public var strictness: Int {
+        switch self {
+        case .public: return 0
+        case .authenticated: return 1
+        case .betterAuthOnly: return 2
+        }
+    }
+
+    /// Whether this level refuses everything `other` refuses, and more.
+    public func isStricter(than other: RouteAccess) -> Bool {
+        self.strictness > other.strictness
+    }
 }
 
 /// One way to try a credential, in the order the policy decided.

@@ -3,6 +3,14 @@
 ///
 /// Rules are matched against a path already normalised by ``PathNormalizer``, so a rule cannot
 /// be bypassed by `//`, `.`/`..` segments, backslashes or encoded characters.
+///
+/// Case: many backends route without regard to case (Express by default, IIS, anything on a
+/// case-insensitive file system), so `/API/v2/x` may be served as `/api/v2/x`. No spelling of a
+/// path may get a looser rule than the path the backend will serve, so a rule stricter than
+/// the default (``RouteAccess/isStricter(than:)``: `better_auth_only` when the default is
+/// `authenticated`) matches ignoring ASCII case, and every other rule (`public`, and rules as
+/// strict as the default) matches exactly: `/API/public/x` is not public, it falls to the
+/// default.
 public struct RouteTable: Sendable, Hashable {
     public struct Rule: Sendable, Hashable {
         public var path: String
@@ -36,14 +44,22 @@ public struct RouteTable: Sendable, Hashable {
             self.preferBetterAuth = preferBetterAuth
         }
 
-        /// Whether the rule covers `path`; compares UTF-8 bytes, allocates nothing.
-        func matches(_ path: Substring) -> Bool {
+        /// Whether the rule covers `path`, ignoring ASCII case if asked; compares UTF-8 bytes,
+        /// allocates nothing.
+        func matches(_ path: Substring, ignoringCase: Bool = false) -> Bool {
             let rule = self.path.utf8
             let candidate = path.utf8
-            if self.isPrefix {
-                return candidate.starts(with: rule) || candidate.elementsEqual(rule.dropLast())
+            guard ignoringCase else {
+                if self.isPrefix {
+                    return candidate.starts(with: rule) || candidate.elementsEqual(rule.dropLast())
+                }
+                return candidate.elementsEqual(rule)
             }
-            return candidate.elementsEqual(rule)
+            if self.isPrefix {
+                return candidate.prefix(rule.count).equalsIgnoringASCIICase(rule)
+                    || candidate.equalsIgnoringASCIICase(rule.dropLast())
+            }
+            return candidate.equalsIgnoringASCIICase(rule)
         }
 
         /// The match this rule gives, as rule number `index`.
@@ -73,10 +89,27 @@ public struct RouteTable: Sendable, Hashable {
     /// `path` is a normalised path without its query string. Runs on every request, so it only
     /// compares UTF-8 views and allocates nothing.
     public func match(path: Substring) -> RouteMatch {
-        for index in self.rules.indices where self.rules[index].matches(path) {
-            return self.rules[index].match(index: index)
+        for index in self.rules.indices {
+            let rule = self.rules[index]
+            if rule.matches(path, ignoringCase: rule.access.isStricter(than: self.defaultAccess)) {
+                return rule.match(index: index)
+            }
         }
         return RouteMatch(access: self.defaultAccess)
+    }
+
+    /// The match for a normalised path that may carry path parameters (`;x`, `%3B`), with
+    /// `server.path_parameters: allow`: the rule of the path a servlet container serves
+    /// (``PathNormalizer/routingPath(of:)``), unless the path as forwarded gets a stricter
+    /// one, so neither a Tomcat-style nor a literal backend sees a looser rule than its own
+    /// reading of the path deserves. Without parameters this is ``match(path:)``.
+    public func match(pathWithParameters path: Substring) -> Result<RouteMatch, PathNormalizationError> {
+        let literal = self.match(path: path)
+        guard PathNormalizer.hasPathParameters(path) else { return .success(literal) }
+        return PathNormalizer.routingPath(of: path).map { routing in
+            let servlet = self.match(path: routing[...])
+            return literal.access.isStricter(than: servlet.access) ? literal : servlet
+        }
     }
 
     /// The access level for a request target (its query string is ignored).

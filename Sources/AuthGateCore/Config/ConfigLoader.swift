@@ -115,6 +115,7 @@ public enum ConfigLoader {
                     Field(name: "client_idle_timeout_ms", kind: .integer(\.server.clientIdleTimeoutMs)),
                     Field(name: "backlog", kind: .integer(\.server.backlog)),
                     Field(name: "escaped_slashes", kind: .string(\.server.escapedSlashes)),
+                    Field(name: "path_parameters", kind: .string(\.server.pathParameters)),
                 ]
             ),
             Section(
@@ -252,6 +253,7 @@ public enum ConfigLoader {
                 fields: [
                     Field(name: "forward_authorization", kind: .boolean(\.forwarding.forwardAuthorization)),
                     Field(name: "forward_session_cookie", kind: .boolean(\.forwarding.forwardSessionCookie)),
+                    Field(name: "strip_headers", kind: .stringList(\.forwarding.stripHeaders)),
                 ]
             ),
             Section(

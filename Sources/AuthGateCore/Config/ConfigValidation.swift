@@ -211,6 +211,13 @@ extension GatewayConfig {
         if !Self.escapedSlashModes.contains(self.server.escapedSlashes) {
             add("server.escaped_slashes", "\"\(self.server.escapedSlashes)\" is not one of decode, reject")
         }
+        if PathParameterHandling(rawValue: self.server.pathParameters) == nil {
+            add("server.path_parameters", "\"\(self.server.pathParameters)\" is not one of reject, allow")
+        }
+        for (index, name) in self.forwarding.stripHeaders.enumerated()
+        where !StrippedForwardingHeaders.isValidName(name) {
+            add("forwarding.strip_headers[\(index)]", "\"\(name)\" is not a header name (an HTTP token)")
+        }
 
         // rollout
         let rollout = self.rollout

@@ -62,6 +62,10 @@ public struct GatewayConfig: Sendable, Equatable {
         /// What a `%2F` or `%5C` in the path means: `decode` (it is a `/`, and the decoded path is
         /// matched and forwarded) or `reject` (400).
         public var escapedSlashes: String = "decode"
+        /// What a `;` in the path (raw, or `%3B`) means: `reject` (400) or `allow` (forwarded;
+        /// routes match the path with every segment's `;parameters` removed, the way Tomcat and
+        /// Spring read it).
+        public var pathParameters: String = "reject"
         public init() {}
     }
 
@@ -308,6 +312,10 @@ public struct GatewayConfig: Sendable, Equatable {
         public var forwardAuthorization: Bool = true
         /// Forward the Better Auth session cookie (other cookies always pass).
         public var forwardSessionCookie: Bool = true
+        /// Header names removed from requests of peers that are not trusted proxies, in
+        /// addition to ``StrippedForwardingHeaders/defaultNames`` (the list extends the
+        /// defaults, it cannot shorten them).
+        public var stripHeaders: [String] = []
         public init() {}
     }
 

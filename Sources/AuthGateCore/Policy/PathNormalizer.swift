@@ -10,6 +10,21 @@ public enum EscapedSlashHandling: String, Sendable, Hashable {
     case reject
 }
 
+/// What to do with a path parameter (`;` in a segment, raw or as `%3B`) in a path.
+///
+/// Servlet containers (Tomcat, Jetty) and Spring strip `;parameters` from every segment before
+/// routing, so `/api/public/..;/admin` is `/api/public/../admin`, that is `/api/admin`, to them,
+/// while a gateway that sees one segment `..;` would route it as public.
+public enum PathParameterHandling: String, Sendable, Hashable {
+    /// A `;` or `%3B` in the path makes the request fail with
+    /// ``PathNormalizationError/pathParameter`` (the default).
+    case reject
+    /// Forwarded as sent; the route is chosen on the path with every segment's parameters
+    /// removed and dot segments resolved after that (``PathNormalizer/routingPath(of:)``), and
+    /// never looser than the route of the forwarded path itself.
+    case allow
+}
+
 /// Why a request target's path could not be normalised; every case is a 400.
 public enum PathNormalizationError: Error, Sendable, Hashable {
     /// The path does not start with `/` (asterisk-form, absolute-form or an empty path).
@@ -24,6 +39,8 @@ public enum PathNormalizationError: Error, Sendable, Hashable {
     case escapesRoot
     /// A `#`: fragments are never part of a request target.
     case fragment
+    /// A `;` or `%3B` while ``PathParameterHandling/reject`` is configured.
+    case pathParameter
 
     /// A one-line reason for the client, used as the `message` of the 400 body.
     public var message: String {
@@ -34,6 +51,7 @@ public enum PathNormalizationError: Error, Sendable, Hashable {
         case .controlCharacter: return "The request path contains a control character."
         case .escapesRoot: return "The request path climbs above the root with '..'."
         case .fragment: return "The request target must not contain a fragment ('#')."
+        case .pathParameter: return "The request path contains a path parameter (';' or %3B)."
         }
     }
 }
@@ -63,7 +81,8 @@ public enum PathNormalizer {
     /// the case for nearly every request.
     public static func normalize(
         target: String,
-        escapedSlashes: EscapedSlashHandling
+        escapedSlashes: EscapedSlashHandling,
+        pathParameters: PathParameterHandling = .allow
     ) -> Result<String, PathNormalizationError> {
         let utf8 = target.utf8
         let queryStart = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
@@ -77,14 +96,15 @@ public enum PathNormalizer {
         if Self.isNormal(path: path) {
             return .success(target)
         }
-        return Self.rewrite(path: path, escapedSlashes: escapedSlashes).map { normalized in
+        return Self.rewrite(path: path, escapedSlashes: escapedSlashes, pathParameters: pathParameters).map {
+            normalized in
             var bytes = normalized
             bytes.append(contentsOf: utf8[queryStart...])
             return String(decoding: bytes, as: UTF8.self)
         }
     }
 
-    /// Whether `path` (starting with `/`, no query) needs no rewriting: no `%`, `\`, `#` or
+    /// Whether `path` (starting with `/`, no query) needs no rewriting: no `%`, `\`, `#`, `;` or
     /// control character, no empty segment except a trailing one, no `.` or `..` segment.
     static func isNormal(path: Substring.UTF8View) -> Bool {
         var length = 0
@@ -100,7 +120,7 @@ public enum PathNormalizer {
             case UInt8(ascii: "."):
                 length += 1
                 dots += 1
-            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), 0..<0x20, 0x7F:
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), UInt8(ascii: ";"), 0..<0x20, 0x7F:
                 return false
             default:
                 length += 1
@@ -117,7 +137,8 @@ public enum PathNormalizer {
     /// `/` in `out` always starts the previous kept segment.
     private static func rewrite(
         path: Substring.UTF8View,
-        escapedSlashes: EscapedSlashHandling
+        escapedSlashes: EscapedSlashHandling,
+        pathParameters: PathParameterHandling
     ) -> Result<[UInt8], PathNormalizationError> {
         var out: [UInt8] = []
         out.reserveCapacity(path.count + 1)
@@ -164,6 +185,9 @@ public enum PathNormalizer {
                 if let error = separator() { return .failure(error) }
             case UInt8(ascii: "#"):
                 return .failure(.fragment)
+            case UInt8(ascii: ";"):
+                guard pathParameters == .allow else { return .failure(.pathParameter) }
+                out.append(byte)
             case 0..<0x20, 0x7F:
                 return .failure(.controlCharacter)
             case UInt8(ascii: "%"):
@@ -182,6 +206,8 @@ public enum PathNormalizer {
                 case UInt8(ascii: "/"), UInt8(ascii: "\\"):
                     guard escapedSlashes == .decode else { return .failure(.encodedSlash) }
                     if let error = separator() { return .failure(error) }
+                case UInt8(ascii: ";") where pathParameters == .reject:
+                    return .failure(.pathParameter)
                 case _ where isUnreserved(decoded):
                     out.append(decoded)
                 default:
@@ -200,6 +226,60 @@ public enum PathNormalizer {
             out.append(UInt8(ascii: "/"))
         }
         return .success(out)
+    }
+}
+
+extension PathNormalizer {
+    /// Whether a normalised path has a path parameter: a `;` or `%3B` (any case).
+    public static func hasPathParameters(_ path: Substring) -> Bool {
+        Self.parameterStart(in: path) != nil
+    }
+
+    /// The path a servlet container (Tomcat, Jetty, Spring) routes for a normalised `path`
+    /// without its query: every segment cut at its first `;` or `%3B`, then `.` and `..`
+    /// segments resolved again, so `/api/public/..;x=1/admin` is `/api/admin`. Fails with
+    /// ``PathNormalizationError/escapesRoot`` when a `..` would climb above the root.
+    public static func routingPath(of path: Substring) -> Result<String, PathNormalizationError> {
+        var segments: [Substring] = []
+        var trailingSlash = false
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        for (index, part) in parts.enumerated() {
+            let segment = Self.parameterStart(in: part).map { part[..<$0] } ?? part
+            let isLast = index == parts.count - 1
+            switch segment {
+            case "", ".":
+                // A trailing slash, or a segment that was parameters only (`/a/;x/b`).
+                if isLast { trailingSlash = true }
+            case "..":
+                guard !segments.isEmpty else { return .failure(.escapesRoot) }
+                segments.removeLast()
+                if isLast { trailingSlash = true }
+            default:
+                segments.append(segment)
+                if isLast { trailingSlash = false }
+            }
+        }
+        var out = "/" + segments.joined(separator: "/")
+        if trailingSlash && !segments.isEmpty { out += "/" }
+        return .success(out)
+    }
+
+    /// Where the parameters of `text` start: its first `;` or `%3B` (any case).
+    private static func parameterStart(in text: Substring) -> Substring.Index? {
+        var index = text.startIndex
+        while index < text.endIndex {
+            switch text[index] {
+            case ";":
+                return index
+            case "%":
+                let escape = text[index...].prefix(3)
+                if escape == "%3B" || escape == "%3b" { return index }
+            default:
+                break
+            }
+            index = text.index(after: index)
+        }
+        return nil
     }
 }
 

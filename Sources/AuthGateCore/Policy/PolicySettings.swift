@@ -41,8 +41,12 @@ public final class PolicySettings: Sendable {
     public let lockoutEmailField: String
     public let lockoutMaxBodyBytes: Int
     public let escapedSlashes: EscapedSlashHandling
+    /// `server.path_parameters`.
+    public let pathParameters: PathParameterHandling
     public let forwardAuthorization: Bool
     public let forwardSessionCookie: Bool
+    /// Removed from untrusted peers' requests: the defaults and `forwarding.strip_headers`.
+    public let strippedHeaders: StrippedForwardingHeaders
     /// `nil` when disabled.
     public let tokenSubprotocol: String?
     public let tokenQueryParameter: String?
@@ -74,6 +78,7 @@ public final class PolicySettings: Sendable {
         self.classLimits = classes
         let escapedSlashes = EscapedSlashHandling(rawValue: config.server.escapedSlashes) ?? .decode
         self.escapedSlashes = escapedSlashes
+        self.pathParameters = PathParameterHandling(rawValue: config.server.pathParameters) ?? .reject
         self.loginPaths = limits.loginPaths.map { path in
             (try? PathNormalizer.normalize(target: path, escapedSlashes: .decode).get()) ?? path
         }
@@ -82,6 +87,7 @@ public final class PolicySettings: Sendable {
         self.lockoutMaxBodyBytes = config.lockout.maxBodyBytes
         self.forwardAuthorization = config.forwarding.forwardAuthorization
         self.forwardSessionCookie = config.forwarding.forwardSessionCookie
+        self.strippedHeaders = StrippedForwardingHeaders(extraNames: config.forwarding.stripHeaders)
         self.tokenSubprotocol = config.websocket.tokenSubprotocol.isEmpty ? nil : config.websocket.tokenSubprotocol
         self.tokenQueryParameter = config.websocket.tokenQueryParameter
         self.migrationPolicy = MigrationPolicy(rawValue: config.rollout.migrationPolicy) ?? .off

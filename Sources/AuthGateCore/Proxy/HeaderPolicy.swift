@@ -25,7 +25,9 @@ public struct ForwardedRequest: Sendable, Equatable {
     public var requestID: String
     /// Whether the client wants the connection kept open after the response.
     public var clientKeepAlive: Bool
-    /// Whether this is an `Upgrade` request (WebSocket and the like).
+    /// Whether this is a WebSocket upgrade (`Connection: upgrade` and `websocket` among the
+    /// `Upgrade` tokens), the only upgrade that may become a tunnel. Any other upgrade (`h2c`,
+    /// `TLS/1.0`, ...) is removed from the request, which goes on as a plain one.
     public var isUpgrade: Bool
     /// Whether the client sent `Expect: 100-continue`; the gateway answers it itself.
     public var expectsContinue: Bool
@@ -45,9 +47,13 @@ public enum ResponseBodyFraming: Sendable, Equatable {
 ///
 /// Requests: hop-by-hop headers (and every header named in `Connection`) are dropped, every
 /// client-sent identity header (`X-Auth-*` in any case, with `_` for `-`) is dropped, the
-/// `X-Forwarded-*` family is rebuilt (believed only from trusted proxies), and `X-Request-Id`
-/// is kept from a trusted proxy when well formed, otherwise generated. Responses: hop-by-hop
-/// headers are dropped and the framing is re-derived for the client's HTTP version.
+/// `X-Forwarded-*` family is rebuilt (believed only from trusted proxies), the other
+/// forwarding headers of ``StrippedForwardingHeaders`` are dropped unless the peer is a trusted
+/// proxy, and `X-Request-Id` is kept from a trusted proxy when well formed, otherwise
+/// generated. Only a WebSocket upgrade keeps `Upgrade` (as `Upgrade: websocket`) and
+/// `Connection: Upgrade`; other upgrade tokens and `HTTP2-Settings` are dropped, so an `h2c`
+/// upgrade goes on as a plain request. Responses: hop-by-hop headers are dropped and the
+/// framing is re-derived for the client's HTTP version.
 public enum HeaderPolicy {
     /// Rewrites `head` in place into the request the backend receives.
     public static func rewriteRequest(
@@ -55,17 +61,23 @@ public enum HeaderPolicy {
         framing: RequestBodyFraming,
         context: ForwardingContext,
         trustedProxies: TrustedProxies,
+        strippedHeaders: StrippedForwardingHeaders = .defaults,
         requestIDGenerator: inout RequestIDGenerator
     ) -> ForwardedRequest {
         let original = head.headers
         let connectionTokens = Self.connectionTokens(original)
-        let isUpgrade = connectionTokens.upgrade && original.contains(name: "upgrade")
+        let isUpgrade = connectionTokens.upgrade && Self.upgradesToWebSocket(original)
 
         var clientKeepAlive: Bool
         if head.version.major == 1 && head.version.minor == 0 {
             clientKeepAlive = connectionTokens.keepAlive
         } else {
             clientKeepAlive = !connectionTokens.close
+        }
+        if connectionTokens.upgrade && !isUpgrade && original.contains(name: "upgrade") {
+            // An upgrade that is not a WebSocket goes on as a plain request, but the client's
+            // HTTP/1 decoder stops at any upgrade request: the connection closes after it.
+            clientKeepAlive = false
         }
 
         var out = HTTPHeaders()
@@ -82,8 +94,8 @@ public enum HeaderPolicy {
             switch Self.classify(name) {
             case .hopByHop:
                 continue
-            case .upgrade:
-                if isUpgrade { out.add(name: name, value: value) }
+            case .upgrade, .http2Settings:
+                // Re-added as `Upgrade: websocket` below, the one protocol a tunnel may carry.
                 continue
             case .identity:
                 continue
@@ -120,6 +132,9 @@ public enum HeaderPolicy {
                 {
                     continue
                 }
+                if !context.peerIsTrusted && strippedHeaders.contains(name) {
+                    continue
+                }
             }
             out.add(name: name, value: value)
         }
@@ -148,6 +163,7 @@ public enum HeaderPolicy {
             out.add(name: "Transfer-Encoding", value: "chunked")
         }
         if isUpgrade {
+            out.add(name: "Upgrade", value: "websocket")
             out.add(name: "Connection", value: "Upgrade")
         }
         head.headers = out
@@ -165,7 +181,7 @@ public enum HeaderPolicy {
     // MARK: - Classification
 
     enum HeaderClass {
-        case hopByHop, upgrade, identity, expect, host
+        case hopByHop, upgrade, http2Settings, identity, expect, host
         case xForwardedFor, xForwardedProto, xForwardedHost, forwarded, xRealIP, xRequestID
         case other
     }
@@ -205,6 +221,8 @@ public enum HeaderPolicy {
             }
         case 12:
             if name.equalsLowercaseASCII("x-request-id", dashMatchesUnderscore: true) { return .xRequestID }
+        case 14:
+            if name.equalsLowercaseASCII("http2-settings", dashMatchesUnderscore: true) { return .http2Settings }
         case 15:
             if name.equalsLowercaseASCII("x-forwarded-for", dashMatchesUnderscore: true) { return .xForwardedFor }
         case 16:
@@ -221,6 +239,19 @@ public enum HeaderPolicy {
             break
         }
         return .other
+    }
+
+    /// Whether some `Upgrade` header lists the `websocket` token (ASCII case ignored).
+    static func upgradesToWebSocket(_ headers: HTTPHeaders) -> Bool {
+        for (name, value) in headers where name.utf8.count == 7 && name.caseInsensitiveEqualsASCII("upgrade") {
+            var rest = value[...]
+            while !rest.isEmpty {
+                let comma = rest.firstIndex(of: ",") ?? rest.endIndex
+                if rest[..<comma].trimmingASCIISpaces().caseInsensitiveEqualsASCII("websocket") { return true }
+                rest = comma == rest.endIndex ? rest[comma...] : rest[rest.index(after: comma)...]
+            }
+        }
+        return false
     }
 
     @inline(__always)
