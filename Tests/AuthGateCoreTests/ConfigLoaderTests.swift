@@ -198,6 +198,8 @@ struct ConfigLoaderTests {
           client_idle_timeout_ms: 30000
           backlog: 256
           escaped_slashes: reject
+          request_header_timeout_ms: 5000
+          request_body_timeout_ms: 15000
         upstream:
           url: http://backend.internal:3000
           max_connections_per_loop: 64
@@ -206,6 +208,8 @@ struct ConfigLoaderTests {
           response_timeout_ms: 20000
           idle_timeout_ms: 45000
           retry_idempotent: false
+          request_buffer_bytes: 0
+          max_connections_per_client_ip: 8
         limits:
           max_header_bytes: 32768
           max_header_count: 50
@@ -350,6 +354,8 @@ struct ConfigLoaderTests {
         expected.server.drainTimeoutMs = 5000
         expected.server.clientIdleTimeoutMs = 30000
         expected.server.backlog = 256
+        expected.server.requestHeaderTimeoutMs = 5000
+        expected.server.requestBodyTimeoutMs = 15000
         expected.upstream.url = "http://backend.internal:3000"
         expected.upstream.maxConnectionsPerLoop = 64
         expected.upstream.maxWaitersPerLoop = 0
@@ -357,6 +363,8 @@ struct ConfigLoaderTests {
         expected.upstream.responseTimeoutMs = 20000
         expected.upstream.idleTimeoutMs = 45000
         expected.upstream.retryIdempotent = false
+        expected.upstream.requestBufferBytes = 0
+        expected.upstream.maxConnectionsPerClientIP = 8
         expected.limits.maxHeaderBytes = 32768
         expected.limits.maxHeaderCount = 50
         expected.limits.maxURIBytes = 4096
@@ -1095,7 +1103,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 113)
+        #expect(keys.count == 117)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1130,7 +1138,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 113)
+        #expect(keys.count == 117)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

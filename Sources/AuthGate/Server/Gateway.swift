@@ -302,7 +302,9 @@ public final class Gateway: Sendable {
         decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes) + 1024
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
         let sync = channel.pipeline.syncOperations
+        let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot)
         try sync.addHandler(ClientResponseEncoder())
+        try sync.addHandler(ClientReadObserver(proxy: proxy))
         try sync.addHandler(
             ByteToMessageHandler(
                 HTTPRequestDecoder(
@@ -312,7 +314,7 @@ public final class Gateway: Sendable {
                 )
             )
         )
-        try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot))
+        try sync.addHandler(proxy)
     }
 
     // MARK: - Reload
