@@ -158,6 +158,8 @@ admin:
 upstream:
   url: "http://127.0.0.1:$backend_port"
   max_connections_per_loop: 256
+  # One wrk client is one IP: no per-client cap on the pool.
+  max_connections_per_client_ip: 0
 logging:
   level: warning
 auth:

@@ -185,6 +185,8 @@ admin:
 upstream:
   url: "http://127.0.0.1:$upstream"
   max_connections_per_loop: 256
+  # One wrk client is one IP: no per-client cap on the pool.
+  max_connections_per_client_ip: 0
 logging:
   level: warning
 # Plain proxying is measured here: every path public and no rate limit (one wrk client is one

@@ -199,6 +199,8 @@ struct ConfigLoaderTests {
           backlog: 256
           escaped_slashes: reject
           path_parameters: allow
+          request_header_timeout_ms: 5000
+          request_body_timeout_ms: 15000
         upstream:
           url: http://backend.internal:3000
           max_connections_per_loop: 64
@@ -207,6 +209,8 @@ struct ConfigLoaderTests {
           response_timeout_ms: 20000
           idle_timeout_ms: 45000
           retry_idempotent: false
+          request_buffer_bytes: 0
+          max_connections_per_client_ip: 8
         limits:
           max_header_bytes: 32768
           max_header_count: 50
@@ -352,6 +356,8 @@ struct ConfigLoaderTests {
         expected.server.drainTimeoutMs = 5000
         expected.server.clientIdleTimeoutMs = 30000
         expected.server.backlog = 256
+        expected.server.requestHeaderTimeoutMs = 5000
+        expected.server.requestBodyTimeoutMs = 15000
         expected.upstream.url = "http://backend.internal:3000"
         expected.upstream.maxConnectionsPerLoop = 64
         expected.upstream.maxWaitersPerLoop = 0
@@ -359,6 +365,8 @@ struct ConfigLoaderTests {
         expected.upstream.responseTimeoutMs = 20000
         expected.upstream.idleTimeoutMs = 45000
         expected.upstream.retryIdempotent = false
+        expected.upstream.requestBufferBytes = 0
+        expected.upstream.maxConnectionsPerClientIP = 8
         expected.limits.maxHeaderBytes = 32768
         expected.limits.maxHeaderCount = 50
         expected.limits.maxURIBytes = 4096
@@ -1099,7 +1107,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 115)
+        #expect(keys.count == 119)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1134,7 +1142,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 115)
+        #expect(keys.count == 119)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

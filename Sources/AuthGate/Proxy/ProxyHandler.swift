@@ -48,6 +48,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// from here while no exchange is in progress.
     private var lastExchangeEndedAt: NIODeadline = .uptimeNanoseconds(0)
     private var idleTimer: Scheduled<Void>?
+    /// The request header and body timeouts; one timer, moved lazily like the others.
+    private var readTimeouts = RequestReadTimeoutStateMachine(openedAt: .uptimeNanoseconds(0))
+    private var readTimer: Scheduled<Void>?
+    private var readTimerFiresAt: NIODeadline = .uptimeNanoseconds(0)
+    /// The pool and client IP of the per-client slot the exchange holds
+    /// (`upstream.max_connections_per_client_ip`), while it holds or waits for a connection.
+    private var clientSlot: (pool: UpstreamPool, clientIP: String)?
 
     // The exchange in flight.
     private var requestMethod: HTTPMethod = .GET
@@ -149,11 +156,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.stopTimers()
+        self.releaseClientSlot()
     }
 
     func channelActive(context: ChannelHandlerContext) {
         self.lastExchangeEndedAt = .now()
         self.scheduleIdleCheck(at: self.lastExchangeEndedAt + self.clientIdleTimeout, context: context)
+        self.readTimeouts = RequestReadTimeoutStateMachine(openedAt: self.lastExchangeEndedAt)
+        self.armReadTimer(context: context)
         context.fireChannelActive()
     }
 
@@ -161,7 +171,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.pipelining.closed()
         self.stopTimers()
         self.perform(self.machine.clientClosed(), context: context)
+        self.releaseClientSlot()
         context.fireChannelInactive()
+    }
+
+    /// Raw bytes arrived from the client (``ClientReadObserver``, in front of the decoder).
+    func clientBytesArrived() {
+        guard let context = self.context, !self.machine.isTunnelling else { return }
+        self.readTimeouts.bytesReceived(at: .now())
+        self.armReadTimer(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -195,6 +213,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func received(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
+            self.readTimeouts.headReceived(at: .now())
+            self.armReadTimer(context: context)
             self.receivedHead(head, context: context)
         case .body(var buffer):
             if self.answeringLocally {
@@ -219,6 +239,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
+            self.readTimeouts.requestEnded()
             if self.answeringLocally {
                 self.answeringLocally = false
                 if let body = self.localBody {
@@ -310,6 +331,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.read()
         } else {
             self.readPending = true
+            self.readTimeouts.readingPaused()
         }
     }
 
@@ -321,6 +343,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard self.readPending, let context = self.context else { return }
         if self.shouldReadClient {
             self.readPending = false
+            self.readTimeouts.readingResumed(at: .now())
+            self.armReadTimer(context: context)
             context.read()
         }
     }
@@ -398,12 +422,74 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    private var requestHeaderTimeout: TimeAmount {
+        .milliseconds(Int64(self.snapshot.config.server.requestHeaderTimeoutMs))
+    }
+
+    private var requestBodyTimeout: TimeAmount {
+        .milliseconds(Int64(self.snapshot.config.server.requestBodyTimeoutMs))
+    }
+
+    /// Makes sure the read check runs no later than the current header or body deadline. The
+    /// scheduled check is only replaced when it would run after it; a check that finds its
+    /// deadline moved (the body made progress) moves itself.
+    private func armReadTimer(context: ChannelHandlerContext) {
+        guard
+            let deadline = self.readTimeouts.deadline(
+                headTimeout: self.requestHeaderTimeout,
+                bodyTimeout: self.requestBodyTimeout
+            )
+        else { return }
+        if let timer = self.readTimer {
+            guard self.readTimerFiresAt > deadline else { return }
+            timer.cancel()
+        }
+        self.scheduleReadCheck(at: deadline, context: context)
+    }
+
+    private func scheduleReadCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.readTimerFiresAt = deadline
+        self.readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.readTimer = nil
+            self.readTimedOut(context: context)
+        }
+    }
+
+    /// The read check ran: carries out what ``RequestReadTimeoutStateMachine`` decides.
+    private func readTimedOut(context: ChannelHandlerContext) {
+        switch self.readTimeouts.check(
+            now: .now(),
+            headTimeout: self.requestHeaderTimeout,
+            bodyTimeout: self.requestBodyTimeout
+        ) {
+        case .checkAt(let next):
+            if let next { self.scheduleReadCheck(at: next, context: context) }
+        case .closeSilently, .bodyTimedOutAfterResponse:
+            context.close(promise: nil)
+        case .headTimedOut:
+            // No head was parsed: the answer is the gateway's own, to no request.
+            self.runtime.metrics.rejectedRequests.increment()
+            self.requestID = self.idGenerator.next()
+            self.requestMethod = .GET
+            self.requestVersion = .http1_1
+            self.routeClass = .unrouted
+            self.perform(self.machine.requestTimedOut(), context: context)
+        case .bodyTimedOut:
+            self.answeringLocally = false
+            self.localBody = nil
+            self.perform(self.machine.requestTimedOut(), context: context)
+        }
+    }
+
     private func stopTimers() {
         self.responseDeadline = nil
         self.responseTimer?.cancel()
         self.responseTimer = nil
         self.idleTimer?.cancel()
         self.idleTimer = nil
+        self.readTimer?.cancel()
+        self.readTimer = nil
     }
 
     // MARK: - Request head
@@ -464,7 +550,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             keepAlive: forwarded.clientKeepAlive,
             isUpgrade: forwarded.isUpgrade,
             maxBodyBytes: self.limits.maxBodyBytes,
-            retryIdempotent: self.snapshot.config.upstream.retryIdempotent
+            retryIdempotent: self.snapshot.config.upstream.retryIdempotent,
+            requestBufferBytes: Int64(self.snapshot.config.upstream.requestBufferBytes)
         )
         self.exchangeIsUpgrade = info.isUpgrade
         let policy = self.snapshot.policy
@@ -1268,6 +1355,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     }
                 }
             } else {
+                if self.clientSlot == nil {
+                    guard self.exchangePool.acquireClientSlot(self.clientIP) else {
+                        self.perform(self.machine.upstreamLeaseFailed(.clientConnectionLimit), context: context)
+                        return
+                    }
+                    self.clientSlot = (self.exchangePool, self.clientIP)
+                }
                 switch self.exchangePool.lease(self) {
                 case .leased(let connection):
                     self.leaseSucceeded(connection)
@@ -1277,6 +1371,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     self.leaseFailed(failure)
                 }
             }
+
+        case .readRequestBody:
+            // The body is read before a connection is leased; a client that waits for
+            // `100 Continue` is told to send it now.
+            if self.expectsContinue {
+                self.expectsContinue = false
+                context.writeAndFlush(
+                    self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: .continue))),
+                    promise: nil
+                )
+            }
+            self.resumeClientReadIfPossible()
 
         case .sendRequest(let head, let body, let end):
             guard let upstream = self.upstream else { return }
@@ -1367,13 +1473,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .releaseUnneeded:
             // A lease that arrived after the client left: nothing was sent, so it is reusable.
             self.releaseUpstream(.reuse)
+            self.releaseClientSlot()
 
         case .cancelLease:
             if let waiter = self.waiter {
                 self.waiter = nil
                 self.exchangePool.cancel(waiter)
             }
+            self.releaseClientSlot()
         }
+    }
+
+    /// Gives back the exchange's per-client slot, if it holds one.
+    private func releaseClientSlot() {
+        guard let slot = self.clientSlot else { return }
+        self.clientSlot = nil
+        slot.pool.releaseClientSlot(slot.clientIP)
     }
 
     /// The exchange no longer waits for a response head; the scheduled check finds no deadline
@@ -1388,6 +1503,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.upstreamNeedsFlush = false
         upstream.handler.delegate = nil
         self.exchangePool.release(upstream, reusable: disposition == .reuse)
+        self.releaseClientSlot()
     }
 
     private func writeError(_ error: GatewayError, closeClient: Bool, context: ChannelHandlerContext) {
@@ -1425,6 +1541,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// client connection once it is out; then delivers a request the client sent early.
     private func writeEnd(close: Bool, context: ChannelHandlerContext) {
         self.lastExchangeEndedAt = .now()
+        self.readTimeouts.responseEnded(at: self.lastExchangeEndedAt)
+        if !close && self.readTimeouts.isReceivingHead { self.armReadTimer(context: context) }
         let next = self.pipelining.responseEnded()
         let close = close || next == .close
         if next == .deliverHeld && !close && !self.deliveringHeld && !self.heldDeliveryScheduled {
@@ -1470,6 +1588,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.upstream = nil
         upstream.handler.delegate = nil
+        if let observer = try? context.pipeline.syncOperations.handler(type: ClientReadObserver.self) {
+            _ = context.pipeline.syncOperations.removeHandler(observer)
+        }
         context.writeAndFlush(self.wrapOutboundOut(.end), promise: nil)
         let metrics = self.runtime.metrics
         if let identity = self.identity {
@@ -1500,6 +1621,7 @@ extension ProxyHandler: UpstreamLeaseRequester {
         self.waiter = nil
         guard let context = self.context else {
             self.exchangePool.release(connection, reusable: true)
+            self.releaseClientSlot()
             return
         }
         self.upstream = connection
@@ -1516,6 +1638,7 @@ extension ProxyHandler: UpstreamLeaseRequester {
 
     func leaseFailed(_ failure: UpstreamPoolStateMachine.LeaseFailure) {
         self.waiter = nil
+        self.releaseClientSlot()
         guard let context = self.context else { return }
         let error: GatewayError
         switch failure {

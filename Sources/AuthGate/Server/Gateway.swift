@@ -306,9 +306,11 @@ public final class Gateway: Sendable {
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
         let sync = channel.pipeline.syncOperations
         let decoder = ClientRequestDecoder(limits: decoderLimits, maxURIBytes: limits.maxURIBytes)
+        let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot, decoder: decoder)
         try sync.addHandler(ClientResponseEncoder())
+        try sync.addHandler(ClientReadObserver(proxy: proxy))
         try sync.addHandler(ByteToMessageHandler(decoder))
-        try sync.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot, decoder: decoder))
+        try sync.addHandler(proxy)
     }
 
     // MARK: - Reload

@@ -17,6 +17,8 @@ struct UpstreamPoolConfiguration: Sendable, Equatable {
     var maxWaiters: Int
     var connectTimeout: TimeAmount
     var idleTimeout: TimeAmount
+    /// `upstream.max_connections_per_client_ip`; 0 = no cap.
+    var maxConnectionsPerClientIP: Int
 
     init(snapshot: ConfigSnapshot, target: UpstreamTarget? = nil) {
         let upstream = snapshot.config.upstream
@@ -25,6 +27,7 @@ struct UpstreamPoolConfiguration: Sendable, Equatable {
         self.maxWaiters = upstream.maxWaitersPerLoop
         self.connectTimeout = .milliseconds(Int64(upstream.connectTimeoutMs))
         self.idleTimeout = .milliseconds(Int64(upstream.idleTimeoutMs))
+        self.maxConnectionsPerClientIP = upstream.maxConnectionsPerClientIP
     }
 }
 
@@ -48,6 +51,8 @@ final class UpstreamPool: @unchecked Sendable {
     private let metrics: GatewayMetrics
     private let logger: Logger
     private var state: UpstreamPoolStateMachine
+    /// Connections leased or asked for, per client IP, against the per-client cap.
+    private var clientCounts: ClientConnectionCounts
     private var connections: [UpstreamPoolStateMachine.ConnectionID: UpstreamConnection] = [:]
     /// One timer for the idle timeout of every parked connection, moved lazily: parking and
     /// leasing a connection (twice per request) set no timer of their own.
@@ -65,6 +70,21 @@ final class UpstreamPool: @unchecked Sendable {
             maxConnections: configuration.maxConnections,
             maxWaiters: configuration.maxWaiters
         )
+        self.clientCounts = ClientConnectionCounts(limit: configuration.maxConnectionsPerClientIP)
+    }
+
+    /// Takes one of `client`'s slots before a lease; false when the client holds its cap of
+    /// this pool's connections already (it is answered 503 and never queues).
+    func acquireClientSlot(_ client: String) -> Bool {
+        self.eventLoop.assertInEventLoop()
+        return self.clientCounts.acquire(client)
+    }
+
+    /// Gives back a slot of ``acquireClientSlot(_:)`` once the exchange no longer holds or
+    /// waits for a connection.
+    func releaseClientSlot(_ client: String) {
+        self.eventLoop.assertInEventLoop()
+        self.clientCounts.release(client)
     }
 
     /// Asks for a connection. An idle one is returned at once; otherwise the requester is

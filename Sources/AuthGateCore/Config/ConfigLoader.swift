@@ -116,6 +116,8 @@ public enum ConfigLoader {
                     Field(name: "backlog", kind: .integer(\.server.backlog)),
                     Field(name: "escaped_slashes", kind: .string(\.server.escapedSlashes)),
                     Field(name: "path_parameters", kind: .string(\.server.pathParameters)),
+                    Field(name: "request_header_timeout_ms", kind: .integer(\.server.requestHeaderTimeoutMs)),
+                    Field(name: "request_body_timeout_ms", kind: .integer(\.server.requestBodyTimeoutMs)),
                 ]
             ),
             Section(
@@ -128,6 +130,11 @@ public enum ConfigLoader {
                     Field(name: "response_timeout_ms", kind: .integer(\.upstream.responseTimeoutMs)),
                     Field(name: "idle_timeout_ms", kind: .integer(\.upstream.idleTimeoutMs)),
                     Field(name: "retry_idempotent", kind: .boolean(\.upstream.retryIdempotent)),
+                    Field(name: "request_buffer_bytes", kind: .integer(\.upstream.requestBufferBytes)),
+                    Field(
+                        name: "max_connections_per_client_ip",
+                        kind: .integer(\.upstream.maxConnectionsPerClientIP)
+                    ),
                 ]
             ),
             Section(

@@ -14,11 +14,15 @@ extension GatewayConfig {
         ("server.drain_timeout_ms", 1...600_000, "ms"),
         ("server.client_idle_timeout_ms", 1...86_400_000, "ms"),
         ("server.backlog", 1...65_535, "connections"),
+        ("server.request_header_timeout_ms", 1...3_600_000, "ms"),
+        ("server.request_body_timeout_ms", 1...3_600_000, "ms"),
         ("upstream.max_connections_per_loop", 1...10_000, "connections"),
         ("upstream.max_waiters_per_loop", 0...1_000_000, "requests"),
         ("upstream.connect_timeout_ms", 1...300_000, "ms"),
         ("upstream.response_timeout_ms", 1...3_600_000, "ms"),
         ("upstream.idle_timeout_ms", 1...86_400_000, "ms"),
+        ("upstream.request_buffer_bytes", 0...16_777_216, "bytes (0 = stream every body)"),
+        ("upstream.max_connections_per_client_ip", 0...10_000, "connections (0 = no cap)"),
         ("limits.max_header_bytes", 1...1_048_576, "bytes"),
         ("limits.max_header_count", 1...10_000, "headers"),
         ("limits.max_uri_bytes", 1...1_048_576, "bytes"),
@@ -87,6 +91,8 @@ extension GatewayConfig {
         self.checkInteger("server.drain_timeout_ms", Int64(self.server.drainTimeoutMs), add: add)
         self.checkInteger("server.client_idle_timeout_ms", Int64(self.server.clientIdleTimeoutMs), add: add)
         self.checkInteger("server.backlog", Int64(self.server.backlog), add: add)
+        self.checkInteger("server.request_header_timeout_ms", Int64(self.server.requestHeaderTimeoutMs), add: add)
+        self.checkInteger("server.request_body_timeout_ms", Int64(self.server.requestBodyTimeoutMs), add: add)
 
         // upstream
         if case .failure(let problem) = UpstreamTarget.parse(self.upstream.url) {
@@ -97,6 +103,12 @@ extension GatewayConfig {
         self.checkInteger("upstream.connect_timeout_ms", Int64(self.upstream.connectTimeoutMs), add: add)
         self.checkInteger("upstream.response_timeout_ms", Int64(self.upstream.responseTimeoutMs), add: add)
         self.checkInteger("upstream.idle_timeout_ms", Int64(self.upstream.idleTimeoutMs), add: add)
+        self.checkInteger("upstream.request_buffer_bytes", Int64(self.upstream.requestBufferBytes), add: add)
+        self.checkInteger(
+            "upstream.max_connections_per_client_ip",
+            Int64(self.upstream.maxConnectionsPerClientIP),
+            add: add
+        )
 
         // limits
         self.checkInteger("limits.max_header_bytes", Int64(self.limits.maxHeaderBytes), add: add)

@@ -66,6 +66,12 @@ public struct GatewayConfig: Sendable, Equatable {
         /// routes match the path with every segment's `;parameters` removed, the way Tomcat and
         /// Spring read it).
         public var pathParameters: String = "reject"
+        /// The whole request head must arrive within this: from the accept for a connection's
+        /// first request, from its first byte for later ones (408, then close).
+        public var requestHeaderTimeoutMs: Int = 10_000
+        /// The longest wait between two reads of a request body (408, or both connections
+        /// closed if the response has started).
+        public var requestBodyTimeoutMs: Int = 60_000
         public init() {}
     }
 
@@ -86,6 +92,12 @@ public struct GatewayConfig: Sendable, Equatable {
         /// Retry an idempotent request without a body once on a fresh connection when a reused
         /// connection fails before any response byte.
         public var retryIdempotent: Bool = true
+        /// A request body up to this many bytes is read whole before a backend connection is
+        /// leased; larger ones stream. 0 disables.
+        public var requestBufferBytes: Int = 65_536
+        /// Backend connections one client IP may hold at once per event loop (503 above);
+        /// 0 = no cap.
+        public var maxConnectionsPerClientIP: Int = 64
         public init() {}
     }
 

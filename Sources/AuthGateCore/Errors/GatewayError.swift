@@ -75,6 +75,20 @@ public struct GatewayError: Error, Sendable, Hashable {
         message: "All connections to the backend are busy; try again shortly.",
         headers: [("Retry-After", "1")]
     )
+    /// The request head or body did not arrive within `server.request_header_timeout_ms` or
+    /// `server.request_body_timeout_ms`; the connection closes.
+    public static let requestTimeout = GatewayError(
+        status: .requestTimeout,
+        code: "request_timeout",
+        message: "The request was not received in time."
+    )
+    /// The client IP already holds `upstream.max_connections_per_client_ip` backend connections.
+    public static let clientConnectionLimit = GatewayError(
+        status: .serviceUnavailable,
+        code: "client_connection_limit",
+        message: "Too many requests from this client are in progress at once; try again shortly.",
+        headers: [("Retry-After", "1")]
+    )
     public static let shuttingDown = GatewayError(
         status: .serviceUnavailable,
         code: "shutting_down",

@@ -24,6 +24,9 @@ public struct ProxyStateMachine: Sendable {
         public var maxBodyBytes: Int64
         /// Whether an idempotent bodiless request may be retried once (`upstream.retry_idempotent`).
         public var retryIdempotent: Bool
+        /// `upstream.request_buffer_bytes`: a body this small is read whole before a backend
+        /// connection is leased (``RequestBuffering``); 0 disables.
+        public var requestBufferBytes: Int64
 
         public init(
             method: HTTPMethod,
@@ -31,7 +34,8 @@ public struct ProxyStateMachine: Sendable {
             keepAlive: Bool,
             isUpgrade: Bool,
             maxBodyBytes: Int64,
-            retryIdempotent: Bool = true
+            retryIdempotent: Bool = true,
+            requestBufferBytes: Int64 = 0
         ) {
             self.method = method
             self.framing = framing
@@ -39,6 +43,7 @@ public struct ProxyStateMachine: Sendable {
             self.isUpgrade = isUpgrade
             self.maxBodyBytes = maxBodyBytes
             self.retryIdempotent = retryIdempotent
+            self.requestBufferBytes = requestBufferBytes
         }
 
         /// RFC 9110 idempotent methods.
@@ -65,6 +70,9 @@ public struct ProxyStateMachine: Sendable {
         case authenticate
         /// Ask the pool for a connection (a dedicated one for an upgrade).
         case leaseUpstream(dedicated: Bool)
+        /// Read the (small) body before a connection is leased: resume reading the client, after
+        /// answering `Expect: 100-continue`.
+        case readRequestBody
         /// Send the request head, the body buffered while waiting, and the end if it came; start
         /// the response timer.
         case sendRequest(HTTPRequestHead, body: CircularBuffer<ByteBuffer>, end: Bool)
@@ -120,6 +128,8 @@ public struct ProxyStateMachine: Sendable {
     private enum State: Sendable {
         case idle
         case authenticating(Exchange)
+        /// The body is read whole (``RequestBuffering``) before a connection is leased.
+        case bufferingRequest(Exchange)
         case waitingForUpstream(Exchange)
         case forwarding(Exchange)
         /// The response ended before the request body did: the rest of the request is
@@ -144,7 +154,7 @@ public struct ProxyStateMachine: Sendable {
     /// error is being answered, so request bytes never pile up in the gateway.
     public var shouldReadClient: Bool {
         switch self.state {
-        case .idle, .forwarding, .discardingRequest, .awaitingRequestEnd: return true
+        case .idle, .bufferingRequest, .forwarding, .discardingRequest, .awaitingRequestEnd: return true
         case .authenticating(let exchange): return exchange.readWhileAuthenticating && !exchange.requestEnded
         case .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
         }
@@ -199,8 +209,21 @@ public struct ProxyStateMachine: Sendable {
             self.state = .authenticating(exchange)
             return .authenticate
         }
+        return self.proceed(exchange)
+    }
+
+    /// The request may go on: its body is read first if it is small, else a connection is
+    /// leased now.
+    private mutating func proceed(_ exchange: Exchange) -> Action {
+        if !exchange.requestEnded && !exchange.info.isUpgrade
+            && exchange.bodyBytes <= exchange.info.requestBufferBytes
+            && RequestBuffering.buffersBeforeLease(exchange.info.framing, limit: exchange.info.requestBufferBytes)
+        {
+            self.state = .bufferingRequest(exchange)
+            return .readRequestBody
+        }
         self.state = .waitingForUpstream(exchange)
-        return .leaseUpstream(dedicated: info.isUpgrade)
+        return .leaseUpstream(dedicated: exchange.info.isUpgrade)
     }
 
     /// The introspection core accepted the caller; `head` carries the identity headers.
@@ -208,8 +231,7 @@ public struct ProxyStateMachine: Sendable {
         guard case .authenticating(var exchange) = self.state else { return .none }
         self.state = .modifying
         exchange.head = head
-        self.state = .waitingForUpstream(exchange)
-        return .leaseUpstream(dedicated: exchange.info.isUpgrade)
+        return self.proceed(exchange)
     }
 
     /// The introspection core refused the caller (401) or could not decide (503).
@@ -229,7 +251,8 @@ public struct ProxyStateMachine: Sendable {
     /// Whether the whole request, end included, has been received.
     public var requestEnded: Bool {
         switch self.state {
-        case .authenticating(let exchange), .waitingForUpstream(let exchange), .forwarding(let exchange):
+        case .authenticating(let exchange), .bufferingRequest(let exchange), .waitingForUpstream(let exchange),
+            .forwarding(let exchange):
             return exchange.requestEnded
         default:
             return false
@@ -262,6 +285,19 @@ public struct ProxyStateMachine: Sendable {
                 return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
             }
             self.state = .authenticating(exchange)
+            return .none
+        case .bufferingRequest(var exchange):
+            self.state = .modifying
+            guard Self.accumulate(buffer, in: &exchange) else {
+                self.state = .closed
+                return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
+            }
+            if exchange.bodyBytes > exchange.info.requestBufferBytes {
+                // A chunked body larger than the buffer: the rest streams.
+                self.state = .waitingForUpstream(exchange)
+                return .leaseUpstream(dedicated: false)
+            }
+            self.state = .bufferingRequest(exchange)
             return .none
         case .waitingForUpstream(var exchange):
             self.state = .modifying
@@ -301,6 +337,23 @@ public struct ProxyStateMachine: Sendable {
         return true
     }
 
+    /// Like ``buffer(_:in:)``, but copies the part into one contiguous buffer: a body trickled
+    /// a byte per read must not pin one read buffer per byte.
+    private static func accumulate(_ buffer: ByteBuffer, in exchange: inout Exchange) -> Bool {
+        exchange.bodyBytes += Int64(buffer.readableBytes)
+        if exchange.info.maxBodyBytes > 0 && exchange.bodyBytes > exchange.info.maxBodyBytes {
+            return false
+        }
+        if var body = exchange.buffered.popLast() {
+            var buffer = buffer
+            body.writeBuffer(&buffer)
+            exchange.buffered.append(body)
+        } else {
+            exchange.buffered.append(buffer)
+        }
+        return true
+    }
+
     public mutating func requestEnd() -> Action {
         switch self.state {
         case .authenticating(var exchange):
@@ -308,6 +361,11 @@ public struct ProxyStateMachine: Sendable {
             exchange.requestEnded = true
             self.state = .authenticating(exchange)
             return .none
+        case .bufferingRequest(var exchange):
+            self.state = .modifying
+            exchange.requestEnded = true
+            self.state = .waitingForUpstream(exchange)
+            return .leaseUpstream(dedicated: false)
         case .waitingForUpstream(var exchange):
             self.state = .modifying
             exchange.requestEnded = true
@@ -335,7 +393,7 @@ public struct ProxyStateMachine: Sendable {
         case .idle:
             self.state = .closed
             return .respondWithError(error, upstream: nil, closeClient: true)
-        case .authenticating, .waitingForUpstream:
+        case .authenticating, .bufferingRequest, .waitingForUpstream:
             self.state = .closed
             return .respondWithError(error, upstream: nil, closeClient: true)
         case .forwarding(let exchange):
@@ -363,7 +421,8 @@ public struct ProxyStateMachine: Sendable {
             return .cancelLease
         case .forwarding, .switchingProtocols:
             return .abort(upstream: .close)
-        case .idle, .authenticating, .discardingRequest, .awaitingRequestEnd, .tunnelling, .closed, .modifying:
+        case .idle, .authenticating, .bufferingRequest, .discardingRequest, .awaitingRequestEnd, .tunnelling, .closed,
+            .modifying:
             return .none
         }
     }
@@ -485,6 +544,12 @@ public struct ProxyStateMachine: Sendable {
             self.state = .closed
             return .abort(upstream: .close)
         }
+    }
+
+    /// The request head or body did not arrive within its timeout (``RequestReadTimeoutStateMachine``):
+    /// 408 if nothing of a response went out, else both connections close.
+    public mutating func requestTimedOut() -> Action {
+        self.clientProtocolError(.requestTimeout)
     }
 
     /// No response head arrived within the response timeout.
