@@ -15,6 +15,9 @@ public struct RouteTable: Sendable, Hashable {
         public var enableDualAuth: Bool?
         /// Overrides `prefer_better_auth` on this route; `nil` keeps the global flag.
         public var preferBetterAuth: Bool?
+        /// Whether the gateway handles CORS on this route (`cors: false` in the config turns it
+        /// off for the route).
+        public var cors: Bool
         /// A path ending in `/` matches everything below it and the path without its final
         /// slash (`/api/public/` matches `/api/public` and `/api/public/x`, not
         /// `/api/publicity`); otherwise the path exactly.
@@ -26,7 +29,8 @@ public struct RouteTable: Sendable, Hashable {
             rateLimitClass: String? = nil,
             upstream: RouteUpstream = .backend,
             enableDualAuth: Bool? = nil,
-            preferBetterAuth: Bool? = nil
+            preferBetterAuth: Bool? = nil,
+            cors: Bool = true
         ) {
             self.path = path
             self.access = access
@@ -34,6 +38,7 @@ public struct RouteTable: Sendable, Hashable {
             self.upstream = upstream
             self.enableDualAuth = enableDualAuth
             self.preferBetterAuth = preferBetterAuth
+            self.cors = cors
         }
 
         /// Whether the rule covers `path`; compares UTF-8 bytes, allocates nothing.
@@ -54,7 +59,8 @@ public struct RouteTable: Sendable, Hashable {
                 upstream: self.upstream,
                 enableDualAuth: self.enableDualAuth,
                 preferBetterAuth: self.preferBetterAuth,
-                ruleIndex: index
+                ruleIndex: index,
+                cors: self.cors
             )
         }
     }
