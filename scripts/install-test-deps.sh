@@ -2,8 +2,8 @@
 # Installs what the end-to-end suite (tests/e2e) needs on a fresh Debian 12 machine, as root:
 # PostgreSQL 15 server binaries (the tests start their own cluster; none is left running),
 # wrk (load during reloads), nginx (the deploy kit's site in front of the gateway), promtool (the
-# deploy kit's alert rules; Debian ships it in the prometheus package) and the pinned Python
-# packages. Idempotent: installed parts are skipped.
+# deploy kit's alert rules; Debian ships it in the prometheus package), Chromium (CORS in a real
+# browser) and the pinned Python packages. Idempotent: installed parts are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -18,6 +18,8 @@ command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 # tests/e2e/test_nginx_deploy.py runs its own nginx (non-daemon, private prefix and ports).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx)
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)  # tests/e2e/test_deploy_kit.py
+# tests/e2e/test_cors_browser.py drives headless Chromium (--headless=new --no-sandbox).
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || apt_packages+=(chromium)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -278,6 +278,7 @@ struct ConfigLoaderTests {
             upstream: auth_server
             enable_dual_auth: false
             prefer_better_auth: true
+            cors: false
         rate_limit_classes:
           - name: reports
             requests_per_minute: 60
@@ -338,6 +339,13 @@ struct ConfigLoaderTests {
           retry_interval_ms: 100
         metrics:
           active_sessions_interval_ms: 0
+        cors:
+          allowed_origins: ["https://app.example.com", "http://localhost:5173"]
+          allow_credentials: true
+          allowed_methods: [GET, POST]
+          allowed_headers: [Authorization, X-Requested-With]
+          exposed_headers: [X-Request-Id]
+          max_age_seconds: 60
         """
 
     @Test("the every-key file sets every key but the _file forms")
@@ -424,6 +432,7 @@ struct ConfigLoaderTests {
                 route.upstream = "auth_server"
                 route.enableDualAuth = false
                 route.preferBetterAuth = true
+                route.cors = false
                 return route
             }(),
         ]
@@ -477,6 +486,12 @@ struct ConfigLoaderTests {
         expected.audit.spillFile = "/tmp/spill.jsonl"
         expected.audit.retryIntervalMs = 100
         expected.metrics.activeSessionsIntervalMs = 0
+        expected.cors.allowedOrigins = ["https://app.example.com", "http://localhost:5173"]
+        expected.cors.allowCredentials = true
+        expected.cors.allowedMethods = ["GET", "POST"]
+        expected.cors.allowedHeaders = ["Authorization", "X-Requested-With"]
+        expected.cors.exposedHeaders = ["X-Request-Id"]
+        expected.cors.maxAgeSeconds = 60
         // Field by field first, so a failure names the field; then the whole value, so a field
         // added to the model without a line here fails too.
         #expect(config.auth.sessionResolver == "postgres")

@@ -113,6 +113,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The normalised target and the user agent, for audit events.
     private var auditTarget = ""
     private var userAgent: String?
+    /// The CORS fields of the exchange's answers; `nil` when the gateway does not handle CORS
+    /// for it (`cors:` off, or the route says `cors: false`).
+    private var corsHeaders: CORSResponseHeaders?
 
     struct LoginCheck {
         var body: ByteBuffer
@@ -308,6 +311,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             gatewayError = .badRequest("Malformed request.")
         }
         self.runtime.metrics.rejectedRequests.increment()
+        // A request whose head never parsed has no origin known to be allowed.
+        if self.machine.isIdle { self.corsHeaders = nil }
         if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }
         self.requestVersion = .http1_1
         self.perform(self.machine.clientProtocolError(gatewayError), context: context)
@@ -515,6 +520,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if self.snapshot.config.logging.accessLog {
             self.requestURI = head.uri
         }
+        // CORS: the request's Origin is looked at once, here; without `cors:` not at all.
+        var corsPreflight: CORSPreflightAnswer? = nil
+        if let cors = self.snapshot.cors {
+            let decision = cors.decide(method: head.method, headers: head.headers)
+            self.corsHeaders = decision.response
+            corsPreflight = decision.preflight
+        } else {
+            self.corsHeaders = nil
+        }
 
         let framing: RequestBodyFraming
         switch RequestValidator.validate(head, limits: self.limits) {
@@ -576,6 +590,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.auditTarget = head.uri
         let path = Self.path(of: head.uri)
+        // A route with `cors: false` leaves CORS to the backend; looked up here only for an
+        // allowed origin (other requests learn it from the route match below).
+        if self.corsHeaders?.allowOrigin != nil, !self.snapshot.auth.routes.match(path: path).cors {
+            self.corsHeaders = nil
+            corsPreflight = nil
+        }
 
         let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri)
         if local != nil { self.routeClass = .gateway }
@@ -599,6 +619,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.refuse(error, head: head, info: info, context: context)
                 return
             }
+        }
+
+        // A preflight from an allowed origin is answered here: it carries no credentials.
+        if let corsPreflight {
+            self.routeClass = .gateway
+            self.answerPreflight(corsPreflight, keepAlive: forwarded.clientKeepAlive, context: context)
+            return
         }
 
         var forcePublic = false
@@ -667,6 +694,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             route = auth.routes.match(path: path)
         }
         self.route = route
+        if !route.cors { self.corsHeaders = nil }
         if route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
             self.exchangePool = authServer
         }
@@ -1320,6 +1348,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "X-Request-Id", value: self.requestID)
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        self.corsHeaders?.add(to: &headers)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
         self.writeResponseHead(
@@ -1329,6 +1358,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
         }
+        self.writeEnd(close: !keepAlive, context: context)
+    }
+
+    /// The 204 answer to a CORS preflight; a body the request may carry is read and dropped.
+    private func answerPreflight(_ answer: CORSPreflightAnswer, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.answeringLocally = true
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(10)
+        answer.add(to: &headers)
+        headers.add(name: "X-Request-Id", value: self.requestID)
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        self.runtime.metrics.recordResponse(status: Int(CORSPreflightAnswer.status.code), routeClass: self.routeClass)
+        let denial: String?
+        switch answer.denial {
+        case .none: denial = nil
+        case .method: denial = "cors_method_not_allowed"
+        case .header: denial = "cors_header_not_allowed"
+        }
+        self.logAccess(status: CORSPreflightAnswer.status.code, error: denial)
+        self.writeResponseHead(
+            HTTPResponseHead(version: self.requestVersion, status: CORSPreflightAnswer.status, headers: headers),
+            context: context
+        )
         self.writeEnd(close: !keepAlive, context: context)
     }
 
@@ -1510,13 +1562,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let body = ErrorBody.render(error, requestID: self.requestID)
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
-        let head = ErrorBody.responseHead(
+        var head = ErrorBody.responseHead(
             for: error,
             bodyLength: buffer.readableBytes,
             requestID: self.requestID,
             version: self.requestVersion,
             close: closeClient
         )
+        self.corsHeaders?.add(to: &head.headers)
         self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.routeClass)
         self.logAccess(status: error.status.code, error: error.code)
         self.writeResponseHead(head, context: context)
@@ -1664,13 +1717,16 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         case .head(let head):
             // Written for the client now, straight from the received bytes; a draining
             // connection's response says `Connection: close`.
-            var bytes = context.channel.allocator.buffer(capacity: head.fields.readableBytes + 160)
+            // Room for the status line, X-Request-Id, the framing fields and the CORS fields.
+            let extra = self.corsHeaders?.allowOrigin == nil ? 160 : 400
+            var bytes = context.channel.allocator.buffer(capacity: head.fields.readableBytes + extra)
             let (framing, keepAlive) = HeaderPolicy.writeRelayedHead(
                 head,
                 requestMethod: self.requestMethod,
                 clientVersion: self.requestVersion,
                 keepAlive: self.clientKeepAlive && !self.pipelining.responseMustClose,
                 requestID: self.requestID,
+                cors: self.corsHeaders,
                 into: &bytes
             )
             self.relayedHead = (head.status, bytes, framing == .chunked)

@@ -48,7 +48,8 @@ public final class AuthSettings: Sendable {
                         rateLimitClass: route.rateLimitClass,
                         upstream: RouteUpstream(rawValue: route.upstream) ?? .backend,
                         enableDualAuth: route.enableDualAuth,
-                        preferBetterAuth: route.preferBetterAuth
+                        preferBetterAuth: route.preferBetterAuth,
+                        cors: route.cors
                     )
                 }
             }

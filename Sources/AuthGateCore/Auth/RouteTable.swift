@@ -23,6 +23,9 @@ public struct RouteTable: Sendable, Hashable {
         public var enableDualAuth: Bool?
         /// Overrides `prefer_better_auth` on this route; `nil` keeps the global flag.
         public var preferBetterAuth: Bool?
+        /// Whether the gateway handles CORS on this route (`cors: false` in the config turns it
+        /// off for the route).
+        public var cors: Bool
         /// A path ending in `/` matches everything below it and the path without its final
         /// slash (`/api/public/` matches `/api/public` and `/api/public/x`, not
         /// `/api/publicity`); otherwise the path exactly.
@@ -34,7 +37,8 @@ public struct RouteTable: Sendable, Hashable {
             rateLimitClass: String? = nil,
             upstream: RouteUpstream = .backend,
             enableDualAuth: Bool? = nil,
-            preferBetterAuth: Bool? = nil
+            preferBetterAuth: Bool? = nil,
+            cors: Bool = true
         ) {
             self.path = path
             self.access = access
@@ -42,6 +46,7 @@ public struct RouteTable: Sendable, Hashable {
             self.upstream = upstream
             self.enableDualAuth = enableDualAuth
             self.preferBetterAuth = preferBetterAuth
+            self.cors = cors
         }
 
         /// Whether the rule covers `path`, ignoring ASCII case if asked; compares UTF-8 bytes,
@@ -70,7 +75,8 @@ public struct RouteTable: Sendable, Hashable {
                 upstream: self.upstream,
                 enableDualAuth: self.enableDualAuth,
                 preferBetterAuth: self.preferBetterAuth,
-                ruleIndex: index
+                ruleIndex: index,
+                cors: self.cors
             )
         }
     }

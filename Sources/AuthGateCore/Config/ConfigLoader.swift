@@ -308,6 +308,17 @@ public enum ConfigLoader {
                     Field(name: "watch_interval_ms", kind: .integer(\.reload.watchIntervalMs)),
                 ]
             ),
+            Section(
+                name: "cors",
+                fields: [
+                    Field(name: "allowed_origins", kind: .stringList(\.cors.allowedOrigins)),
+                    Field(name: "allow_credentials", kind: .boolean(\.cors.allowCredentials)),
+                    Field(name: "allowed_methods", kind: .stringList(\.cors.allowedMethods)),
+                    Field(name: "allowed_headers", kind: .stringList(\.cors.allowedHeaders)),
+                    Field(name: "exposed_headers", kind: .stringList(\.cors.exposedHeaders)),
+                    Field(name: "max_age_seconds", kind: .integer(\.cors.maxAgeSeconds)),
+                ]
+            ),
         ]
     }
 
@@ -317,7 +328,9 @@ public enum ConfigLoader {
     /// The top-level list of route rules.
     static let routesKey = "routes"
     /// The keys of one route rule.
-    static let routeKeys = ["path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth"]
+    static let routeKeys = [
+        "path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth", "cors",
+    ]
 
     /// The top-level list of trusted proxies.
     static let trustedProxiesKey = "trusted_proxies"
@@ -654,6 +667,10 @@ public enum ConfigLoader {
                                 value,
                                 key: "\(elementKey).prefer_better_auth"
                             )
+                        case "cors":
+                            if let value = self.optionalBoolean(value, key: "\(elementKey).cors") {
+                                route.cors = value
+                            }
                         case "path":
                             path = self.string(
                                 value,

@@ -32,6 +32,8 @@ public final class ConfigSnapshot: Sendable {
     public let assertionSigner: IdentityAssertionSigner?
     /// The session table layout for the `postgres` resolver.
     public let sessionSchema: SessionSchema
+    /// The CORS protocol for browser apps on other origins (`cors:`); `nil` when it is off.
+    public let cors: CORSPolicy?
 
     /// Validates `config` and compiles it.
     ///
@@ -77,6 +79,7 @@ public final class ConfigSnapshot: Sendable {
         schema.userRole = store.userRoleColumn
         self.sessionSchema = schema
         self.assertionSigner = try Self.makeAssertionSigner(config.assertion)
+        self.cors = CORSPolicy(config: config.cors)
     }
 
     /// The Ed25519 key used when `assertion.private_key_file` is not set: generated once per

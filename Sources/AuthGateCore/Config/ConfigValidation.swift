@@ -58,6 +58,7 @@ extension GatewayConfig {
         ("audit.retry_interval_ms", 10...600_000, "ms"),
         ("metrics.active_sessions_interval_ms", 0...86_400_000, "ms (0 = only from the cache)"),
         ("reload.watch_interval_ms", 100...3_600_000, "ms"),
+        ("cors.max_age_seconds", 0...86_400, "seconds"),
     ]
 
     /// The `rollout.migration_policy` values.
@@ -374,6 +375,9 @@ extension GatewayConfig {
             }
         }
 
+        // cors
+        self.validateCORS(add: add)
+
         // trusted_proxies
         for (index, entry) in self.trustedProxies.enumerated() {
             if case .failure(let problem) = TrustedProxies.parseEntry(entry) {
@@ -381,6 +385,64 @@ extension GatewayConfig {
             }
         }
         return issues
+    }
+
+    /// `cors:`: serialized origins (or `*` alone, without credentials), HTTP tokens for the
+    /// method and header names, and the preflight cache time.
+    private func validateCORS(add: (String, String) -> Void) {
+        let cors = self.cors
+        self.checkInteger("cors.max_age_seconds", Int64(cors.maxAgeSeconds), add: add)
+        for (index, origin) in cors.allowedOrigins.enumerated() {
+            let key = "cors.allowed_origins[\(index)]"
+            if origin == "*" {
+                if cors.allowedOrigins.count > 1 {
+                    add(key, "* allows every origin and must be the only entry")
+                } else if cors.allowCredentials {
+                    add(
+                        key,
+                        "* cannot be used with cors.allow_credentials: true (browsers refuse a credentialed answer to Access-Control-Allow-Origin: *); list the origins"
+                    )
+                }
+                continue
+            }
+            switch CORSPolicy.serializedOrigin(origin) {
+            case .success(let serialized) where serialized != origin:
+                add(key, "\"\(origin)\" is not written as browsers send Origin; write \"\(serialized)\"")
+            case .success:
+                break
+            case .failure(let problem):
+                add(key, problem.reason)
+            }
+        }
+        let normalizedMethods = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]
+        for (index, method) in cors.allowedMethods.enumerated() {
+            let key = "cors.allowed_methods[\(index)]"
+            if method == "*" {
+                add(key, "* is not accepted (browsers ignore it for requests with credentials); list the methods")
+            } else if method.isEmpty || !method.utf8.allSatisfy(Self.isTokenCharacter) {
+                add(key, "\"\(method)\" is not an HTTP method name")
+            } else if method != method.uppercased(), normalizedMethods.contains(method.uppercased()) {
+                add(
+                    key,
+                    "browsers send \(method.uppercased()) in capitals and methods are case-sensitive; write \(method.uppercased())"
+                )
+            }
+        }
+        for (list, names) in [
+            ("cors.allowed_headers", cors.allowedHeaders), ("cors.exposed_headers", cors.exposedHeaders),
+        ] {
+            for (index, name) in names.enumerated() {
+                let key = "\(list)[\(index)]"
+                if name == "*" {
+                    add(
+                        key,
+                        "* is not accepted (browsers ignore it for requests with credentials, and it never covers Authorization); list the header names"
+                    )
+                } else if name.isEmpty || !name.utf8.allSatisfy(Self.isTokenCharacter) {
+                    add(key, "\"\(name)\" is not a header name")
+                }
+            }
+        }
     }
 
     private func checkInteger(_ key: String, _ value: Int64, add: (String, String) -> Void) {

@@ -28,6 +28,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var reload: Reload = .init()
     public var audit: Audit = .init()
     public var metrics: Metrics = .init()
+    public var cors: CORS = .init()
 
     public init(
         server: Server = .init(),
@@ -237,6 +238,9 @@ public struct GatewayConfig: Sendable, Equatable {
         public var enableDualAuth: Bool? = nil
         /// Overrides `auth.prefer_better_auth` for this route.
         public var preferBetterAuth: Bool? = nil
+        /// `false`: the gateway does not handle CORS on this route (no preflight answers, no
+        /// CORS headers added, the backend's own relayed as they are), as if `cors:` were unset.
+        public var cors: Bool = true
         public init(path: String, access: String) {
             self.path = path
             self.access = access
@@ -384,6 +388,32 @@ public struct GatewayConfig: Sendable, Equatable {
         /// How often `better_auth_active_sessions` is counted in the session table (0 = only
         /// from the cache).
         public var activeSessionsIntervalMs: Int = 30_000
+        public init() {}
+    }
+
+    /// `cors:` — cross-origin requests from browser apps served on other origins (the Fetch
+    /// standard's CORS protocol). Off while `allowed_origins` is empty.
+    ///
+    /// When on, the gateway owns the CORS headers of every route that does not say `cors: false`:
+    /// it answers preflights from allowed origins itself (after the per-IP rate limit, before
+    /// authentication), adds `Access-Control-Allow-Origin` and `Vary: Origin` to every answer to
+    /// an allowed origin (its own errors included) and drops `Access-Control-*` headers a backend
+    /// sends.
+    public struct CORS: Sendable, Equatable {
+        /// Serialized origins (`https://app.example.com`, `http://localhost:5173`) compared
+        /// byte for byte with the request's `Origin`; or `["*"]` alone, without credentials.
+        public var allowedOrigins: [String] = []
+        /// Send `Access-Control-Allow-Credentials: true`, so that browsers send cookies and
+        /// `Authorization` with `credentials: "include"` and let the script read the answer.
+        public var allowCredentials: Bool = false
+        /// Methods a preflight may ask for (case-sensitive, as browsers send them).
+        public var allowedMethods: [String] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        /// Request headers a preflight may ask for (case-insensitive).
+        public var allowedHeaders: [String] = ["Authorization", "Content-Type"]
+        /// Response headers beyond the CORS-safelisted ones that scripts may read.
+        public var exposedHeaders: [String] = ["Retry-After", "X-Request-Id"]
+        /// How long browsers may cache a preflight answer.
+        public var maxAgeSeconds: Int = 600
         public init() {}
     }
 

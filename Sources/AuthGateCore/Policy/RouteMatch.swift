@@ -17,6 +17,8 @@ public struct RouteMatch: Sendable, Hashable {
     /// The index in ``RouteTable/rules`` of the rule that matched; `nil` when none did and the
     /// defaults apply.
     public var ruleIndex: Int?
+    /// Whether the gateway handles CORS for the route (`cors:`); `false` leaves it to the backend.
+    public var cors: Bool
 
     public init(
         access: RouteAccess,
@@ -24,7 +26,8 @@ public struct RouteMatch: Sendable, Hashable {
         upstream: RouteUpstream = .backend,
         enableDualAuth: Bool? = nil,
         preferBetterAuth: Bool? = nil,
-        ruleIndex: Int? = nil
+        ruleIndex: Int? = nil,
+        cors: Bool = true
     ) {
         self.access = access
         self.rateLimitClass = rateLimitClass
@@ -32,6 +35,7 @@ public struct RouteMatch: Sendable, Hashable {
         self.enableDualAuth = enableDualAuth
         self.preferBetterAuth = preferBetterAuth
         self.ruleIndex = ruleIndex
+        self.cors = cors
     }
 
     /// `policy` with this route's flag overrides applied.

@@ -9,6 +9,9 @@ extension HeaderPolicy {
     /// the client needs.
     ///
     /// `keepAlive` is whether the client connection may stay open (false while draining).
+    /// With `cors` (the gateway handles CORS on the route), the backend's `Access-Control-*`
+    /// fields are dropped, the gateway's are added, and `Origin` is merged into the backend's
+    /// `Vary` (or a `Vary: Origin` added) unless it already lists `Origin` or `*`.
     /// Returns how the body must be framed towards the client and whether the connection stays
     /// open after it.
     public static func writeRelayedHead(
@@ -17,6 +20,7 @@ extension HeaderPolicy {
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         requestID: String,
+        cors: CORSResponseHeaders? = nil,
         into buffer: inout ByteBuffer
     ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
         let code = head.status.code
@@ -31,8 +35,11 @@ extension HeaderPolicy {
 
         var hasContentLength = false
         var hasRequestID = false
+        let handlesCORS = cors != nil
+        var vary = VaryOrigin.absent
         head.fields.withUnsafeReadableBytes { bytes in
             let listed = head.hasConnectionOptions ? Self.connectionOptions(in: bytes) : []
+            if cors?.varyOrigin == true { vary = Self.varyOrigin(in: bytes) }
             // Kept lines already in the form the client gets ("Name: value" CRLF) are copied
             // in runs, so a typical head goes out in a few copies.
             var run = 0..<0
@@ -52,6 +59,23 @@ extension HeaderPolicy {
                 case .other:
                     if name.count == 14 && name.equalsLowercaseASCII("content-length") {
                         hasContentLength = true
+                    } else if handlesCORS && name.count > 15
+                        && name.prefix(15).equalsLowercaseASCII("access-control-")
+                    {
+                        // The gateway owns the CORS fields of the route.
+                        return flushRun()
+                    } else if vary == .lacksOrigin && name.count == 4 && name.equalsLowercaseASCII("vary") {
+                        // The first Vary field gets Origin appended; any others go as they are.
+                        vary = .merged
+                        flushRun()
+                        buffer.writeBytes(name)
+                        buffer.writeStaticString(": ")
+                        if !valueRange.isEmpty {
+                            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
+                            buffer.writeStaticString(", ")
+                        }
+                        buffer.writeStaticString("Origin\r\n")
+                        return
                     } else if !listed.isEmpty
                         && listed.contains(where: { bytes[$0].equalsIgnoringASCIICase(name) })
                     {
@@ -82,6 +106,17 @@ extension HeaderPolicy {
             buffer.writeString(requestID)
             buffer.writeStaticString("\r\n")
         }
+        if let cors {
+            cors.forEachAllowField { name, value in
+                buffer.writeString(name)
+                buffer.writeStaticString(": ")
+                buffer.writeString(value)
+                buffer.writeStaticString("\r\n")
+            }
+            if vary == .absent && cors.varyOrigin {
+                buffer.writeStaticString("Vary: Origin\r\n")
+            }
+        }
 
         var keepAlive = keepAlive
         let framing: ResponseBodyFraming
@@ -106,6 +141,35 @@ extension HeaderPolicy {
         }
         buffer.writeStaticString("\r\n")
         return (framing, keepAlive)
+    }
+
+    /// What a backend's `Vary` fields say about `Origin`.
+    enum VaryOrigin {
+        /// No `Vary` field.
+        case absent
+        /// A `Vary` field lists `Origin` or `*`: nothing to add.
+        case listsOrigin
+        /// `Vary` fields that do not list `Origin`: the first gets it appended.
+        case lacksOrigin
+        /// `Origin` was appended to the first `Vary` field.
+        case merged
+    }
+
+    /// Looks at the `Vary` fields of the field lines `bytes`.
+    static func varyOrigin(in bytes: UnsafeRawBufferPointer) -> VaryOrigin {
+        var state = VaryOrigin.absent
+        UpstreamResponseHead.forEachField(in: bytes) { name, value in
+            guard state != .listsOrigin, name.count == 4, bytes[name].equalsLowercaseASCII("vary") else { return }
+            state = .lacksOrigin
+            forEachListElement(in: bytes, value) { token in
+                let element = bytes[token]
+                if element.equalsLowercaseASCII("origin") || (element.count == 1 && element.first == UInt8(ascii: "*"))
+                {
+                    state = .listsOrigin
+                }
+            }
+        }
+        return state
     }
 
     /// The header names a backend's `Connection` fields list, other than the `close`,
