@@ -1,4 +1,5 @@
 import AuthGate
+import AuthGateCore
 import Logging
 
 #if canImport(Glibc)
@@ -7,18 +8,24 @@ import Glibc
 import Darwin
 #endif
 
-/// The process environment as a dictionary.
+/// The process environment as a dictionary, decoded by ``ConfigLoader/decodeEnvironment(_:)``:
+/// a value that is not valid UTF-8 is never repaired into different bytes (the loader refuses it
+/// when it is a variable it reads, such as a secret).
 func processEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
+    var entries: [[UInt8]] = []
     var pointer = environ
     while let entry = pointer.pointee {
-        let string = String(cString: entry)
-        if let equals = string.firstIndex(of: "=") {
-            result[String(string[..<equals])] = String(string[string.index(after: equals)...])
-        }
+        entries.append(
+            Array(
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self),
+                    count: strlen(entry)
+                )
+            )
+        )
         pointer += 1
     }
-    return result
+    return ConfigLoader.decodeEnvironment(entries)
 }
 
 /// Sets up swift-log once for the process.

@@ -245,6 +245,13 @@ struct ConfigLoaderTests {
           jwt_issuer: https://auth.example.com/issuer
           jwt_audience: example-audience
           jwks_refresh_cooldown_ms: 10000
+          jwks_refresh_interval_ms: 60000
+          legacy_keys:
+            - kid: key-2026
+              alg: HS256
+              secret: "0123456789abcdef0123456789abcdef-k2026"
+            - alg: RS256
+              public_key_file: /etc/authgate/legacy-2.pem
           auth_server_timeout_ms: 750
           sign_out_path: /api/auth/logout
         cache:
@@ -405,6 +412,11 @@ struct ConfigLoaderTests {
         expected.auth.jwtIssuer = "https://auth.example.com/issuer"
         expected.auth.jwtAudience = "example-audience"
         expected.auth.jwksRefreshCooldownMs = 10000
+        expected.auth.jwksRefreshIntervalMs = 60000
+        expected.auth.legacyKeys = [
+            .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
+            .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
+        ]
         expected.auth.authServerTimeoutMs = 750
         expected.auth.signOutPath = "/api/auth/logout"
         expected.cache.maxEntries = 5000
@@ -1122,7 +1134,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 119)
+        #expect(keys.count == 127)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1157,7 +1169,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 119)
+        #expect(keys.count == 127)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

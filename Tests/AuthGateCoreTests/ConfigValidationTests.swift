@@ -431,6 +431,7 @@ struct ConfigValidationTests {
             ("auth.leeway_seconds", 0, 3_600, "seconds"),
             ("auth.max_token_bytes", 256, 1_048_576, "bytes"),
             ("auth.jwks_refresh_cooldown_ms", 0, 86_400_000, "ms"),
+            ("auth.jwks_refresh_interval_ms", 0, 86_400_000, "ms (0 = no periodic refresh)"),
             ("auth.auth_server_timeout_ms", 1, 300_000, "ms"),
             ("cache.max_entries", 1, 100_000_000, "entries"),
             ("cache.max_negative_entries", 0, 100_000_000, "entries"),

@@ -88,7 +88,13 @@ async def _send_json(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(database_url: str, secret: str, base_url: str, trusted_origins: list[str]):
+def build_app(
+    database_url: str,
+    secret: str,
+    base_url: str,
+    trusted_origins: list[str],
+    secure_cookies: bool | None = None,
+):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
     from better_auth.adapters.sqlalchemy import SQLAlchemyAdapter
     from better_auth.integrations.fastapi import BetterAuthFastAPI
@@ -106,6 +112,8 @@ def build_app(database_url: str, secret: str, base_url: str, trusted_origins: li
         rate_limit=RateLimit(enabled=False),
         trusted_origins=trusted_origins,
         plugins=[JWTPlugin(), BearerPlugin()],
+        # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
+        use_secure_cookies=secure_cookies,
     )
 
     @asynccontextmanager
@@ -138,11 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="extra trusted origin (CSRF / callbackURL), repeatable",
     )
+    parser.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help="name cookies __Secure-… as an HTTPS deployment does (and read only those)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
     base_url = (args.base_url or f"http://127.0.0.1:{args.port}").rstrip("/")
-    app = build_app(args.database_url, args.secret, base_url, args.trusted_origin)
+    app = build_app(
+        args.database_url,
+        args.secret,
+        base_url,
+        args.trusted_origin,
+        secure_cookies=True if args.secure_cookies else None,
+    )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     import uvicorn

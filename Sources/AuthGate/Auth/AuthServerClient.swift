@@ -32,3 +32,20 @@ struct AuthServerClient: Sendable {
         return Answer(status: response.status, headers: relayed.map { ($0.name, $0.value) }, body: body)
     }
 }
+
+extension HTTPClient.Configuration {
+    /// The HTTP client configuration for calls to the auth server, the legacy introspection
+    /// endpoint and the JWKS.
+    ///
+    /// async-http-client retries a failed connection attempt with backoff until the connect
+    /// timeout by default, so a refused connection (the auth server is down) used to hold every
+    /// lookup for the whole `auth_server_timeout_ms` before its 503. Without those retries a
+    /// refused connection fails the waiting lookups at once, which answer 503 (or a stale entry
+    /// with `cache.stale_if_error_ms`) immediately; the next lookup tries a new connection.
+    /// `connectTimeout` still bounds a connection attempt that gets no answer.
+    static func authServer(connectTimeout: TimeAmount) -> HTTPClient.Configuration {
+        var pool = HTTPClient.Configuration.ConnectionPool()
+        pool.retryConnectionEstablishment = false
+        return HTTPClient.Configuration(timeout: .init(connect: connectTimeout), connectionPool: pool)
+    }
+}

@@ -5,10 +5,13 @@ import NIOHTTP1
 
 /// Resolves sessions through the auth server's `GET /api/auth/get-session`, sending the signed
 /// value in the session cookie exactly as a browser would. The answer is `200 null` for no
-/// session and `{"session":{…},"user":{…}}` otherwise.
+/// session and `{"session":{…},"user":{…}}` otherwise. The cookie carries the name the client
+/// used (`__Secure-<prefix>.session_token` from an HTTPS deployment): Better Auth reads only
+/// the name its config produces, and answers `null` to any other.
 struct HTTPSessionResolver: SessionResolver {
     let client: HTTPClient
     let url: String
+    /// The name used for values that did not come in a cookie (bearer session values).
     let cookieName: String
     let timeout: TimeAmount
     /// Only read this many bytes of an answer.
@@ -22,12 +25,19 @@ struct HTTPSessionResolver: SessionResolver {
         self.timeout = timeout
     }
 
-    func resolve(token: String, signedValue: String) async throws(ResolverUnavailable) -> SessionLookup {
+    func resolve(
+        token: String,
+        signedValue: String,
+        cookieName: String
+    ) async throws(ResolverUnavailable)
+        -> SessionLookup
+    {
         var request = HTTPClientRequest(url: self.url)
         request.method = .GET
         request.headers.add(
             name: "Cookie",
-            value: "\(self.cookieName)=\(SessionTokenSigning.percentEncode(signedValue))"
+            value:
+                "\(cookieName.isEmpty ? self.cookieName : cookieName)=\(SessionTokenSigning.percentEncode(signedValue))"
         )
         request.headers.add(name: "Accept", value: "application/json")
         let body: ByteBuffer
@@ -37,7 +47,7 @@ struct HTTPSessionResolver: SessionResolver {
             status = response.status
             body = try await response.body.collect(upTo: self.maxBodyBytes)
         } catch {
-            throw ResolverUnavailable(reason: "get-session failed: \(error)")
+            throw ResolverUnavailable(reason: "get-session failed: \(error)", underlying: error)
         }
         guard status == .ok else {
             throw ResolverUnavailable(reason: "get-session answered \(status.code)")

@@ -141,22 +141,32 @@ final class IntrospectionCore: Sendable {
             }
             guard case .immediate(.rejected(.unknownKey)) = outcome, let jwks else { return outcome }
             // An unknown kid: the auth server may have rotated its keys. One fetch for all
-            // concurrent requests, at most one per cooldown.
+            // concurrent requests, at most one per cooldown; inside the cooldown the token
+            // waits for the fetch scheduled at its end rather than being refused.
+            let verify: @Sendable (JWTKeySet) -> AuthVerdict = { keys in
+                let verifier = settings.betterAuthVerifier(jwks: keys)
+                if case .immediate(let verdict) = self.verifyJWT(
+                    token,
+                    kind: .betterAuthJWT,
+                    cacheKind: .betterAuthJWT,
+                    verifier: { verifier }
+                ) {
+                    return verdict
+                }
+                return .rejected(.unknownKey)
+            }
             return .pending(
-                jwks.refresh(on: eventLoop).map { keys in
-                    let verifier = settings.betterAuthVerifier(jwks: keys)
-                    if case .immediate(let verdict) = self.verifyJWT(
-                        token,
-                        kind: .betterAuthJWT,
-                        cacheKind: .betterAuthJWT,
-                        verifier: { verifier }
-                    ) {
-                        return verdict
+                jwks.refreshed(on: eventLoop).flatMap { refreshed in
+                    let verdict = verify(refreshed.keys)
+                    // A fetch already running may have been answered before the rotation this
+                    // token comes from: then wait once more, for the next fetch.
+                    guard case .rejected(.unknownKey) = verdict, refreshed.joinedRunningFetch else {
+                        return eventLoop.makeSucceededFuture(verdict)
                     }
-                    return .rejected(.unknownKey)
+                    return jwks.refreshed(on: eventLoop).map { verify($0.keys) }
                 }
             )
-        case .betterAuthSession(let value, let fromCookie):
+        case .betterAuthSession(let value, let source):
             guard let signer = settings.sessionSigner else { return .immediate(.rejected(.badSignature)) }
             switch signer.verify(signedValue: Substring(value)) {
             case .failure(let reason):
@@ -164,10 +174,17 @@ final class IntrospectionCore: Sendable {
                 self.metrics.forgedSessionValues.increment()
                 return .immediate(.rejected(reason))
             case .success(let token):
+                let cookieName: String
+                if case .cookie(let name) = source, !name.isEmpty {
+                    cookieName = name
+                } else {
+                    cookieName = settings.authServerCookieName
+                }
                 return self.resolveSession(
                     token: token,
                     signer: signer,
-                    kind: fromCookie ? .betterAuthSessionCookie : .betterAuthSessionBearer,
+                    kind: source.isCookie ? .betterAuthSessionCookie : .betterAuthSessionBearer,
+                    cookieName: cookieName,
                     eventLoop: eventLoop
                 )
             }
@@ -177,6 +194,7 @@ final class IntrospectionCore: Sendable {
                 token: Substring(token),
                 signer: signer,
                 kind: .betterAuthSessionBearer,
+                cookieName: settings.authServerCookieName,
                 eventLoop: eventLoop
             )
         case .legacyOpaque(let token):
@@ -275,6 +293,7 @@ final class IntrospectionCore: Sendable {
         token rawToken: Substring,
         signer: SessionTokenSigner,
         kind: CredentialKind,
+        cookieName: String,
         eventLoop: any EventLoop
     ) -> AuthOutcome {
         let key = CredentialKey(kind: .sessionCookie, credential: rawToken)
@@ -295,7 +314,7 @@ final class IntrospectionCore: Sendable {
                 let started = NIODeadline.now()
                 defer { metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds) }
                 do throws(ResolverUnavailable) {
-                    switch try await resolver.resolve(token: token, signedValue: signedValue) {
+                    switch try await resolver.resolve(token: token, signedValue: signedValue, cookieName: cookieName) {
                     case .found(let identity):
                         metrics.recordValidation(method: .betterAuth, outcome: .valid)
                         cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)

@@ -19,7 +19,11 @@ final class PostgresSessionResolver: SessionResolver {
         self.runner = Task { await client.run() }
     }
 
-    func resolve(token: String, signedValue: String) async throws(ResolverUnavailable) -> SessionLookup {
+    func resolve(
+        token: String,
+        signedValue: String,
+        cookieName: String
+    ) async throws(ResolverUnavailable) -> SessionLookup {
         do {
             var binds = PostgresBindings()
             binds.append(token)

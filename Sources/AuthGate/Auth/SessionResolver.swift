@@ -11,6 +11,8 @@ enum SessionLookup: Sendable {
 /// `cache.stale_if_error_ms` allows), never 401.
 struct ResolverUnavailable: Error, CustomStringConvertible {
     var reason: String
+    /// The error of the transport, when there was one (a refused connection, a timeout).
+    var underlying: (any Error)? = nil
     var description: String { self.reason }
 }
 
@@ -22,7 +24,14 @@ protocol SessionResolver: Sendable {
     /// - Parameters:
     ///   - token: the raw session token (what the `session` table stores).
     ///   - signedValue: `token.signature`, as the auth server expects it in its cookie.
-    func resolve(token: String, signedValue: String) async throws(ResolverUnavailable) -> SessionLookup
+    ///   - cookieName: the cookie the client sent it in (`__Secure-` or not), for resolvers that
+    ///     ask the auth server: it reads only the name its own config produces.
+    func resolve(
+        token: String,
+        signedValue: String,
+        cookieName: String
+    ) async throws(ResolverUnavailable)
+        -> SessionLookup
     /// Releases connections.
     func shutdown() async
 }

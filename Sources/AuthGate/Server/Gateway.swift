@@ -91,7 +91,10 @@ public final class Gateway: Sendable {
         let store = ConfigStore(snapshot)
         let metrics = GatewayMetrics()
         let tracker = ConnectionTracker()
-        let httpClient = HTTPClient(eventLoopGroupProvider: .shared(group))
+        let httpClient = HTTPClient(
+            eventLoopGroupProvider: .shared(group),
+            configuration: .authServer(connectTimeout: .milliseconds(Int64(config.auth.authServerTimeoutMs)))
+        )
         let introspection = Self.makeIntrospection(
             snapshot: snapshot,
             httpClient: httpClient,
@@ -241,12 +244,14 @@ public final class Gateway: Sendable {
             client: httpClient,
             authServerURL: snapshot.auth.authServerURL,
             cooldown: .milliseconds(Int64(config.auth.jwksRefreshCooldownMs)),
+            refreshInterval: .milliseconds(Int64(config.auth.jwksRefreshIntervalMs)),
             timeout: timeout,
             logger: logger,
             metrics: metrics
         )
-        // Warm the key set; failures are logged and retried on the first unknown kid.
-        _ = jwks.refresh(on: group.next(), force: true)
+        // Warm the key set and refresh it periodically; failures are logged and retried on the
+        // first unknown kid.
+        jwks.start(on: group.next())
         return IntrospectionCore(
             cache: cache,
             jwks: jwks,

@@ -38,7 +38,7 @@ public enum CredentialAttempt: Sendable, Hashable {
     /// HS256 `BETTER_AUTH_JWT_SECRET`.
     case betterAuthJWT(String)
     /// A signed session value (`token.signature`) from the cookie or a bearer header.
-    case betterAuthSession(String, fromCookie: Bool)
+    case betterAuthSession(String, source: SessionValueSource)
     /// A raw session token without signature (only when `accept_raw_bearer` is on).
     case betterAuthRawSession(String)
 
@@ -47,6 +47,22 @@ public enum CredentialAttempt: Sendable, Hashable {
         case .legacyJWT, .legacyOpaque: return .legacy
         case .betterAuthJWT, .betterAuthSession, .betterAuthRawSession: return .betterAuth
         }
+    }
+}
+
+/// Where a signed Better Auth session value was found: the auth server is asked with the cookie
+/// the client used, since Better Auth reads only the one name its config produces
+/// (`__Secure-<prefix>.session_token` over HTTPS).
+public enum SessionValueSource: Sendable, Hashable {
+    /// `Authorization: Bearer` (the auth server is asked with `<prefix>.session_token`).
+    case bearer
+    /// The session cookie under this name, as the client sent it.
+    case cookie(name: String)
+
+    /// Whether the value came from a cookie.
+    public var isCookie: Bool {
+        if case .cookie = self { return true }
+        return false
     }
 }
 
@@ -129,13 +145,14 @@ public struct AuthPolicy: Sendable, Hashable {
                 if let bearer {
                     switch bearer.shape {
                     case .jwt: result.append(.betterAuthJWT(bearer.token))
-                    case .signedSession: result.append(.betterAuthSession(bearer.token, fromCookie: false))
+                    case .signedSession: result.append(.betterAuthSession(bearer.token, source: .bearer))
                     case .rawOpaque where self.acceptRawBearer: result.append(.betterAuthRawSession(bearer.token))
                     default: break
                     }
                 }
                 if let cookie = credentials.sessionCookie {
-                    result.append(.betterAuthSession(String(cookie), fromCookie: true))
+                    let name = credentials.sessionCookieName ?? ""
+                    result.append(.betterAuthSession(String(cookie), source: .cookie(name: name)))
                 }
             }
         }

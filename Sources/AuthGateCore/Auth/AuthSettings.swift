@@ -8,8 +8,9 @@ public final class AuthSettings: Sendable {
     public let policy: AuthPolicy
     public let extractor: CredentialExtractor
     public let routes: RouteTable
-    /// Verifies legacy JWTs (HS256 with `legacy_jwt_secret`, RS256 with
-    /// `legacy_public_key_file`); `nil` when neither is configured.
+    /// Verifies legacy JWTs with the keys of `legacy_keys` plus the shorthand `legacy_jwt_secret`
+    /// (HS256) and `legacy_public_key_file` (RS256), all without `kid` but those listed with
+    /// one; `nil` when no legacy key is configured.
     public let legacyVerifier: JWTVerifier?
     /// The HS256 key from `better_auth_jwt_secret`, merged with the fetched JWKS for Better Auth
     /// JWTs.
@@ -60,7 +61,7 @@ public final class AuthSettings: Sendable {
         var legacyKeys: [JWTKey] = []
         if let secret = auth.legacyJWTSecret {
             do {
-                legacyKeys.append(try JWTKey.hs256(secret: secret.value))
+                legacyKeys.append(try JWTKey.hs256(secret: secret.bytes))
             } catch {
                 issues.append(ConfigIssue(key: "auth.legacy_jwt_secret", reason: "unusable as an HS256 key"))
             }
@@ -82,6 +83,44 @@ public final class AuthSettings: Sendable {
                 issues.append(ConfigIssue(key: "auth.legacy_public_key_file", reason: problem.reason))
             }
         }
+        for (index, entry) in auth.legacyKeys.enumerated() {
+            let key = "auth.legacy_keys[\(index)]"
+            guard let algorithm = JWTAlgorithm(rawValue: entry.algorithm) else {
+                issues.append(ConfigIssue(key: "\(key).alg", reason: "unsupported algorithm"))
+                continue
+            }
+            if algorithm == .hs256 {
+                guard let secret = entry.secret else {
+                    issues.append(ConfigIssue(key: "\(key).secret", reason: "is required for HS256"))
+                    continue
+                }
+                do {
+                    legacyKeys.append(try JWTKey.hs256(secret: secret.bytes, kid: entry.kid))
+                } catch {
+                    issues.append(ConfigIssue(key: "\(key).secret", reason: "unusable as an HS256 key"))
+                }
+                continue
+            }
+            guard let path = entry.publicKeyFile else {
+                issues.append(ConfigIssue(key: "\(key).public_key_file", reason: "is required for \(entry.algorithm)"))
+                continue
+            }
+            switch readFile(path) {
+            case .success(let pem):
+                do {
+                    legacyKeys.append(try JWTKey.publicKey(pem: pem, algorithm: algorithm, kid: entry.kid))
+                } catch {
+                    issues.append(
+                        ConfigIssue(
+                            key: "\(key).public_key_file",
+                            reason: "\(path): not a usable \(entry.algorithm) public key (\(error))"
+                        )
+                    )
+                }
+            case .failure(let problem):
+                issues.append(ConfigIssue(key: "\(key).public_key_file", reason: problem.reason))
+            }
+        }
         self.legacyVerifier =
             legacyKeys.isEmpty
             ? nil
@@ -96,7 +135,7 @@ public final class AuthSettings: Sendable {
         var staticKeys: [JWTKey] = []
         if let secret = auth.betterAuthJWTSecret {
             do {
-                staticKeys.append(try JWTKey.hs256(secret: secret.value))
+                staticKeys.append(try JWTKey.hs256(secret: secret.bytes))
             } catch {
                 issues.append(ConfigIssue(key: "auth.better_auth_jwt_secret", reason: "unusable as an HS256 key"))
             }
@@ -106,7 +145,7 @@ public final class AuthSettings: Sendable {
         self.authServerURL = origin
         self.betterAuthIssuer = auth.jwtIssuer ?? origin
         self.betterAuthAudience = auth.jwtAudience ?? origin
-        self.sessionSigner = auth.betterAuthSecret.map { SessionTokenSigner(secret: $0.value) }
+        self.sessionSigner = auth.betterAuthSecret.map { SessionTokenSigner(secret: $0.bytes) }
         self.authServerCookieName = "\(auth.cookiePrefix).session_token"
         self.signOutPath = auth.signOutPath
         if !issues.isEmpty {

@@ -19,8 +19,10 @@ import Musl
 /// Order of precedence, lowest first: built-in defaults, the file, the environment. Secrets can
 /// be given inline (`better_auth_secret: ...`), as a file (`better_auth_secret_file: /path`,
 /// relative to the config file's directory) or through the environment (`BETTER_AUTH_SECRET`,
-/// `BETTER_AUTH_SECRET_FILE`); a secret file's content is trimmed of surrounding whitespace. No
-/// issue, error or description ever contains a secret's value.
+/// `BETTER_AUTH_SECRET_FILE`). A secret file that is UTF-8 text is trimmed of surrounding
+/// whitespace; any other file is a binary key, used byte for byte. An environment secret must be
+/// valid UTF-8 (it is refused, never altered). No issue, error or description ever contains a
+/// secret's value.
 public enum ConfigLoader {
     /// The largest config file the loader reads.
     static let maximumConfigFileBytes = 4 * 1024 * 1024
@@ -91,6 +93,8 @@ public enum ConfigLoader {
         case secret(WritableKeyPath<GatewayConfig, Secret?>)
         /// A YAML list of strings.
         case stringList(WritableKeyPath<GatewayConfig, [String]>)
+        /// `auth.legacy_keys`: a list of `{kid, alg, secret | secret_file | public_key_file}`.
+        case legacyKeyList(WritableKeyPath<GatewayConfig, [GatewayConfig.Auth.LegacyKey]>)
     }
 
     struct Field {
@@ -185,6 +189,8 @@ public enum ConfigLoader {
                     Field(name: "jwt_issuer", kind: .optionalString(\.auth.jwtIssuer)),
                     Field(name: "jwt_audience", kind: .optionalString(\.auth.jwtAudience)),
                     Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
+                    Field(name: "jwks_refresh_interval_ms", kind: .integer(\.auth.jwksRefreshIntervalMs)),
+                    Field(name: "legacy_keys", kind: .legacyKeyList(\.auth.legacyKeys)),
                     Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
                     Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),
                 ]
@@ -389,6 +395,29 @@ public enum ConfigLoader {
         ]
     }
 
+    /// The keys of one `auth.legacy_keys` entry.
+    static let legacyKeyKeys = ["kid", "alg", "secret", "secret_file", "public_key_file"]
+
+    /// What ``decodeEnvironment(_:)`` puts in place of a value that is not valid UTF-8: it holds
+    /// a NUL, which no real environment value can, so the loader can refuse it by name.
+    public static let invalidUTF8EnvironmentValue = "\u{0}<not UTF-8>"
+
+    /// The process environment from its raw `NAME=value` entries (`environ`), without altering
+    /// a byte: a value that is not valid UTF-8 becomes ``invalidUTF8EnvironmentValue`` (the
+    /// loader refuses it if it reads that variable, so a secret is never silently changed into
+    /// another key), an entry whose name is not UTF-8 or that has no `=` is skipped.
+    public static func decodeEnvironment(_ entries: some Sequence<[UInt8]>) -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in entries {
+            guard let equals = entry.firstIndex(of: UInt8(ascii: "=")),
+                let name = String(validating: entry[..<equals], as: UTF8.self)
+            else { continue }
+            let value = String(validating: entry[(equals + 1)...], as: UTF8.self)
+            result[name] = value ?? invalidUTF8EnvironmentValue
+        }
+        return result
+    }
+
     /// Every environment variable the loader reads.
     static var environmentVariables: [String] {
         booleanVariables.map(\.name) + stringVariables.map(\.name) + integerVariables.map(\.name)
@@ -498,8 +527,8 @@ public enum ConfigLoader {
                 }
                 let path = self.resolve(source.path)
                 switch readSecretFile(path) {
-                case .success(let value):
-                    self.config[keyPath: source.keyPath] = Secret(value)
+                case .success(let bytes):
+                    self.config[keyPath: source.keyPath] = Secret(bytes: bytes)
                     self.origins[key] = "read from \(path) given by \(key)_file"
                 case .failure(let problem):
                     self.add("\(key)_file", problem.reason)
@@ -563,6 +592,86 @@ public enum ConfigLoader {
                 default:
                     self.add(key, "expected a list of strings, got \(describe(node))")
                 }
+            case .legacyKeyList(let keyPath):
+                self.walkLegacyKeys(node, key: key, into: keyPath)
+            }
+        }
+
+        /// `auth.legacy_keys`: each entry `{kid?, alg, secret | secret_file | public_key_file}`;
+        /// a `secret_file` is read here (relative to the config file), a `public_key_file` when
+        /// the config is compiled. Which combinations are valid is checked by validation.
+        mutating func walkLegacyKeys(
+            _ node: Node,
+            key: String,
+            into keyPath: WritableKeyPath<GatewayConfig, [GatewayConfig.Auth.LegacyKey]>
+        ) {
+            switch node {
+            case .sequence(let sequence):
+                var keys: [GatewayConfig.Auth.LegacyKey] = []
+                for (index, element) in sequence.enumerated() {
+                    let elementKey = "\(key)[\(index)]"
+                    guard case .mapping(let mapping) = element else {
+                        self.add(
+                            elementKey,
+                            "expected a mapping with alg: and secret:, secret_file: or public_key_file:, got \(describe(element))"
+                        )
+                        continue
+                    }
+                    var entry = GatewayConfig.Auth.LegacyKey(algorithm: "")
+                    var hasAlgorithm = false
+                    var secretFile: String? = nil
+                    for (keyNode, value) in mapping {
+                        guard let name = keyName(keyNode, path: elementKey) else { continue }
+                        let fieldKey = "\(elementKey).\(name)"
+                        switch name {
+                        case "kid":
+                            entry.kid = self.string(value, key: fieldKey, expected: "a key id")
+                        case "alg":
+                            if let text = self.string(value, key: fieldKey, expected: "an algorithm") {
+                                entry.algorithm = text
+                                hasAlgorithm = true
+                            }
+                        case "secret":
+                            // `string` never quotes the value, so this is safe for secrets.
+                            entry.secret = self.string(value, key: fieldKey, expected: "a string").map { Secret($0) }
+                        case "secret_file":
+                            secretFile = self.string(value, key: fieldKey, expected: "a file path")
+                        case "public_key_file":
+                            entry.publicKeyFile = self.string(value, key: fieldKey, expected: "a file path").map {
+                                self.resolve($0)
+                            }
+                        default:
+                            self.add(fieldKey, unknownKeyReason(name, siblings: ConfigLoader.legacyKeyKeys))
+                        }
+                    }
+                    if !hasAlgorithm {
+                        self.add("\(elementKey).alg", "is required (HS256, RS256, PS256, ES256 or EdDSA)")
+                    }
+                    if let secretFile {
+                        if entry.secret != nil {
+                            self.add("\(elementKey).secret_file", "set either secret or secret_file, not both")
+                        } else {
+                            let path = self.resolve(secretFile)
+                            switch readSecretFile(path) {
+                            case .success(let bytes):
+                                entry.secret = Secret(bytes: bytes)
+                                self.origins["\(elementKey).secret"] =
+                                    "read from \(path) given by \(elementKey).secret_file"
+                            case .failure(let problem):
+                                self.add("\(elementKey).secret_file", problem.reason)
+                            }
+                        }
+                    }
+                    keys.append(entry)
+                }
+                self.config[keyPath: keyPath] = keys
+            case .scalar(let scalar) where ScalarValue(scalar) == .null:
+                self.config[keyPath: keyPath] = []
+            default:
+                self.add(
+                    key,
+                    "expected a list of {kid, alg, secret | secret_file | public_key_file}, got \(describe(node))"
+                )
             }
         }
 
@@ -765,8 +874,14 @@ public enum ConfigLoader {
         // MARK: Environment
 
         mutating func applyEnvironment(_ environment: [String: String]) {
+            var undecodable: Set<String> = []
+            for name in ConfigLoader.environmentVariables
+            where environment[name] == ConfigLoader.invalidUTF8EnvironmentValue {
+                undecodable.insert(name)
+                self.add(name, "is not valid UTF-8 text; refused rather than altered (a binary key belongs in a file)")
+            }
             func value(_ name: String) -> String? {
-                guard let value = environment[name], !value.isEmpty else { return nil }
+                guard !undecodable.contains(name), let value = environment[name], !value.isEmpty else { return nil }
                 return value
             }
             for variable in ConfigLoader.booleanVariables {
@@ -810,8 +925,8 @@ public enum ConfigLoader {
                     self.origins[variable.key] = "set by \(variable.name)"
                 case (nil, .some(let path)):
                     switch readSecretFile(path) {
-                    case .success(let secret):
-                        self.config[keyPath: variable.path] = Secret(secret)
+                    case .success(let bytes):
+                        self.config[keyPath: variable.path] = Secret(bytes: bytes)
                         self.origins[variable.key] = "read from \(path) given by \(fileVariable)"
                     case .failure(let problem):
                         self.add(fileVariable, problem.reason)
@@ -983,13 +1098,20 @@ public enum ConfigLoader {
         return path[..<slash].isEmpty ? "/" : String(path[..<slash])
     }
 
-    /// A secret file's content, trimmed; an empty file is a problem, not an empty secret.
-    static func readSecretFile(_ path: String) -> Result<String, ConfigProblem> {
-        switch readTextFile(path, limit: maximumSecretFileBytes) {
-        case .success(let text):
-            let trimmed = text.trimmingWhitespace()
-            guard !trimmed.isEmpty else { return .failure(ConfigProblem("the file \(path) is empty")) }
-            return .success(trimmed)
+    /// A secret file's bytes: UTF-8 text is trimmed of surrounding whitespace (`echo s > file`
+    /// leaves a newline), anything else is a binary key and kept byte for byte. An empty file
+    /// (or only whitespace) is a problem, not an empty secret.
+    static func readSecretFile(_ path: String) -> Result<[UInt8], ConfigProblem> {
+        switch readFileBytes(path, limit: maximumSecretFileBytes) {
+        case .success(let bytes):
+            let secret: [UInt8]
+            if let text = String(validating: bytes, as: UTF8.self) {
+                secret = Array(text.trimmingWhitespace().utf8)
+            } else {
+                secret = bytes
+            }
+            guard !secret.isEmpty else { return .failure(ConfigProblem("the file \(path) is empty")) }
+            return .success(secret)
         case .failure(let problem):
             return .failure(ConfigProblem("cannot read \(path): \(problem.reason)"))
         }
@@ -1003,6 +1125,19 @@ public enum ConfigLoader {
 
     /// Reads a whole UTF-8 text file with plain stdio, so errors carry `strerror` text.
     static func readTextFile(_ path: String, limit: Int) -> Result<String, ConfigProblem> {
+        switch readFileBytes(path, limit: limit) {
+        case .success(let bytes):
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                return .failure(ConfigProblem("not UTF-8 text"))
+            }
+            return .success(text)
+        case .failure(let problem):
+            return .failure(problem)
+        }
+    }
+
+    /// Reads a whole file (at most `limit` bytes) with plain stdio.
+    static func readFileBytes(_ path: String, limit: Int) -> Result<[UInt8], ConfigProblem> {
         guard let handle = fopen(path, "rb") else {
             return .failure(ConfigProblem(String(cString: strerror(errno))))
         }
@@ -1024,11 +1159,7 @@ public enum ConfigLoader {
                 break
             }
         }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard text.utf8.elementsEqual(bytes) else {
-            return .failure(ConfigProblem("not UTF-8 text"))
-        }
-        return .success(text)
+        return .success(bytes)
     }
 }
 

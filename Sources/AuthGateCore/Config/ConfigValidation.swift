@@ -30,6 +30,7 @@ extension GatewayConfig {
         ("auth.leeway_seconds", 0...3_600, "seconds"),
         ("auth.max_token_bytes", 256...1_048_576, "bytes"),
         ("auth.jwks_refresh_cooldown_ms", 0...86_400_000, "ms"),
+        ("auth.jwks_refresh_interval_ms", 0...86_400_000, "ms (0 = no periodic refresh)"),
         ("auth.auth_server_timeout_ms", 1...300_000, "ms"),
         ("cache.max_entries", 1...100_000_000, "entries"),
         ("cache.max_negative_entries", 0...100_000_000, "entries"),
@@ -152,7 +153,9 @@ extension GatewayConfig {
         Self.checkHMACSecret(self.auth.betterAuthSecret, key: "auth.better_auth_secret", add: add)
         Self.checkHMACSecret(self.auth.betterAuthJWTSecret, key: "auth.better_auth_jwt_secret", add: add)
         Self.checkHMACSecret(self.auth.legacyJWTSecret, key: "auth.legacy_jwt_secret", add: add)
-        if let databaseURL = self.auth.databaseURL {
+        if let databaseURL = self.auth.databaseURL, !databaseURL.isUTF8 {
+            add("auth.database_url", "is not UTF-8 text (value not shown)")
+        } else if let databaseURL = self.auth.databaseURL {
             // Never quote the value: it carries the database password.
             let lowered = databaseURL.value.lowercased()
             if databaseURL.value.isEmpty {
@@ -165,6 +168,8 @@ extension GatewayConfig {
         self.checkInteger("auth.leeway_seconds", Int64(self.auth.leewaySeconds), add: add)
         self.checkInteger("auth.max_token_bytes", Int64(self.auth.maxTokenBytes), add: add)
         self.checkInteger("auth.jwks_refresh_cooldown_ms", Int64(self.auth.jwksRefreshCooldownMs), add: add)
+        self.checkInteger("auth.jwks_refresh_interval_ms", Int64(self.auth.jwksRefreshIntervalMs), add: add)
+        Self.checkLegacyKeys(self.auth.legacyKeys, add: add)
         self.checkInteger("auth.auth_server_timeout_ms", Int64(self.auth.authServerTimeoutMs), add: add)
         switch self.auth.sessionResolver {
         case "http":
@@ -482,11 +487,52 @@ extension GatewayConfig {
         }
     }
 
+    /// The algorithms an `auth.legacy_keys` entry may name.
+    static let legacyKeyAlgorithms = ["HS256", "RS256", "PS256", "ES256", "EdDSA"]
+
+    /// Each `auth.legacy_keys` entry: a known `alg`, a secret for HS256 and a public key file
+    /// for the others (never both), a non-empty `kid` when one is given.
+    private static func checkLegacyKeys(_ keys: [GatewayConfig.Auth.LegacyKey], add: (String, String) -> Void) {
+        for (index, entry) in keys.enumerated() {
+            let key = "auth.legacy_keys[\(index)]"
+            if let kid = entry.kid, kid.isEmpty {
+                add("\(key).kid", "is empty; remove it for a key that accepts any kid")
+            }
+            guard !entry.algorithm.isEmpty else { continue }  // "is required" was reported by the loader
+            guard Self.legacyKeyAlgorithms.contains(entry.algorithm) else {
+                add(
+                    "\(key).alg",
+                    "\"\(entry.algorithm)\" is not one of \(Self.legacyKeyAlgorithms.joined(separator: ", "))"
+                )
+                continue
+            }
+            if entry.algorithm == "HS256" {
+                if entry.publicKeyFile != nil {
+                    add("\(key).public_key_file", "an HS256 key takes secret or secret_file, not a public key")
+                }
+                if entry.secret == nil {
+                    add("\(key).secret", "is required for HS256 (or secret_file)")
+                }
+                Self.checkHMACSecret(entry.secret, key: "\(key).secret", add: add)
+            } else {
+                if entry.secret != nil {
+                    add(
+                        "\(key).secret",
+                        "\(entry.algorithm) verifies with a public key: set public_key_file, not a secret"
+                    )
+                }
+                if entry.publicKeyFile == nil {
+                    add("\(key).public_key_file", "is required for \(entry.algorithm)")
+                }
+            }
+        }
+    }
+
     private static func checkHMACSecret(_ secret: Secret?, key: String, add: (String, String) -> Void) {
         guard let secret else { return }
-        if secret.value.isEmpty {
+        if secret.bytes.isEmpty {
             add(key, "is empty")
-        } else if secret.value.utf8.count < Self.minimumSecretBytes {
+        } else if secret.bytes.count < Self.minimumSecretBytes {
             add(key, "is too short: an HMAC secret must be at least \(Self.minimumSecretBytes) bytes (value not shown)")
         }
     }

@@ -151,6 +151,13 @@ public struct GatewayConfig: Sendable, Equatable {
         public var betterAuthJWTSecret: Secret? = nil
         /// `LEGACY_JWT_SECRET`: verifies the legacy backend's HS256 tokens.
         public var legacyJWTSecret: Secret? = nil
+        /// `auth.legacy_keys`: the legacy issuer's verification keys, for rotation and for
+        /// tokens with a `kid`; `legacy_jwt_secret` and `legacy_public_key_file` are shorthand
+        /// for one key without `kid` each, added to these.
+        public var legacyKeys: [LegacyKey] = []
+        /// `auth.jwks_refresh_interval_ms`: how often the Better Auth JWKS is fetched even when
+        /// no token names an unknown `kid` (0: only at start and on unknown `kid`s).
+        public var jwksRefreshIntervalMs: Int = 300_000
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
         /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or
@@ -188,6 +195,27 @@ public struct GatewayConfig: Sendable, Equatable {
         /// Requests to this path that carry a session evict it from the cache once answered.
         public var signOutPath: String = "/api/auth/sign-out"
         public init() {}
+
+        /// One entry of `auth.legacy_keys`: a key pinned to `alg`, with the `kid` it answers to
+        /// (none: tokens with any `kid` or none), and exactly one of `secret` (`secret_file`,
+        /// read at load time) for HS256 or `public_key_file` for RS256, PS256, ES256 and EdDSA.
+        public struct LegacyKey: Sendable, Equatable {
+            /// The `kid` tokens must name; `nil` accepts any `kid` and none.
+            public var kid: String?
+            /// `HS256`, `RS256`, `PS256`, `ES256` or `EdDSA`.
+            public var algorithm: String
+            /// The HS256 secret (inline or from `secret_file`).
+            public var secret: Secret?
+            /// A PEM public key, read when the config is compiled.
+            public var publicKeyFile: String?
+
+            public init(kid: String? = nil, algorithm: String, secret: Secret? = nil, publicKeyFile: String? = nil) {
+                self.kid = kid
+                self.algorithm = algorithm
+                self.secret = secret
+                self.publicKeyFile = publicKeyFile
+            }
+        }
     }
 
     /// `cache:` — the identity cache in front of every resolver.
@@ -427,11 +455,22 @@ public struct GatewayConfig: Sendable, Equatable {
     }
 }
 
-/// A secret string that never prints itself.
+/// A secret that never prints itself.
+///
+/// Held as bytes: a secret read from a `*_file` may be binary (a random HMAC key), and is used
+/// as exactly the bytes of the file. Inline and environment secrets are their UTF-8 bytes.
 public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
-    /// The secret's value; read it only where it is used.
-    public let value: String
-    public init(_ value: String) { self.value = value }
+    /// The secret's bytes; read them only where they are used.
+    public let bytes: [UInt8]
+    /// A secret from text, as its UTF-8 bytes.
+    public init(_ value: String) { self.bytes = Array(value.utf8) }
+    /// A secret from raw bytes (a binary key file).
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    /// The secret as text, for secrets that are text by nature (`database_url`, the assertion
+    /// secret); invalid UTF-8 is replaced, so use ``bytes`` for keys and ``isUTF8`` to validate.
+    public var value: String { String(decoding: self.bytes, as: UTF8.self) }
+    /// Whether ``bytes`` are valid UTF-8 text.
+    public var isUTF8: Bool { String(validating: self.bytes, as: UTF8.self) != nil }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
 }

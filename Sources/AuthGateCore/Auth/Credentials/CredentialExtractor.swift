@@ -187,7 +187,10 @@ public struct CredentialExtractor: Sendable {
 
 /// The shape of a bearer value, which decides how it is verified.
 public enum TokenShape: Sendable, Hashable {
-    /// Three dot-separated base64url segments starting with `eyJ` (a JSON header): a JWT.
+    /// Three dot-separated base64url segments, header and payload non-empty, the header decoding
+    /// to a JSON object (`{`, after any JSON whitespace: `eyJ…` for `{"`, `eyAi…` for `{ "`,
+    /// `ewo…` for `{\n`): a JWT. A Better Auth session value has one dot and a standard-base64
+    /// signature, so it never has this shape.
     case jwt
     /// `token.signature` with a 44-character standard base64 signature ending in `=` (or `%3D`
     /// when URI-encoded): a signed Better Auth session token.
@@ -217,19 +220,18 @@ public enum TokenShape: Sendable, Hashable {
     }
 
     private static func looksLikeJWT(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard bytes.count > 3, bytes[0] == UInt8(ascii: "e"), bytes[1] == UInt8(ascii: "y"),
-            bytes[2] == UInt8(ascii: "J")
-        else {
-            return false
-        }
         var dots = 0
         var segmentLength = 0
-        for byte in bytes {
+        var headerEnd = 0
+        for (index, byte) in bytes.enumerated() {
             if byte == UInt8(ascii: ".") {
                 guard segmentLength > 0 else {
                     return false
                 }
                 dots += 1
+                if dots == 1 {
+                    headerEnd = index
+                }
                 segmentLength = 0
             } else if isBase64URLCharacter(byte) {
                 segmentLength += 1
@@ -239,7 +241,38 @@ public enum TokenShape: Sendable, Hashable {
         }
         // The signature segment may be empty (an unsigned token), which verification refuses
         // with a precise reason.
-        return dots == 2
+        guard dots == 2 else {
+            return false
+        }
+        return Self.headerOpensObject(UnsafeBufferPointer(rebasing: bytes[0..<headerEnd]))
+    }
+
+    /// Whether the base64url `segment` decodes to bytes whose first one other than JSON
+    /// whitespace is `{`. Decodes on the fly, without a buffer, and stops at that byte.
+    private static func headerOpensObject(_ segment: UnsafeBufferPointer<UInt8>) -> Bool {
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for character in segment {
+            guard let sextet = base64URLValue(character) else {
+                return false
+            }
+            accumulator = (accumulator << 6) | UInt32(sextet)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                let byte = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                accumulator &= (1 << UInt32(bits)) - 1
+                switch byte {
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                    continue
+                case UInt8(ascii: "{"):
+                    return true
+                default:
+                    return false
+                }
+            }
+        }
+        return false
     }
 
     private static func looksLikeSignedSession(_ utf8: Substring.UTF8View) -> Bool {
@@ -294,6 +327,17 @@ private func isBase64URLCharacter(_ byte: UInt8) -> Bool {
         return true
     default:
         return false
+    }
+}
+
+private func base64URLValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte - UInt8(ascii: "A")
+    case UInt8(ascii: "a")...UInt8(ascii: "z"): return byte - UInt8(ascii: "a") + 26
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0") + 52
+    case UInt8(ascii: "-"): return 62
+    case UInt8(ascii: "_"): return 63
+    default: return nil
     }
 }
 

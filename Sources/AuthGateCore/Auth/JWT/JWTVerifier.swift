@@ -60,8 +60,9 @@ public struct VerifiedJWT: Sendable {
 /// 3. `alg` is one of ``JWTAlgorithm`` — never `none` (``RejectionReason/unsupportedAlgorithm``);
 /// 4. no `jwk`, `jku`, `x5u`, `x5c` or `crit` header, which would let the token choose its own key
 ///    or add semantics we do not implement (``RejectionReason/forbiddenHeader``);
-/// 5. a key: by `kid`, or among the keys without `kid` when the header has none
-///    (``RejectionReason/unknownKey``, on which the caller may refetch the JWKS);
+/// 5. a key: by `kid`; else among the keys without `kid`, which take tokens with any `kid` or
+///    none (``RejectionReason/unknownKey`` when neither exists, or when the header names a `kid`
+///    that no key without `kid` of its `alg` can take; the caller may then refetch the JWKS);
 /// 6. a candidate key pinned to the header's `alg` (``RejectionReason/algorithmKeyMismatch``, the
 ///    "HS256 signed with the public key" attack);
 /// 7. the signature (``RejectionReason/badSignature``);
@@ -178,7 +179,19 @@ public struct JWTVerifier: Sendable {
         }
 
         // 3. Key selection, algorithm pinning and signature.
-        guard let candidates = self.keySet.candidates(kid: kid) else {
+        // Keys with the token's `kid` first; else the keys without a `kid`, which accept a token
+        // with any `kid` (a legacy issuer that sets one the config does not name) but only for
+        // their pinned algorithm: a `kid` that no key of the token's algorithm can take stays an
+        // unknown key, so a rotated JWKS key is still refetched.
+        let candidates: [JWTKey]
+        let wildcardForKid: Bool
+        if let kid, let keys = self.keySet.keysByID[kid] {
+            candidates = keys
+            wildcardForKid = false
+        } else if !self.keySet.keysWithoutID.isEmpty {
+            candidates = self.keySet.keysWithoutID
+            wildcardForKid = kid != nil
+        } else {
             return .failure(.unknownKey)
         }
         let signingInput = UnsafeRawBufferPointer(rebasing: token[0..<secondDot])
@@ -192,7 +205,7 @@ public struct JWTVerifier: Sendable {
             }
         }
         guard sawPinnedKey else {
-            return .failure(.algorithmKeyMismatch)
+            return .failure(wildcardForKid ? .unknownKey : .algorithmKeyMismatch)
         }
         guard verified else {
             return .failure(.badSignature)
