@@ -377,11 +377,17 @@ public struct GatewayConfig: Sendable, Equatable {
     }
 }
 
-/// A secret string that never prints itself.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+/// A secret string that never prints itself: not through `description`, `debugDescription`,
+/// nor reflection (`dump`, `Mirror`, the default description of a type that holds one), so a
+/// configuration, a service or an error carrying one can be logged whole.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// The secret's value; read it only where it is used.
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// No children: the value stays out of `dump` and `Mirror`.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
