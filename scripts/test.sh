@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command: builds the gateway, runs the Swift suites (unit, handler and
-# loopback integration), then the end-to-end suite against real PostgreSQL and a real Better
-# Auth server (scripts/install-test-deps.sh installs what it needs). Nothing is skipped; the
-# exit status is non-zero if either run failed.
+# The project's test command: installs what the suites need where it is missing
+# (scripts/install-test-deps.sh: PostgreSQL 15, nginx, wrk, promtool, chromium, the Python
+# packages; idempotent, needs root only for what is missing), builds the gateway, runs the Swift
+# suites (unit, handler and loopback integration), then the end-to-end suite against real
+# PostgreSQL and a real Better Auth server. Nothing is skipped; the exit status is non-zero if
+# either run failed. Extra arguments go to `swift test`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh || { echo "test.sh: installing the test dependencies failed" >&2; exit 1; }
 swift build --build-tests || exit 1
 AUTHGATE_BIN="$(swift build --show-bin-path)/authgate"
 export AUTHGATE_BIN

@@ -18,7 +18,10 @@ struct Users: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move pending legacy users to Better Auth in batches (or back with --rollback).",
             discussion: """
-                Each batch is one transaction: it takes pending users (rows locked by others are \
+                One run moves one batch of --batch-size N users (the rollout's canary, then one \
+                step at a time with monitoring between); --all moves every user left, in \
+                batches of --batch-size (default 500). Soft-deleted users (the --deleted-at-column \
+                is set) are never migrated; --dry-run counts them. Each batch is one transaction: it takes pending users (rows locked by others are \
                 skipped), creates each one's Better Auth user (id = the legacy id, email \
                 lower-cased) and credential account (id legacy-<id>, the legacy password hash \
                 unchanged, so the password keeps working if the hash is in a format the auth \
@@ -27,8 +30,8 @@ struct Users: AsyncParsableCommand {
                 batch, users that cannot be migrated (half-migrated, email taken, no email) stop \
                 the run with nothing changed. --rollback deletes exactly what the migration \
                 created and marks the users pending again. Needs `authgate db migrate` first. \
-                Ends with the users per migration_status. Exit status 0 on success, 1 with the \
-                reason on standard error.
+                Ends with the users per migration_status and what to run next. Exit status 0 on \
+                success, 1 with the reason on standard error.
                 """
         )
 
@@ -37,8 +40,17 @@ struct Users: AsyncParsableCommand {
         @Flag(help: "Show what would be done; change nothing.")
         var dryRun = false
 
-        @Option(help: "Users per batch (one transaction each).")
-        var batchSize: Int = 500
+        @Option(help: "Move one batch of this many users (with --all: users per batch, default 500).")
+        var batchSize: Int?
+
+        @Flag(help: "Move every user left, batch after batch, instead of one batch.")
+        var all = false
+
+        @Option(help: "The soft-delete column of the users table: users with it set are skipped.")
+        var deletedAtColumn: String = "deleted_at"
+
+        /// The batch size of `--all` without `--batch-size`.
+        static let defaultBatchSize = 500
 
         @Flag(help: "Undo the migration: delete the Better Auth users and credential accounts it created.")
         var rollback = false
@@ -50,7 +62,14 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let verb = self.rollback ? "rolled back" : "migrated"
             do {
-                guard self.batchSize > 0 else { throw MigrationError("--batch-size must be at least 1") }
+                if let batchSize = self.batchSize, batchSize < 1 {
+                    throw MigrationError("--batch-size must be at least 1")
+                }
+                guard self.batchSize != nil || self.all || self.dryRun else {
+                    throw MigrationError(
+                        "say how many users: --batch-size N moves one batch of N (the canary, then one step at a time), --all moves every user left"
+                    )
+                }
                 let config = try self.database.loadConfig()
                 let url = try self.database.databaseURL(config: config)
                 var schema = UserMigrationSchema()
@@ -59,9 +78,11 @@ struct Users: AsyncParsableCommand {
                     schema.idColumn = rollout.usersIDColumn
                     schema.statusColumn = rollout.migrationStatusColumn
                 }
+                schema.deletedAtColumn = self.deletedAtColumn.isEmpty ? nil : self.deletedAtColumn
                 var options = UserMigrator.Options()
                 options.direction = self.rollback ? .rollback : .migrate
-                options.batchSize = self.batchSize
+                options.batchSize = self.batchSize ?? Self.defaultBatchSize
+                options.maxBatches = self.all ? nil : 1
                 options.dryRun = self.dryRun
                 if let hook = processEnvironment()[Self.crashHookVariable], !hook.isEmpty {
                     guard let batches = Int(hook), batches > 0 else {
@@ -78,7 +99,13 @@ struct Users: AsyncParsableCommand {
                 case .dryRun(let report):
                     Self.printDryRun(report, statusColumn: schema.statusColumn)
                 case .finished(let summary):
-                    Self.printSummary(summary, verb: verb, statusColumn: schema.statusColumn)
+                    Self.printSummary(
+                        summary,
+                        verb: verb,
+                        statusColumn: schema.statusColumn,
+                        batchSize: options.batchSize,
+                        runsToTheEnd: options.maxBatches == nil
+                    )
                 case .simulatedCrash(let batches, let exitCode):
                     fflush(nil)
                     printError(
@@ -111,12 +138,20 @@ struct Users: AsyncParsableCommand {
         }
 
         static func printDryRun(_ report: UserMigrator.DryRunReport, statusColumn: String) {
-            let batches = (Int(report.users) + report.batchSize - 1) / report.batchSize
             let action = report.direction == .migrate ? "migrate" : "roll back"
             let from = report.direction.fromStatus
-            print(
-                "dry run: \(report.users) users are \(from); a run would \(action) them in \(batches) batch(es) of at most \(report.batchSize)"
-            )
+            if report.maxBatches == nil {
+                let batches = (Int(report.users) + report.batchSize - 1) / report.batchSize
+                print(
+                    "dry run: \(report.users) users are \(from); a run with --all would \(action) them in \(batches) batch(es) of at most \(report.batchSize)"
+                )
+            } else {
+                let moved = min(report.users, Int64(report.batchSize))
+                print(
+                    "dry run: \(report.users) users are \(from); a run would \(action) \(moved) of them in 1 batch of at most \(report.batchSize)"
+                )
+            }
+            Self.printSoftDeleted(report.softDeleted)
             if !report.firstIDs.isEmpty {
                 print("first ids: \(report.firstIDs.joined(separator: ", "))")
             }
@@ -127,15 +162,34 @@ struct Users: AsyncParsableCommand {
             print(UserMigrationOutput.statusTable(report.statusCounts, statusColumn: statusColumn))
         }
 
-        static func printSummary(_ summary: UserMigrator.Summary, verb: String, statusColumn: String) {
+        static func printSummary(
+            _ summary: UserMigrator.Summary,
+            verb: String,
+            statusColumn: String,
+            batchSize: Int,
+            runsToTheEnd: Bool
+        ) {
             if isatty(1) == 1 { print("") }
             print("\(verb) \(summary.totals.users) users in \(summary.totals.batches) batch(es)")
-            if summary.remaining > 0 {
+            if summary.remaining > 0 && runsToTheEnd {
                 print(
                     "note: \(summary.remaining) users are still \(summary.direction.fromStatus) (locked by other transactions during the run); run again"
                 )
             }
             print(UserMigrationOutput.statusTable(summary.statusCounts, statusColumn: statusColumn))
+            Self.printSoftDeleted(summary.softDeleted)
+            print(
+                UserMigrationOutput.nextStep(
+                    direction: summary.direction,
+                    left: summary.remaining,
+                    batchSize: batchSize
+                )
+            )
+        }
+
+        static func printSoftDeleted(_ counts: (pending: Int64, all: Int64)?) {
+            guard let counts, counts.all > 0 else { return }
+            print("soft-deleted users (never migrated): \(counts.pending) pending, \(counts.all) in all")
         }
     }
 }

@@ -43,17 +43,18 @@ struct FeatureFlagsTests {
         #expect(flags(dual: dual, prefer: prefer, caller: inCohort).phase == name)
     }
 
-    /// Every phase but rollback accepts Better Auth.
-    static let phases: [(dual: Bool, prefer: Bool, acceptsBetterAuth: Bool)] = [
-        (true, false, true), (true, true, true), (false, true, true), (false, false, false),
+    /// Whether a caller in the cohort is sent to Better Auth: in beta (the only phase where the
+    /// client chooses) and in complete (Better Auth only); never in infrastructure or rollback.
+    static let phases: [(dual: Bool, prefer: Bool, offered: Bool)] = [
+        (true, false, false), (true, true, true), (false, true, true), (false, false, false),
     ]
 
-    @Test("a known user in the cohort is offered Better Auth in every phase but rollback", arguments: phases)
-    func knownInCohort(dual: Bool, prefer: Bool, acceptsBetterAuth: Bool) {
+    @Test("a known user in the cohort is offered Better Auth in beta and complete", arguments: phases)
+    func knownInCohort(dual: Bool, prefer: Bool, offered: Bool) {
         let result = flags(dual: dual, prefer: prefer, caller: inCohort)
-        #expect(result.enableBetterAuth == acceptsBetterAuth)
-        #expect(result.enableOAuth == acceptsBetterAuth)
-        #expect(result.showMigrationBanner == acceptsBetterAuth)
+        #expect(result.enableBetterAuth == offered)
+        #expect(result.enableOAuth == offered)
+        #expect(result.showMigrationBanner == offered)
         #expect(result.enableDualAuth == dual)
         #expect(result.preferBetterAuth == prefer)
         #expect(result.cohort == "better-auth")
@@ -62,33 +63,67 @@ struct FeatureFlagsTests {
         #expect(result.rolloutPercent == 30)
     }
 
-    @Test("a known user outside the cohort is never offered Better Auth", arguments: phases)
-    func knownOutOfCohort(dual: Bool, prefer: Bool, acceptsBetterAuth: Bool) {
+    @Test("a known user outside the cohort is offered Better Auth only where legacy is refused", arguments: phases)
+    func knownOutOfCohort(dual: Bool, prefer: Bool, offered: Bool) {
         let result = flags(dual: dual, prefer: prefer, caller: outOfCohort)
-        #expect(!result.enableBetterAuth)
-        #expect(!result.enableOAuth)
-        #expect(!result.showMigrationBanner)
+        let complete = !dual && prefer
+        #expect(result.enableBetterAuth == complete)
+        #expect(result.enableOAuth == complete)
+        #expect(result.showMigrationBanner == complete)
         #expect(result.cohort == "legacy")
         #expect(result.bucket == 52)
         #expect(result.authenticated)
     }
 
     @Test("an anonymous caller is in the cohort only at 100 %", arguments: phases)
-    func anonymous(dual: Bool, prefer: Bool, acceptsBetterAuth: Bool) {
+    func anonymous(dual: Bool, prefer: Bool, offered: Bool) {
+        let complete = !dual && prefer
         for percent in [0, 30, 99] {
             let result = flags(dual: dual, prefer: prefer, percent: percent, caller: nil)
-            #expect(!result.enableBetterAuth)
-            #expect(!result.enableOAuth)
-            #expect(!result.showMigrationBanner)
+            #expect(result.enableBetterAuth == complete)
+            #expect(result.enableOAuth == complete)
+            #expect(result.showMigrationBanner == complete)
             #expect(result.cohort == nil)
             #expect(result.bucket == nil)
             #expect(!result.authenticated)
         }
         let full = flags(dual: dual, prefer: prefer, percent: 100, caller: nil)
-        #expect(full.enableBetterAuth == acceptsBetterAuth)
-        #expect(full.enableOAuth == acceptsBetterAuth)
-        #expect(full.showMigrationBanner == acceptsBetterAuth)
+        #expect(full.enableBetterAuth == offered)
+        #expect(full.enableOAuth == offered)
+        #expect(full.showMigrationBanner == offered)
         #expect(full.cohort == nil)
+    }
+
+    @Test("the flags never send a client to a system the phase refuses, at any percentage")
+    func neverARefusedSystem() {
+        for percent in [0, 1, 30, 99, 100] {
+            for caller in [inCohort, outOfCohort, nil] {
+                // Phase 4 refuses legacy: every client is told Better Auth.
+                #expect(flags(dual: false, prefer: true, percent: percent, caller: caller).enableBetterAuth)
+                // Rollback refuses Better Auth: every client is told legacy.
+                #expect(!flags(dual: false, prefer: false, percent: percent, caller: caller).enableBetterAuth)
+                // Phase 1 sends nobody to Better Auth yet, not even at the default 100 %.
+                #expect(!flags(dual: true, prefer: false, percent: percent, caller: caller).enableBetterAuth)
+            }
+        }
+    }
+
+    @Test("check-config warns about a percentage the phase ignores")
+    func rolloutWarnings() {
+        func warnings(dual: Bool, prefer: Bool, percent: Int) -> [String] {
+            var config = GatewayConfig()
+            config.auth.enableDualAuth = dual
+            config.auth.preferBetterAuth = prefer
+            config.rollout.betterAuthRolloutPercent = percent
+            return RolloutWarnings.warnings(for: config)
+        }
+        #expect(warnings(dual: false, prefer: true, percent: 40).count == 1)
+        #expect(warnings(dual: false, prefer: true, percent: 40)[0].contains("phase 4"))
+        #expect(warnings(dual: false, prefer: true, percent: 100).isEmpty)
+        #expect(warnings(dual: true, prefer: false, percent: 30)[0].contains("phase 1"))
+        #expect(warnings(dual: true, prefer: false, percent: 100).isEmpty)
+        #expect(warnings(dual: false, prefer: false, percent: 30)[0].contains("rollback"))
+        for percent in [0, 30, 100] { #expect(warnings(dual: true, prefer: true, percent: percent).isEmpty) }
     }
 
     @Test("0 % keeps every known user on legacy, 100 % moves every one")

@@ -92,6 +92,23 @@ struct UserMigrationRunTests {
         #expect(run.batchCommitted(users: 0) == .finish(.init()))
     }
 
+    @Test("a run of one batch (--batch-size N without --all) finishes after it, full or not")
+    func oneBatch() {
+        var run = UserMigrationRun(direction: .migrate, batchSize: 10, maxBatches: 1)
+        #expect(run.start() == .runBatch(number: 1, limit: 10))
+        var totals = UserMigrationRun.Totals()
+        totals.batches = 1
+        totals.users = 10
+        #expect(run.batchCommitted(users: 10) == .finish(totals))
+        var short = UserMigrationRun(direction: .rollback, batchSize: 10, maxBatches: 1)
+        _ = short.start()
+        totals.users = 4
+        #expect(short.batchCommitted(users: 4) == .finish(totals))
+        var none = UserMigrationRun(direction: .migrate, batchSize: 10, maxBatches: 1)
+        _ = none.start()
+        #expect(none.batchCommitted(users: 0) == .finish(.init()))
+    }
+
     @Test("the crash hook stops after N committed batches, not before")
     func crashHook() {
         var run = UserMigrationRun(direction: .migrate, batchSize: 10, crashAfterBatches: 2)
@@ -118,6 +135,16 @@ struct UserMigrationSQLTests {
         #expect(schema.invalidNames.isEmpty)
         #expect(schema.selectPendingBatchSQL.contains("FROM \"legacy\".\"Members\" l WHERE l.\"state\" = 'pending'"))
         #expect(schema.selectPendingBatchSQL.hasSuffix("ORDER BY l.\"memberId\" LIMIT $1 FOR UPDATE SKIP LOCKED"))
+        #expect(schema.selectPendingBatchSQL.contains("'pending' AND l.\"deleted_at\" IS NULL ORDER BY"))
+        #expect(schema.conflictsSQL.components(separatedBy: "AND l.\"deleted_at\" IS NULL").count == 4)
+        #expect(schema.duplicateEmailsSQL.contains("'pending' AND \"deleted_at\" IS NULL"))
+        #expect(schema.firstIDsSQL(status: .migrate).contains("AND l.\"deleted_at\" IS NULL"))
+        #expect(!schema.firstIDsSQL(status: .rollback).contains("deleted_at"))
+        #expect(!schema.selectMigratedBatchSQL.contains("deleted_at"))
+        var noSoftDelete = schema
+        noSoftDelete.deletedAtColumn = nil
+        #expect(!noSoftDelete.selectPendingBatchSQL.contains("deleted_at"))
+        #expect(noSoftDelete.softDeletedCountsSQL == nil)
         #expect(schema.markSQL(.migrate).contains("SET \"state\" = 'migrated'"))
         #expect(schema.markSQL(.migrate).contains("\"memberId\" = ANY($1::text[]::bigint[]) AND \"state\" = 'pending'"))
         #expect(schema.markSQL(.rollback).contains("SET \"state\" = 'pending'"))
@@ -149,6 +176,22 @@ struct UserMigrationSQLTests {
     func output() {
         #expect(UserMigrationOutput.progressBar(done: 10, total: 25, width: 10) == "[####      ] 10/25 users (40%)")
         #expect(UserMigrationOutput.progressBar(done: 0, total: 0, width: 4) == "[####] 0/0 users (100%)")
+        #expect(
+            UserMigrationOutput.nextStep(direction: .migrate, left: 990, batchSize: 10)
+                == "next: watch the dashboard, then `authgate users migrate --batch-size 10` (990 users still pending), or `--all` for the rest"
+        )
+        #expect(
+            UserMigrationOutput.nextStep(direction: .migrate, left: 0, batchSize: 100).hasPrefix(
+                "every user is migrated"
+            )
+        )
+        #expect(
+            UserMigrationOutput.nextStep(direction: .rollback, left: 5, batchSize: 100)
+                .hasPrefix("next: `authgate users migrate --rollback --batch-size 100` (5 users still migrated)")
+        )
+        #expect(
+            UserMigrationOutput.nextStep(direction: .rollback, left: 0, batchSize: 100).hasPrefix("no user is migrated")
+        )
         #expect(
             UserMigrationOutput.statusTable([("migrated", 10), ("pending", 15)]) == """
                  migration_status | count

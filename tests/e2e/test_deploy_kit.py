@@ -57,14 +57,48 @@ PROMETHEUS_SERIES = {"up"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 EXPECTED_ALERTS = {
+    "AuthGateAuthFailuresHigh",
     "AuthGateAuthSuccessRateLow",
     "AuthGateTokenValidationP95High",
     "AuthGateCacheHitRateLow",
+    "AuthGateCacheHitRateCritical",
     "AuthGateErrorRateHigh",
     "AuthGateActiveSessionsDrop",
     "AuthGateConfigReloadFailed",
     "AuthGateAuditSpilling",
     "AuthGateDown",
+}
+
+#: The rollout guide's alert levels: alert -> (regex the squashed expr must match, `for`,
+#: severity). The regexes end in (?![0-9]) so that 0.9 does not pass for 0.95.
+GUIDE_ALERT_LEVELS: dict[str, tuple[str, str, str]] = {
+    "AuthGateAuthFailuresHigh": (
+        r"^sum by \(job, instance\) \(rate\(better_auth_failures_total\[5m\]\)\) > 0\.1(?![0-9])\s*$", "5m", "warning",
+    ),
+    "AuthGateAuthSuccessRateLow": (r"\) < 0\.9(?![0-9])", "5m", "critical"),
+    "AuthGateTokenValidationP95High": (
+        r"^histogram_quantile\(0\.95, sum by \(job, instance, le\) \(rate\(better_auth_token_validation_seconds_bucket\[5m\]\)\) \) > 0\.2(?![0-9])\s*$",
+        "5m", "warning",
+    ),
+    "AuthGateCacheHitRateLow": (r"\) < 0\.8(?![0-9])", "10m", "warning"),
+    "AuthGateCacheHitRateCritical": (r"\) < 0\.7(?![0-9])", "10m", "critical"),
+    "AuthGateErrorRateHigh": (r"\) > 0\.05(?![0-9])", "5m", "critical"),
+    "AuthGateActiveSessionsDrop": (
+        r"better_auth_active_sessions < 0\.8 \* max_over_time\(better_auth_active_sessions\[1h\]\)", "10m", "warning",
+    ),
+}
+
+#: The rollout guide's targets, shown as thresholds on the dashboard: (panel type, title) ->
+#: (target, alert level, True when higher is better). The stat panels colour the value, the time
+#: series draw the thresholds as lines.
+DASHBOARD_TARGETS: dict[tuple[str, str], tuple[float, float, bool]] = {
+    ("stat", "Auth success rate"): (0.95, 0.90, True),
+    ("stat", "Token validation p95"): (0.1, 0.2, False),
+    ("stat", "Cache hit rate"): (0.8, 0.7, True),
+    ("stat", "5xx share"): (0.01, 0.05, False),
+    ("timeseries", "Auth success rate by method"): (0.95, 0.90, True),
+    ("timeseries", "Token validation latency"): (0.1, 0.2, False),
+    ("timeseries", "Cache hit rate"): (0.8, 0.7, True),
 }
 
 
@@ -174,7 +208,7 @@ def test_promtool_check_config_accepts_the_example_scrape_config():
     assert jobs["authgate"].get("metrics_path", "/metrics") == "/metrics"
 
 
-def test_alerts_carry_the_rollout_thresholds_severity_and_runbook():
+def test_alerts_carry_a_duration_severity_and_runbook():
     rules = {rule["alert"]: rule for rule in alert_rules()}
     assert set(rules) == EXPECTED_ALERTS, f"alerts: {sorted(rules)}"
     groups = yaml.safe_load(ALERTS.read_text())["groups"]
@@ -188,12 +222,42 @@ def test_alerts_carry_the_rollout_thresholds_severity_and_runbook():
         assert annotations["runbook_url"].endswith("#" + name.lower()), (
             f"{name}: runbook_url {annotations['runbook_url']!r} should end with #{name.lower()}"
         )
-    squash = {name: re.sub(r"\s+", " ", rule["expr"]) for name, rule in rules.items()}
-    assert ") < 0.95" in squash["AuthGateAuthSuccessRateLow"], squash["AuthGateAuthSuccessRateLow"]
-    assert "histogram_quantile(0.95," in squash["AuthGateTokenValidationP95High"]
-    assert squash["AuthGateTokenValidationP95High"].rstrip().endswith("> 0.1"), squash["AuthGateTokenValidationP95High"]
-    assert ") < 0.8" in squash["AuthGateCacheHitRateLow"], squash["AuthGateCacheHitRateLow"]
+    squash = {name: re.sub(r"\s+", " ", rule["expr"]).strip() for name, rule in rules.items()}
     assert 'status_class="5xx"' in squash["AuthGateErrorRateHigh"]
+
+
+@pytest.mark.parametrize("name", sorted(GUIDE_ALERT_LEVELS))
+def test_alerts_fire_at_the_rollout_guides_alert_levels(name):
+    """Each alert of the guide at the guide's level, duration and severity (not at its targets)."""
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    assert name in rules, f"no alert {name}: {sorted(rules)}"
+    pattern, duration, severity = GUIDE_ALERT_LEVELS[name]
+    squashed = re.sub(r"\s+", " ", rules[name]["expr"]).replace("( ", "(").strip()
+    assert re.search(pattern, squashed), f"{name}: expr {squashed!r} does not match the guide's level {pattern!r}"
+    assert rules[name]["for"] == duration, f"{name}: for {rules[name]['for']!r}, the guide says {duration}"
+    assert rules[name]["labels"]["severity"] == severity, f"{name}: severity {rules[name]['labels']}"
+
+
+def test_guards_of_the_rate_and_session_alerts_are_kept():
+    rules = {rule["alert"]: re.sub(r"\s+", " ", rule["expr"]) for rule in alert_rules()}
+    for name in ("AuthGateCacheHitRateLow", "AuthGateCacheHitRateCritical"):
+        assert re.search(r"\) > 0\.5\s*$", rules[name]), f"{name} lost its volume floor: {rules[name]}"
+    sessions = rules["AuthGateActiveSessionsDrop"]
+    assert re.search(r"max_over_time\(better_auth_active_sessions\[1h\]\) >= [0-9]+", sessions), sessions
+    assert "unless on (job, instance) sum by (job, instance) (resets(authgate_http_requests_total[1h])) > 0" in sessions, sessions
+    assert "sum by (job, instance) (rate(better_auth_attempts_total" in rules["AuthGateAuthSuccessRateLow"]
+
+
+def test_the_success_rate_is_a_ratio_of_same_labelled_sums():
+    """successes / attempts with the same grouping and the same label matchers on both sides, so
+    the ratio stays within 0-1 whatever auth_method means on the two counters."""
+    expr = re.sub(r"\s+", " ", {r["alert"]: r["expr"] for r in alert_rules()}["AuthGateAuthSuccessRateLow"])
+    selector = r"sum by \(([^)]*)\) \(rate\({}(\{{[^}}]*\}})?\[([0-9]+m)\]\)\)"
+    successes = re.findall(selector.format("better_auth_success_total"), expr)
+    attempts = re.findall(selector.format("better_auth_attempts_total"), expr)
+    assert len(successes) == 1 and attempts, f"{expr!r}"
+    assert successes[0] == attempts[0], f"numerator {successes[0]} and denominator {attempts[0]} differ"
+    assert re.search(r"better_auth_success_total.*\) / sum by", expr), expr
 
 
 def test_every_alert_has_a_runbook_entry_in_the_readme():
@@ -205,6 +269,32 @@ def test_every_alert_has_a_runbook_entry_in_the_readme():
     }
     missing = sorted(a for a in EXPECTED_ALERTS if a.lower() not in headings)
     assert not missing, f"README.md has no runbook heading for: {missing}"
+
+
+#: What each runbook entry must state: the guide's alert level of that alert.
+README_ALERT_LEVELS = {
+    "AuthGateAuthFailuresHigh": "0.1",
+    "AuthGateAuthSuccessRateLow": "90 %",
+    "AuthGateTokenValidationP95High": "200 ms",
+    "AuthGateCacheHitRateLow": "80 %",
+    "AuthGateCacheHitRateCritical": "70 %",
+    "AuthGateErrorRateHigh": "5 %",
+    "AuthGateActiveSessionsDrop": "20 %",
+}
+
+
+def test_the_readme_runbook_states_the_guides_alert_levels_and_the_dashboard_targets():
+    text = README.read_text()
+    sections = re.split(r"^#### ", text, flags=re.M)
+    entries = {section.split("\n", 1)[0].strip(): section.split("\n", 1)[1].split("\n#", 1)[0] for section in sections[1:]}
+    for name, level in README_ALERT_LEVELS.items():
+        assert name in entries, f"README.md has no runbook entry #### {name}"
+        body = re.sub(r"\s+", " ", entries[name])
+        assert level in body, f"the runbook entry of {name} does not state the guide's alert level {level}: {body[:300]!r}"
+    alerts = re.sub(r"\s+", " ", text.split("\n### Alerts\n", 1)[1].split("\n#### ", 1)[0])
+    assert "alert levels" in alerts and "targets" in alerts, f"the Alerts intro does not tell levels from targets: {alerts!r}"
+    for target in ("95 %", "100 ms", "80 %", "1 %"):
+        assert target in alerts, f"the Alerts intro does not name the dashboard target {target}: {alerts!r}"
 
 
 # --- the metric names ---------------------------------------------------------------------------
@@ -326,6 +416,57 @@ def test_the_dashboard_is_importable_and_covers_the_rollout_metrics():
     exprs = " ".join(expr for _t, expr in dashboard_exprs())
     for quantile in ("0.5", "0.95", "0.99"):
         assert f"histogram_quantile({quantile}, sum by (le) (rate(better_auth_token_validation_seconds_bucket" in exprs, quantile
+
+
+def _color_at(steps: list[dict], value: float) -> str:
+    """The colour Grafana gives `value` under absolute thresholds: the last step whose value it
+    reaches (the first step, value null, is the base)."""
+    color = steps[0]["color"]
+    for step in steps[1:]:
+        if value >= step["value"]:
+            color = step["color"]
+    return color
+
+
+def _panels_by_kind_and_title() -> dict[tuple[str, str], list[dict]]:
+    found: dict[tuple[str, str], list[dict]] = {}
+
+    def walk(items):
+        for item in items:
+            found.setdefault((item["type"], item.get("title", "?")), []).append(item)
+            walk(item.get("panels", []))
+
+    walk(dashboard()["panels"])
+    return found
+
+
+@pytest.mark.parametrize("kind,title", sorted(DASHBOARD_TARGETS))
+def test_dashboard_panels_carry_the_rollout_targets_as_thresholds(kind, title):
+    """The guide's targets (success 95 %, validation p95 100 ms, cache hit 80 %, 5xx 1 %) are the
+    green boundary of the matching panels; past the guide's alert level the panel is red."""
+    target, alert_level, higher_is_better = DASHBOARD_TARGETS[(kind, title)]
+    panels = _panels_by_kind_and_title().get((kind, title), [])
+    assert len(panels) == 1, f"expected one {kind} panel {title!r}, found {len(panels)}"
+    defaults = panels[0]["fieldConfig"]["defaults"]
+    thresholds = defaults.get("thresholds")
+    assert thresholds and thresholds.get("mode") == "absolute", f"{title!r}: thresholds {thresholds}"
+    steps = thresholds["steps"]
+    assert steps[0]["value"] is None, f"{title!r}: the first step must be the base (value null): {steps}"
+    values = [s["value"] for s in steps[1:]]
+    assert all(isinstance(v, (int, float)) for v in values) and values == sorted(values), f"{title!r}: {values}"
+    assert any(abs(v - target) < 1e-12 for v in values), f"{title!r}: no threshold at the target {target}: {values}"
+    epsilon = 1e-9
+    meets, misses = (target, target - epsilon) if higher_is_better else (target - epsilon, target + epsilon)
+    past_alert = alert_level - epsilon if higher_is_better else alert_level + epsilon
+    assert _color_at(steps, meets) == "green", f"{title!r}: {meets} meets the target {target} but is {_color_at(steps, meets)}"
+    assert _color_at(steps, misses) != "green", f"{title!r}: {misses} misses the target {target} but is green"
+    assert _color_at(steps, past_alert) == "red", (
+        f"{title!r}: {past_alert} is past the alert level {alert_level} but {_color_at(steps, past_alert)}"
+    )
+    if kind == "timeseries":
+        assert defaults.get("custom", {}).get("thresholdsStyle", {}).get("mode") in {"line", "dashed", "line+area", "dashed+area"}, (
+            f"{title!r}: the thresholds are not drawn"
+        )
 
 
 # --- systemd ------------------------------------------------------------------------------------

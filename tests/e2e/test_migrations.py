@@ -385,7 +385,7 @@ def test_db_migrate_without_a_database_says_so(postgres):
     result = authgate("db", "migrate", "--database-url", url)
     line = failed(result, "cannot connect to", f"127.0.0.1:{port}")
     assert DB_PASSWORD not in result.stdout + result.stderr, line
-    users = authgate("users", "migrate", "--database-url", url)
+    users = authgate("users", "migrate", "--all", "--database-url", url)
     failed(users, "cannot connect to")
     assert DB_PASSWORD not in users.stdout + users.stderr
 
@@ -401,14 +401,14 @@ def test_users_migrate_dry_run_crash_resume_rollback(database, renamed_auth_serv
 
     # Dry run: counts and ids, nothing changed.
     before = database.snapshot()
-    dry = ok(authgate("users", "migrate", "--dry-run", "--batch-size", "10", *url))
+    dry = ok(authgate("users", "migrate", "--dry-run", "--all", "--batch-size", "10", *url))
     assert "25 users are pending" in dry.stdout and "3 batch(es) of at most 10" in dry.stdout
     assert "first ids: 1, 2, 3" in dry.stdout
     assert database.snapshot() == before
 
     # A crash right after the first committed batch.
     crashed = authgate(
-        "users", "migrate", "--batch-size", "10", *url, env={"AUTHGATE_TEST_CRASH_AFTER_BATCHES": "1"}
+        "users", "migrate", "--all", "--batch-size", "10", *url, env={"AUTHGATE_TEST_CRASH_AFTER_BATCHES": "1"}
     )
     assert crashed.returncode == 70, crashed.stdout + crashed.stderr
     assert database.status_counts() == {"migrated": 10, "pending": 15}
@@ -417,7 +417,7 @@ def test_users_migrate_dry_run_crash_resume_rollback(database, renamed_auth_serv
     assert migrated == list(range(1, 11))
 
     # Resume: the other 15, in two batches.
-    resumed = ok(authgate("users", "migrate", "--batch-size", "10", *url))
+    resumed = ok(authgate("users", "migrate", "--all", "--batch-size", "10", *url))
     assert "batch 1: 10 users migrated (10/15)" in resumed.stdout, resumed.stdout
     assert "batch 2: 5 users migrated (15/15)" in resumed.stdout
     assert "migrated 15 users in 2 batch(es)" in resumed.stdout
@@ -435,7 +435,7 @@ def test_users_migrate_dry_run_crash_resume_rollback(database, renamed_auth_serv
 
     # Idempotent: a third run changes nothing.
     before = database.snapshot()
-    third = ok(authgate("users", "migrate", "--batch-size", "10", *url))
+    third = ok(authgate("users", "migrate", "--all", "--batch-size", "10", *url))
     assert "migrated 0 users in 0 batch(es)" in third.stdout
     assert database.snapshot() == before
 
@@ -456,7 +456,7 @@ def test_users_migrate_dry_run_crash_resume_rollback(database, renamed_auth_serv
     assert signed_up.status_code == 200, signed_up.text
 
     # Rollback: exactly what the migration created is gone.
-    back = ok(authgate("users", "migrate", "--rollback", "--batch-size", "10", *url))
+    back = ok(authgate("users", "migrate", "--rollback", "--all", "--batch-size", "10", *url))
     assert "rolled back 25 users in 3 batch(es)" in back.stdout, back.stdout
     assert database.status_counts() == {"pending": 25}
     assert database.better_auth_counts() == (1, 1)
@@ -464,11 +464,11 @@ def test_users_migrate_dry_run_crash_resume_rollback(database, renamed_auth_serv
     assert database.scalar("SELECT count(*) FROM better_auth_accounts WHERE id LIKE 'legacy-%'") == 0
     assert database.scalar("SELECT count(*) FROM better_auth_sessions WHERE \"userId\" = '7'") == 0
     assert sign_in(auth_url, "user7@example.com", password_of(7)).status_code == 401
-    again = ok(authgate("users", "migrate", "--rollback", *url))
+    again = ok(authgate("users", "migrate", "--rollback", "--all", *url))
     assert "rolled back 0 users" in again.stdout
 
     # And forward again, in one batch.
-    ok(authgate("users", "migrate", *url))
+    ok(authgate("users", "migrate", "--all", *url))
     assert database.status_counts() == {"migrated": 25}
     assert database.better_auth_counts() == (26, 26)
 
@@ -481,7 +481,7 @@ def test_users_migrate_half_migrated_user_changes_nothing(database):
     )
     before = database.snapshot()
     failed(
-        authgate("users", "migrate", "--batch-size", "2", "--database-url", database.dsn),
+        authgate("users", "migrate", "--all", "--batch-size", "2", "--database-url", database.dsn),
         "legacy user 3 is half-migrated",
         "nothing was changed",
     )
@@ -492,23 +492,89 @@ def test_users_migrate_half_migrated_user_changes_nothing(database):
     database.sql("UPDATE better_auth_users SET id = 'ba-1', email = 'user4@example.com'")
     before = database.snapshot()
     failed(
-        authgate("users", "migrate", "--database-url", database.dsn),
+        authgate("users", "migrate", "--batch-size", "10", "--database-url", database.dsn),
         "email User4@Example.com already belongs to Better Auth user ba-1",
     )
     assert database.snapshot() == before
 
 
 def test_users_migrate_bad_input(database):
-    failed(authgate("users", "migrate"), "no database")
+    failed(authgate("users", "migrate", "--all"), "no database")
     failed(
         authgate("users", "migrate", "--database-url", database.dsn),
+        "say how many users: --batch-size N moves one batch of N",
+    )
+    failed(
+        authgate("users", "migrate", "--all", "--database-url", database.dsn),
         'the legacy table "users" does not exist',
     )
     database.sql(LEGACY_USERS_DDL)
     failed(
-        authgate("users", "migrate", "--database-url", database.dsn),
+        authgate("users", "migrate", "--batch-size", "5", "--database-url", database.dsn),
         '"migration_status"',
         "authgate db migrate",
     )
     failed(authgate("users", "migrate", "--batch-size", "0", "--database-url", database.dsn), "batch-size")
     assert database.tables() == {"users"}
+
+
+def _status_table_row(stdout: str, status: str) -> int:
+    """The count of ``status`` in the GROUP BY table the command ends with."""
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 2 and cells[0] == status and cells[1].isdigit():
+            return int(cells[1])
+    raise AssertionError(f"no row {status!r} in:\n{stdout}")
+
+
+def test_users_migrate_canary_then_steps_as_the_rollout_guide_types_them(database):
+    """The guide: a 10-user canary (`--batch-size=10`) leaves 990 of 1000 pending, then one
+    step of 100 per run with monitoring between, `--all` for the rest, and the rollback the
+    same way; soft-deleted users are never migrated and the dry run counts them."""
+    database.sql(LEGACY_USERS_DDL)
+    database.sql("ALTER TABLE users ADD COLUMN deleted_at timestamptz")
+    database.sql(
+        "INSERT INTO users (id, email, name, password_hash) "
+        "SELECT i, 'user' || i || '@example.com', 'User ' || i, 'salt:key' FROM generate_series(1, 1000) i"
+    )
+    ok(authgate("db", "migrate", "--database-url", database.dsn))
+    url = ["--database-url", database.dsn]
+
+    dry = ok(authgate("users", "migrate", "--dry-run", "--batch-size=10", *url))
+    assert "1000 users are pending; a run would migrate 10 of them in 1 batch of at most 10" in dry.stdout, dry.stdout
+    assert database.status_counts() == {"pending": 1000}
+
+    canary = ok(authgate("users", "migrate", "--batch-size=10", *url))
+    assert database.status_counts() == {"pending": 990, "migrated": 10}
+    assert "migrated 10 users in 1 batch(es)" in canary.stdout, canary.stdout
+    assert _status_table_row(canary.stdout, "pending") == 990
+    assert _status_table_row(canary.stdout, "migrated") == 10
+    assert "`authgate users migrate --batch-size 10` (990 users still pending)" in canary.stdout, canary.stdout
+    assert "locked by other transactions" not in canary.stdout
+
+    step = ok(authgate("users", "migrate", "--batch-size=100", *url))
+    assert database.status_counts() == {"pending": 890, "migrated": 110}
+    assert _status_table_row(step.stdout, "migrated") == 110
+    assert "(890 users still pending)" in step.stdout
+
+    # Users soft-deleted meanwhile are skipped by every later run, and counted.
+    database.sql("UPDATE users SET deleted_at = now() WHERE id IN (500, 501, 502)")
+    dry = ok(authgate("users", "migrate", "--dry-run", "--all", "--batch-size", "500", *url))
+    assert "887 users are pending; a run with --all would migrate them in 2 batch(es) of at most 500" in dry.stdout, (
+        dry.stdout
+    )
+    assert "soft-deleted users (never migrated): 3 pending, 3 in all" in dry.stdout, dry.stdout
+    rest = ok(authgate("users", "migrate", "--all", "--batch-size", "500", *url))
+    assert database.status_counts() == {"pending": 3, "migrated": 997}
+    assert database.sql("SELECT id FROM users WHERE migration_status = 'pending' ORDER BY id") == [(500,), (501,), (502,)]
+    assert database.scalar("SELECT count(*) FROM better_auth_users WHERE id IN ('500', '501', '502')") == 0
+    assert "every user is migrated" in rest.stdout, rest.stdout
+
+    # Rollback, one batch of N per run, then --all.
+    back = ok(authgate("users", "migrate", "--rollback", "--batch-size", "7", *url))
+    assert "rolled back 7 users in 1 batch(es)" in back.stdout, back.stdout
+    assert database.status_counts() == {"pending": 10, "migrated": 990}
+    assert "(990 users still migrated)" in back.stdout
+    ok(authgate("users", "migrate", "--rollback", "--all", *url))
+    assert database.status_counts() == {"pending": 1000}
+    assert database.scalar("SELECT count(*) FROM better_auth_users") == 0

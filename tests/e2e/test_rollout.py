@@ -5,11 +5,15 @@ migration_status policy. Real Better Auth server, real PostgreSQL, PyJWT legacy 
 from __future__ import annotations
 
 import copy
+import subprocess
 import time
 import uuid
 
 import pytest
 import requests
+import yaml
+
+from conftest import authgate_binary
 
 from helpers import get_jwt, legacy_token, make_user, rollout_bucket
 
@@ -274,6 +278,50 @@ def test_flags_cohorts_follow_the_stable_hash(authgate, gateway_auth_config, leg
         answer = flags(gateway, headers)
         assert answer["phase"] == "rollback"
         assert answer["enable_better_auth"] is False, f"rollback must disable Better Auth for everybody: {answer}"
+
+
+def test_flags_never_point_a_client_at_a_system_the_phase_refuses(
+    authgate, gateway_auth_config, auth_server, legacy_secret, tmp_path
+):
+    # Phase 4 below 100 %: legacy is refused, so every client is told Better Auth.
+    gateway = authgate(with_phase(gateway_auth_config, "phase4", better_auth_rollout_percent=30))
+    out_sub = next(f"user-{i}" for i in range(1000) if rollout_bucket(f"user-{i}") >= 30)
+    legacy = legacy_token(out_sub, f"{out_sub}@example.com", "user", secret=legacy_secret)
+    assert get(gateway, "/api/orders", {"Authorization": f"Bearer {legacy}"}).status_code == 401
+    for headers in ({}, {"Authorization": f"Bearer {legacy}"}):
+        answer = flags(gateway, headers)
+        assert answer["phase"] == "complete"
+        assert answer["enable_better_auth"] is True, f"phase 4 refuses legacy; the flags said legacy: {answer}"
+    user = make_user(auth_server, "phase4-flags")
+    assert flags(gateway, {"Cookie": user.cookie})["enable_better_auth"] is True
+
+    # Phase 1 at the default 100 %: Better Auth is only infrastructure; nobody is sent to it.
+    phase1 = with_phase(gateway_auth_config, "phase1")
+    phase1.get("rollout", {}).pop("better_auth_rollout_percent", None)
+    gateway.apply(phase1)
+    in_sub = next(f"user-{i}" for i in range(1000) if rollout_bucket(f"user-{i}") < 30)
+    token = legacy_token(in_sub, f"{in_sub}@example.com", "user", secret=legacy_secret)
+    for headers in ({}, {"Authorization": f"Bearer {token}"}):
+        answer = flags(gateway, headers)
+        assert answer["phase"] == "infrastructure"
+        assert answer["rollout_percent"] == 100
+        assert answer["enable_better_auth"] is False, f"phase 1 sends nobody to Better Auth: {answer}"
+
+    # check-config says so, and still accepts the file.
+    contradictory = tmp_path / "phase4-at-30.conf"
+    contradictory.write_text(yaml.safe_dump(with_phase(gateway_auth_config, "phase4", better_auth_rollout_percent=30)))
+    checked = subprocess.run(
+        [str(authgate_binary()), "check-config", str(contradictory)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "warning: rollout.better_auth_rollout_percent is 30" in checked.stderr, checked.stderr
+    assert "phase 4" in checked.stderr
+    consistent = tmp_path / "phase2-at-30.conf"
+    consistent.write_text(yaml.safe_dump(with_phase(gateway_auth_config, "phase2", better_auth_rollout_percent=30)))
+    checked = subprocess.run(
+        [str(authgate_binary()), "check-config", str(consistent)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0 and "warning" not in checked.stderr, checked.stdout + checked.stderr
 
 
 def test_flags_oauth_and_migration_banner(authgate, gateway_auth_config, auth_server, legacy_secret):

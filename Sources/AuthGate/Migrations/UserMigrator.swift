@@ -25,7 +25,10 @@ public struct UserMigrator: Sendable {
     /// What the command asked for.
     public struct Options: Sendable {
         public var direction: UserMigrationDirection = .migrate
+        /// Users per batch (one transaction each).
         public var batchSize: Int = 500
+        /// Stop after this many committed batches; `nil` runs until no user is left (`--all`).
+        public var maxBatches: Int? = nil
         public var dryRun: Bool = false
         /// Test hook (`AUTHGATE_TEST_CRASH_AFTER_BATCHES`), see ``UserMigrationRun``.
         public var crashAfterBatches: Int? = nil
@@ -56,16 +59,24 @@ public struct UserMigrator: Sendable {
         public var totals: UserMigrationRun.Totals
         /// `migration_status, count(*)` after the run.
         public var statusCounts: [(status: String, count: Int64)]
-        /// Users still in the source status (locked by another transaction during the run).
+        /// Users still in the source status that a later run would take (soft-deleted users
+        /// are not counted: a migration never takes them).
         public var remaining: Int64
+        /// Soft-deleted users: the pending ones a migration skips, and all of them; `nil`
+        /// without a soft-delete column.
+        public var softDeleted: (pending: Int64, all: Int64)?
     }
 
     /// What `--dry-run` found.
     public struct DryRunReport: Sendable {
         public var direction: UserMigrationDirection
-        /// Users in the source status.
+        /// Users in the source status that a run would take (soft-deleted ones left out).
         public var users: Int64
         public var batchSize: Int
+        /// At most this many batches per run; `nil` for `--all`.
+        public var maxBatches: Int?
+        /// Soft-deleted users, see ``Summary/softDeleted``.
+        public var softDeleted: (pending: Int64, all: Int64)?
         /// The first few of them, in id order.
         public var firstIDs: [String]
         /// Better Auth users and credential accounts created by the migration that exist now.
@@ -121,7 +132,8 @@ public struct UserMigrator: Sendable {
             try await self.preflight(connection, schema: schema)
         }
         let counts = try await self.statusCounts(connection, schema: schema)
-        let total = counts.first { $0.status == options.direction.fromStatus }?.count ?? 0
+        let softDeleted = try await self.softDeletedCounts(connection, schema: schema)
+        let total = self.takeable(counts, softDeleted: softDeleted, direction: options.direction)
 
         if options.dryRun {
             var binds = PostgresBindings()
@@ -136,6 +148,8 @@ public struct UserMigrator: Sendable {
                     direction: options.direction,
                     users: total,
                     batchSize: options.batchSize,
+                    maxBatches: options.maxBatches,
+                    softDeleted: softDeleted,
                     firstIDs: ids,
                     createdUsers: users,
                     createdAccounts: accounts,
@@ -148,6 +162,7 @@ public struct UserMigrator: Sendable {
         var run = UserMigrationRun(
             direction: options.direction,
             batchSize: options.batchSize,
+            maxBatches: options.maxBatches,
             crashAfterBatches: options.crashAfterBatches
         )
         var action = run.start()
@@ -169,9 +184,16 @@ public struct UserMigrator: Sendable {
                 return .simulatedCrash(batches: run.totals.batches, exitCode: exitCode)
             case .finish(let totals):
                 let after = try await self.statusCounts(connection, schema: schema)
-                let remaining = after.first { $0.status == options.direction.fromStatus }?.count ?? 0
+                let deletedAfter = try await self.softDeletedCounts(connection, schema: schema)
+                let remaining = self.takeable(after, softDeleted: deletedAfter, direction: options.direction)
                 return .finished(
-                    Summary(direction: options.direction, totals: totals, statusCounts: after, remaining: remaining)
+                    Summary(
+                        direction: options.direction,
+                        totals: totals,
+                        statusCounts: after,
+                        remaining: remaining,
+                        softDeleted: deletedAfter
+                    )
                 )
             }
         }
@@ -199,6 +221,7 @@ public struct UserMigrator: Sendable {
             )
         }
         if let name = schema.nameColumn, legacy[name] == nil { schema.nameColumn = nil }
+        if let deletedAt = schema.deletedAtColumn, legacy[deletedAt] == nil { schema.deletedAtColumn = nil }
         schema.idType = legacy[schema.idColumn]
         for table in [schema.betterAuthUsersTable, schema.betterAuthAccountsTable] {
             guard try await !self.columns(connection, table: table).isEmpty else {
@@ -252,6 +275,27 @@ public struct UserMigrator: Sendable {
                 "\(UserMigrationProblems(problems)); nothing was changed (fix these users, then run again)"
             )
         }
+    }
+
+    /// The users in the run's source status that it would take: for a migration, the pending
+    /// ones that are not soft-deleted.
+    private func takeable(
+        _ counts: [(status: String, count: Int64)],
+        softDeleted: (pending: Int64, all: Int64)?,
+        direction: UserMigrationDirection
+    ) -> Int64 {
+        let inStatus = counts.first { $0.status == direction.fromStatus }?.count ?? 0
+        guard direction == .migrate, let softDeleted else { return inStatus }
+        return max(0, inStatus - softDeleted.pending)
+    }
+
+    private func softDeletedCounts(
+        _ connection: PostgresConnection,
+        schema: UserMigrationSchema
+    ) async throws -> (pending: Int64, all: Int64)? {
+        guard let sql = schema.softDeletedCountsSQL else { return nil }
+        guard let row = try await connection.rows(sql, logger: self.logger).first else { return (0, 0) }
+        return try row.decode((Int64, Int64).self)
     }
 
     private func statusCounts(

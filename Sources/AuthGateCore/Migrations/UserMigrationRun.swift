@@ -3,13 +3,16 @@
 ///
 /// ```
 /// idle ──start()──▶ running ──batchCommitted(n > 0)──▶ running (next batch)
+///                      │  ├──batchCommitted(n > 0), maxBatches reached──▶ finished
 ///                      │  └──batchCommitted(n > 0), test hook reached──▶ stopped (exit code)
 ///                      └──batchCommitted(0)──▶ finished
 /// ```
 ///
 /// Each batch is one transaction that takes up to `batchSize` users in the source status (rows
-/// locked by others are skipped), so the loop ends on the first empty batch, and a run that
-/// was killed resumes where the last committed batch left off.
+/// locked by others are skipped). A run with ``maxBatches`` (the CLI's `--batch-size N` without
+/// `--all`: one batch of N, the rollout guide's canary and steps) ends after that many committed
+/// batches; without it the loop ends on the first empty batch (`--all`). A run that was killed
+/// resumes where the last committed batch left off.
 ///
 /// Test hook: with ``crashAfterBatches`` set (the CLI reads `AUTHGATE_TEST_CRASH_AFTER_BATCHES`)
 /// the run stops as if the process had crashed right after that many committed batches; the CLI
@@ -47,15 +50,24 @@ public struct UserMigrationRun: Sendable {
 
     public let direction: UserMigrationDirection
     public let batchSize: Int
+    /// The run finishes after this many committed batches; `nil` runs until no user is left.
+    public let maxBatches: Int?
     /// Test hook: stop after this many committed batches.
     public let crashAfterBatches: Int?
     private var state: State = .idle
 
-    /// - Precondition: `batchSize > 0`.
-    public init(direction: UserMigrationDirection, batchSize: Int, crashAfterBatches: Int? = nil) {
+    /// - Precondition: `batchSize > 0`, and `maxBatches`, if given, `> 0`.
+    public init(
+        direction: UserMigrationDirection,
+        batchSize: Int,
+        maxBatches: Int? = nil,
+        crashAfterBatches: Int? = nil
+    ) {
         precondition(batchSize > 0, "batch size must be positive")
+        precondition(maxBatches.map { $0 > 0 } ?? true, "the batch limit must be positive")
         self.direction = direction
         self.batchSize = batchSize
+        self.maxBatches = maxBatches
         self.crashAfterBatches = crashAfterBatches
     }
 
@@ -91,6 +103,10 @@ public struct UserMigrationRun: Sendable {
             self.state = .stopped(totals)
             return .simulateCrash(exitCode: Self.crashExitCode)
         }
+        if let limit = self.maxBatches, totals.batches >= limit {
+            self.state = .finished(totals)
+            return .finish(totals)
+        }
         self.state = .running(totals)
         return .runBatch(number: totals.batches + 1, limit: self.batchSize)
     }
@@ -109,6 +125,24 @@ public enum UserMigrationOutput {
         let doneText = String(done)
         let padded = String(repeating: " ", count: max(0, totalText.count - doneText.count)) + doneText
         return "[\(bar)] \(padded)/\(totalText) users (\(percent)%)"
+    }
+
+    /// The line that ends a run: what to run next, given the users `left` in the run's source
+    /// status (soft-deleted ones not counted) and the batch size the run used.
+    public static func nextStep(direction: UserMigrationDirection, left: Int64, batchSize: Int) -> String {
+        switch (direction, left > 0) {
+        case (.migrate, true):
+            return
+                "next: watch the dashboard, then `authgate users migrate --batch-size \(batchSize)` (\(left) users still pending), or `--all` for the rest"
+        case (.migrate, false):
+            return
+                "every user is migrated; to undo: `authgate users migrate --rollback --batch-size \(batchSize)` (or `--rollback --all`)"
+        case (.rollback, true):
+            return
+                "next: `authgate users migrate --rollback --batch-size \(batchSize)` (\(left) users still migrated), or `--rollback --all` for the rest"
+        case (.rollback, false):
+            return "no user is migrated any more; to migrate again: `authgate users migrate --batch-size \(batchSize)`"
+        }
     }
 
     /// The counts per status in the shape of psql's output of

@@ -19,6 +19,9 @@ public struct UserMigrationSchema: Sendable, Hashable {
     public var nameColumn: String? = "name"
     public var passwordHashColumn: String = "password_hash"
     public var statusColumn: String = "migration_status"
+    /// The soft-delete column: users with it set are never migrated (they stay `pending` and
+    /// are counted apart). `nil`, or a table without the column, migrates every pending user.
+    public var deletedAtColumn: String? = "deleted_at"
     public var betterAuthUsersTable: String = "better_auth_users"
     public var betterAuthAccountsTable: String = "better_auth_accounts"
     /// The id column's type as `format_type` spells it (`integer`, `uuid`, `character
@@ -43,7 +46,7 @@ public struct UserMigrationSchema: Sendable, Hashable {
             self.usersTable, self.idColumn, self.emailColumn, self.passwordHashColumn, self.statusColumn,
             self.betterAuthUsersTable, self.betterAuthAccountsTable,
         ].filter { !SessionSchema.isValidIdentifier($0) }
-            + (self.nameColumn.map { SessionSchema.isValidIdentifier($0) ? [] : [$0] } ?? [])
+            + [self.nameColumn, self.deletedAtColumn].compactMap { $0 }.filter { !SessionSchema.isValidIdentifier($0) }
     }
 
     /// The Better Auth credential account id of legacy user `id`.
@@ -66,6 +69,13 @@ public struct UserMigrationSchema: Sendable, Hashable {
 
     private var q: (String) -> String { SessionSchema.quoted }
 
+    /// ` AND l."deleted_at" IS NULL` (with `alias`, else the bare column), or nothing without a
+    /// soft-delete column: the condition that keeps soft-deleted users out of a migration.
+    func notSoftDeleted(alias: String? = "l") -> String {
+        guard let column = self.deletedAtColumn else { return "" }
+        return " AND \(alias.map { "\($0)." } ?? "")\(q(column)) IS NULL"
+    }
+
     /// `"id" = ANY($n::text[]::integer[])`, or `"id"::text = ANY($n::text[])` without a safe type.
     func idMatches(_ parameter: Int, alias: String? = nil) -> String {
         let column = (alias.map { "\($0)." } ?? "") + q(self.idColumn)
@@ -86,6 +96,16 @@ public struct UserMigrationSchema: Sendable, Hashable {
 
     // MARK: counts
 
+    /// Soft-deleted users: one row `(pending bigint, all bigint)`, the pending ones a migration
+    /// skips and all of them. Only with a soft-delete column.
+    public var softDeletedCountsSQL: String? {
+        guard let column = self.deletedAtColumn else { return nil }
+        return """
+            SELECT count(*) FILTER (WHERE \(q(self.statusColumn)) = 'pending'), count(*) FROM \(q(self.usersTable)) \
+            WHERE \(q(column)) IS NOT NULL
+            """
+    }
+
     /// `migration_status, count` of the legacy table, by status.
     public var statusCountsSQL: String {
         "SELECT \(q(self.statusColumn))::text, count(*) FROM \(q(self.usersTable)) GROUP BY 1 ORDER BY 1"
@@ -103,18 +123,20 @@ public struct UserMigrationSchema: Sendable, Hashable {
         """
     }
 
-    /// Up to `$1` ids of users in status `status`, in id order (for a dry run).
-    public func firstIDsSQL(status: UserMigrationDirection) -> String {
-        """
-        SELECT l.\(q(self.idColumn))::text FROM \(q(self.usersTable)) l \
-        WHERE l.\(q(self.statusColumn)) = '\(status.fromStatus)' ORDER BY l.\(q(self.idColumn)) LIMIT $1
-        """
+    /// Up to `$1` ids of the users a run in `direction` would take, in id order (for a dry run).
+    public func firstIDsSQL(status direction: UserMigrationDirection) -> String {
+        let live = direction == .migrate ? self.notSoftDeleted() : ""
+        return """
+            SELECT l.\(q(self.idColumn))::text FROM \(q(self.usersTable)) l \
+            WHERE l.\(q(self.statusColumn)) = '\(direction.fromStatus)'\(live) ORDER BY l.\(q(self.idColumn)) LIMIT $1
+            """
     }
 
     // MARK: batches
 
-    /// One batch of `pending` users, locked for the transaction, skipping rows another
-    /// transaction holds: binds `$1` the batch size; rows `(id, email, name, password_hash)`.
+    /// One batch of `pending` users that are not soft-deleted, locked for the transaction,
+    /// skipping rows another transaction holds: binds `$1` the batch size; rows `(id, email,
+    /// name, password_hash)`.
     /// Columns are qualified (`l."id"`) so that `ORDER BY` sorts by the column itself (its
     /// index, numeric order) and not by the `::text` output column of the same name.
     public var selectPendingBatchSQL: String {
@@ -122,11 +144,13 @@ public struct UserMigrationSchema: Sendable, Hashable {
         return """
             SELECT l.\(q(self.idColumn))::text, l.\(q(self.emailColumn))::text, \(name), \
             l.\(q(self.passwordHashColumn))::text FROM \(q(self.usersTable)) l \
-            WHERE l.\(q(self.statusColumn)) = 'pending' ORDER BY l.\(q(self.idColumn)) LIMIT $1 FOR UPDATE SKIP LOCKED
+            WHERE l.\(q(self.statusColumn)) = 'pending'\(self.notSoftDeleted()) ORDER BY l.\(q(self.idColumn)) \
+            LIMIT $1 FOR UPDATE SKIP LOCKED
             """
     }
 
     /// One batch of `migrated` users for a rollback: binds `$1` the batch size; rows `(id)`.
+    /// Soft-deleted users are rolled back too: the rollback undoes whatever the migration made.
     public var selectMigratedBatchSQL: String {
         """
         SELECT l.\(q(self.idColumn))::text FROM \(q(self.usersTable)) l \
@@ -197,7 +221,7 @@ public struct UserMigrationSchema: Sendable, Hashable {
         let name = self.nameColumn.map { "l.\(q($0))::text" } ?? "NULL::text"
         let columns =
             "l.\(q(self.idColumn))::text, l.\(q(self.emailColumn))::text, \(name), l.\(q(self.passwordHashColumn))::text"
-        let pending = "l.\(q(self.statusColumn)) = 'pending'"
+        let pending = "l.\(q(self.statusColumn)) = 'pending'\(self.notSoftDeleted())"
         let users = q(self.usersTable)
         let betterAuth = q(self.betterAuthUsersTable)
         return """
@@ -217,7 +241,8 @@ public struct UserMigrationSchema: Sendable, Hashable {
     public var duplicateEmailsSQL: String {
         """
         SELECT lower(\(q(self.emailColumn))::text), array_agg(\(q(self.idColumn))::text ORDER BY \(q(self.idColumn))) \
-        FROM \(q(self.usersTable)) WHERE \(q(self.statusColumn)) = 'pending' AND coalesce(\(q(self.emailColumn))::text, '') <> '' \
+        FROM \(q(self.usersTable)) WHERE \(q(self.statusColumn)) = 'pending'\(self.notSoftDeleted(alias: nil)) \
+        AND coalesce(\(q(self.emailColumn))::text, '') <> '' \
         GROUP BY 1 HAVING count(*) > 1 LIMIT $1
         """
     }

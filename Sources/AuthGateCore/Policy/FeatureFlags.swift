@@ -19,9 +19,17 @@ public struct FeatureFlags: Sendable, Hashable {
     /// The rollout phase named by the two flags: `infrastructure` (dual, legacy first), `beta`
     /// (dual, Better Auth first), `complete` (Better Auth only) or `rollback` (legacy only).
     public var phase: String
-    /// Whether this caller should be offered Better Auth: the flags accept it (every phase but
-    /// `rollback`) and the caller is in the rollout cohort. An anonymous caller counts as in the
-    /// cohort only at 100 %, since there is no id to bucket.
+    /// Whether this caller should sign in with Better Auth. Never a system the phase refuses,
+    /// and the percentage applies only where the phase lets the client choose:
+    ///
+    /// | phase | `enable_better_auth` |
+    /// |---|---|
+    /// | `infrastructure` (legacy first) | `false`: Better Auth is in place, nobody is sent to it yet |
+    /// | `beta` (Better Auth first, both accepted) | the caller is in the rollout cohort |
+    /// | `complete` (Better Auth only) | `true`, whatever the percentage: legacy is refused |
+    /// | `rollback` (legacy only) | `false`, whatever the percentage: Better Auth is refused |
+    ///
+    /// An anonymous caller counts as in the cohort only at 100 %, since there is no id to bucket.
     public var enableBetterAuth: Bool
     /// The global `enable_dual_auth` flag.
     public var enableDualAuth: Bool
@@ -58,7 +66,6 @@ public struct FeatureFlags: Sendable, Hashable {
         case (false, true): self.phase = "complete"
         case (false, false): self.phase = "rollback"
         }
-        let flagsAcceptBetterAuth = enableDualAuth || preferBetterAuth
         let inCohort: Bool
         if let caller {
             let bucket = RolloutCohort.bucket(userID: caller.userID)
@@ -70,7 +77,11 @@ public struct FeatureFlags: Sendable, Hashable {
             self.bucket = nil
             self.cohort = nil
         }
-        self.enableBetterAuth = flagsAcceptBetterAuth && inCohort
+        switch (enableDualAuth, preferBetterAuth) {
+        case (true, true): self.enableBetterAuth = inCohort
+        case (false, true): self.enableBetterAuth = true
+        case (true, false), (false, false): self.enableBetterAuth = false
+        }
         self.enableDualAuth = enableDualAuth
         self.preferBetterAuth = preferBetterAuth
         self.enableOAuth = enableOAuth && self.enableBetterAuth
