@@ -269,6 +269,67 @@ def postgres():
         _cleanups.remove(pg.destroy)
 
 
+class PasswordPostgres(Postgres):
+    """A private cluster whose role ``role`` logs in over TCP with a SCRAM password (every
+    other role, the harness's ``postgres`` included, keeps trust). ``role_dsn`` is the URL the
+    gateway gets, the password percent-encoded; ``password`` is the plain one."""
+
+    role = "authgate_gw"
+
+    def __init__(self, bindir: Path, root: Path, port: int) -> None:
+        super().__init__(bindir, root, port)
+        # Characters that URL-encoding changes, so that both spellings can be looked for.
+        self.password = "Pg+Pw/" + secrets.token_hex(12) + "=:@"
+        from urllib.parse import quote
+
+        self.role_dsn = f"postgres://{self.role}:{quote(self.password, safe='')}@127.0.0.1:{port}/{DB_NAME}"
+
+    def init(self) -> None:
+        super().init()
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {self.role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())
+
+    def create_database(self) -> None:
+        super().create_database()
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            literal = self.password.replace("'", "''")
+            conn.execute(f"CREATE ROLE {self.role} LOGIN SUPERUSER PASSWORD '{literal}'")
+
+    def set_login(self, allowed: bool) -> None:
+        """``ALTER ROLE … [NO]LOGIN``: lets the gateway's connections in or keeps them out
+        while PostgreSQL serves everyone else."""
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {self.role} {'LOGIN' if allowed else 'NOLOGIN'}")
+
+
+@pytest.fixture
+def password_postgres():
+    """A function-scoped :class:`PasswordPostgres` of its own: for tests that restart
+    PostgreSQL or need a real password, without disturbing the session's cluster."""
+    root = Path(tempfile.mkdtemp(prefix="authgate-e2e-pgpw-"))
+    pg = PasswordPostgres(_pg_bindir(), root, free_port())
+    _cleanups.append(pg.destroy)
+    try:
+        pg.init()
+        pg.start()
+        pg.create_database()
+        yield pg
+    finally:
+        pg.destroy()
+        _cleanups.remove(pg.destroy)
+
+
+def start_private_auth_server(postgres: Postgres, workdir: Path, secret: str | None = None) -> "AuthServer":
+    """An ``auth_server.py`` of its own on ``postgres`` (stop it when done)."""
+    trusted = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    server = AuthServer(
+        free_port(), secret or "e2e-private-auth-secret-" + secrets.token_hex(16), postgres.dsn, trusted, workdir
+    )
+    server.start()
+    return server
+
+
 # --- Better Auth server -------------------------------------------------------------------
 
 

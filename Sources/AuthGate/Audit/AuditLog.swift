@@ -105,7 +105,7 @@ final class AuditLog: AuditSink {
         let configuration = url.clientConfiguration(maximumConnections: 2)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        self.clientRunner = Task { await client.run() }
+        self.clientRunner = client.runDetached()
         self.settings = settings
         var random = SystemRandomNumberGenerator()
         self.prefix = random.next()

@@ -8,9 +8,26 @@ import PostgresNIO
 ///
 /// Payloads: `session:<session id>` (sent by the trigger in `deploy/sql/authgate_notify.sql`
 /// when Better Auth deletes a session, i.e. on sign-out), `user:<user id>`, or `all`. Every
-/// instance that listens evicts at once; a lost connection is re-established with a backoff.
+/// instance that listens evicts at once; a lost connection is re-established with a backoff
+/// (200 ms, doubling, at most ``maximumRetryDelay``).
+///
+/// ## The gap
+///
+/// `NOTIFY` reaches only the connections listening when it is sent: a sign-out while the
+/// listener is disconnected (PostgreSQL restarting, a network cut, a failover) is never
+/// delivered. So when `LISTEN` is re-established after a lost connection or a failed attempt,
+/// the listener does what an `all` notification does: it purges the identity cache (every
+/// entry could have been evicted by a notification it missed) and has open tunnels
+/// revalidated. The purge comes after `LISTEN` has succeeded, so a sign-out is either in the
+/// gap (purged) or delivered; an answer fetched before the purge and stored after it is
+/// dropped by the cache's invalidation epoch. The first `LISTEN`, on the first attempt at
+/// start, purges nothing: nothing was listening before it, but nothing was cached long before
+/// it either.
 final class CacheEvictionListener: Sendable {
     static let channel = "authgate_cache_evict"
+    /// The longest wait between two connection attempts: the bound on how long a sign-out can
+    /// go unseen once PostgreSQL is back.
+    static let maximumRetryDelay: Duration = .seconds(2)
 
     private let task: Task<Void, Never>
 
@@ -25,6 +42,9 @@ final class CacheEvictionListener: Sendable {
         self.task = Task {
             var delay: Duration = .milliseconds(200)
             var connectionID = 0
+            // Whether notifications may have been missed: after a lost connection or a failed
+            // attempt.
+            var missedSome = false
             while !Task.isCancelled {
                 connectionID += 1
                 do {
@@ -35,13 +55,21 @@ final class CacheEvictionListener: Sendable {
                         id: connectionID,
                         logger: logger
                     ).get()
-                    logger.info("listening for cache evictions", metadata: ["channel": "\(Self.channel)"])
                     delay = .milliseconds(200)
                     // Whatever ends the listening (the server went away, cancellation), the
                     // connection is closed before it is released: postgres-nio requires it.
                     do {
                         try await withTaskCancellationHandler {
                             try await connection.listen(on: Self.channel) { notifications in
+                                // LISTEN has succeeded: from here on nothing is missed.
+                                var metadata: Logger.Metadata = ["channel": "\(Self.channel)"]
+                                if missedSome {
+                                    let purged = Self.apply("all", to: cache)
+                                    onEviction("all")
+                                    metadata["purged"] = "\(purged)"
+                                    missedSome = false
+                                }
+                                logger.info("listening for cache evictions", metadata: metadata)
                                 for try await notification in notifications {
                                     let evicted = Self.apply(notification.payload, to: cache)
                                     onEviction(notification.payload)
@@ -60,12 +88,15 @@ final class CacheEvictionListener: Sendable {
                 } catch {
                     if Task.isCancelled { break }
                     logger.warning(
-                        "cache eviction listener disconnected; retrying",
+                        "cache eviction listener disconnected; retrying, and purging the identity cache once listening again",
                         metadata: ["error": "\(String(reflecting: error).prefix(200))"]
                     )
                 }
+                // However the listening ended, notifications sent from now until the next
+                // LISTEN are lost.
+                missedSome = true
                 try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(10))
+                delay = min(delay * 2, Self.maximumRetryDelay)
             }
         }
     }

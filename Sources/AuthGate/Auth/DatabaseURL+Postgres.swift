@@ -35,3 +35,17 @@ extension DatabaseURL {
         return configuration
     }
 }
+
+extension PostgresClient {
+    /// Runs the pool in a detached task, which the owner cancels when it is done with the pool.
+    ///
+    /// Detached, not a plain `Task`: a plain task inherits the task-local graceful-shutdown
+    /// handler of the swift-service-lifecycle service that started the gateway, and
+    /// `PostgresClient.run()` cancels itself on graceful shutdown. SIGTERM would then close the
+    /// pools at once, while in-flight requests still resolve sessions and before the audit
+    /// writer has written what is queued (which went to the spill file). The gateway's
+    /// shutdown closes its pools itself, in order, once nothing needs them.
+    func runDetached() -> Task<Void, Never> {
+        Task.detached { await self.run() }
+    }
+}

@@ -104,7 +104,7 @@ final class MigrationStatusStore: Sendable {
             current?.runner.cancel()
             let configuration = url.clientConfiguration(maximumConnections: 4)
             let client = PostgresClient(configuration: configuration, backgroundLogger: self.logger)
-            current = Client(url: url, client: client, runner: Task { await client.run() })
+            current = Client(url: url, client: client, runner: client.runDetached())
             return client
         }
     }

@@ -16,7 +16,7 @@ final class PostgresSessionResolver: SessionResolver {
         self.client = client
         self.sql = schema.lookupSQL
         self.logger = logger
-        self.runner = Task { await client.run() }
+        self.runner = client.runDetached()
     }
 
     func resolve(

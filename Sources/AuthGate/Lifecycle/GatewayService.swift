@@ -6,10 +6,14 @@ import UnixSignals
 
 /// Runs a ``Gateway`` as a swift-service-lifecycle service: SIGHUP reloads the config file,
 /// and a graceful shutdown (SIGTERM, SIGINT) drains in-flight requests before returning.
-public struct GatewayService: Service {
+///
+/// The service holds the configuration and the environment, secrets included, and the service
+/// group names it in its log lines by `"\(service)"`: it describes and reflects itself as
+/// `GatewayService` only.
+public struct GatewayService: Service, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let config: GatewayConfig
     private let configPath: String?
-    private let environment: [String: String]
+    private let environment: ConfigEnvironment
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onStart: @Sendable (Gateway) async -> Void
@@ -24,11 +28,16 @@ public struct GatewayService: Service {
     ) {
         self.config = config
         self.configPath = configPath
-        self.environment = environment
+        self.environment = ConfigEnvironment(environment)
         self.group = group
         self.logger = logger
         self.onStart = onStart
     }
+
+    /// `GatewayService`: never the configuration or the environment it holds.
+    public var description: String { "GatewayService" }
+    public var debugDescription: String { self.description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
     public func run() async throws {
         let gateway = try await Gateway.start(
@@ -36,7 +45,7 @@ public struct GatewayService: Service {
             group: self.group,
             logger: self.logger,
             configPath: self.configPath,
-            environment: self.environment
+            environment: self.environment.variables
         )
         await self.onStart(gateway)
         let logger = self.logger

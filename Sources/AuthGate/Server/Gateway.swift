@@ -14,13 +14,13 @@ import NIOPosix
 /// try gateway.reload(newConfig)            // atomically, for the next requests
 /// await gateway.shutdown(drainTimeout: .seconds(10))
 /// ```
-public final class Gateway: Sendable {
+public final class Gateway: Sendable, CustomReflectable {
     /// The live configuration.
     public let configStore: ConfigStore
     public let metrics: GatewayMetrics
     /// Where `reloadFromFile()` reads the configuration, if anywhere.
     public let configPath: String?
-    private let environment: [String: String]
+    private let environment: ConfigEnvironment
     private let group: any EventLoopGroup
     private let serverChannel: any Channel
     private let adminChannel: (any Channel)?
@@ -42,6 +42,10 @@ public final class Gateway: Sendable {
     public var adminAddress: SocketAddress? { self.adminChannel?.localAddress }
     /// Client connections open now.
     public var openConnections: Int { self.tracker.count }
+
+    /// No children: the gateway holds the environment and the configuration, secrets included,
+    /// and `dump` or `Mirror` of it must not show them.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 
     private init(
         configStore: ConfigStore,
@@ -66,7 +70,7 @@ public final class Gateway: Sendable {
         self.configStore = configStore
         self.metrics = metrics
         self.configPath = configPath
-        self.environment = environment
+        self.environment = ConfigEnvironment(environment)
         self.group = group
         self.serverChannel = serverChannel
         self.adminChannel = adminChannel
@@ -364,7 +368,7 @@ public final class Gateway: Sendable {
         }
         let config: GatewayConfig
         do {
-            config = try ConfigLoader.load(path: configPath, environment: self.environment)
+            config = try ConfigLoader.load(path: configPath, environment: self.environment.variables)
         } catch {
             self.metrics.configReloadFailures.increment()
             for issue in error.issues {

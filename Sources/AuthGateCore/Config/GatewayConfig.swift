@@ -455,11 +455,15 @@ public struct GatewayConfig: Sendable, Equatable {
     }
 }
 
-/// A secret that never prints itself.
+/// A secret that never prints itself: not through `description`, `debugDescription`, nor
+/// reflection (`dump`, `Mirror`, the default description of a type that holds one), so a
+/// configuration, a service or an error carrying one can be logged whole.
 ///
 /// Held as bytes: a secret read from a `*_file` may be binary (a random HMAC key), and is used
 /// as exactly the bytes of the file. Inline and environment secrets are their UTF-8 bytes.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// The secret's bytes; read them only where they are used.
     public let bytes: [UInt8]
     /// A secret from text, as its UTF-8 bytes.
@@ -473,4 +477,6 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var isUTF8: Bool { String(validating: self.bytes, as: UTF8.self) != nil }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// No children: the value stays out of `dump` and `Mirror`.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }

@@ -68,7 +68,9 @@ public struct SessionSchema: Sendable, Hashable {
 }
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=…` URL.
-public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
+public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     public var host: String
     public var port: Int
     public var username: String
@@ -136,6 +138,22 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
     /// Never prints the password.
     public var description: String {
         "postgres://\(self.username)@\(self.host):\(self.port)/\(self.database)"
+    }
+
+    /// Never prints the password either (`String(reflecting:)`, `print` of a holder).
+    public var debugDescription: String { self.description }
+
+    /// The password is a ``Secret`` child here: `dump` and `Mirror` show `<redacted>`.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": self.host, "port": self.port, "username": self.username,
+                "password": self.password.map(Secret.init) as Any, "database": self.database,
+                "requireTLS": self.requireTLS,
+            ],
+            displayStyle: .struct
+        )
     }
 
     static func percentDecode(_ text: Substring) -> String {
