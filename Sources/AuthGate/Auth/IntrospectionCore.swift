@@ -139,7 +139,13 @@ final class IntrospectionCore: Sendable {
             let outcome = self.verifyJWT(token, kind: .betterAuthJWT, cacheKind: .betterAuthJWT) {
                 settings.betterAuthVerifier(jwks: jwks?.keys ?? JWTKeySet())
             }
-            guard case .immediate(.rejected(.unknownKey)) = outcome, let jwks else { return outcome }
+            guard case .immediate(.rejected(.unknownKey)) = outcome, let jwks,
+                JWTVerifier.unverifiedIssuer(of: token[...]) == settings.betterAuthIssuer
+            else {
+                // Not the auth server's token (a legacy JWT with a kid, say): no refetch, and no
+                // waiting for one.
+                return outcome
+            }
             // An unknown kid: the auth server may have rotated its keys. One fetch for all
             // concurrent requests, at most one per cooldown; inside the cooldown the token
             // waits for the fetch scheduled at its end rather than being refused.

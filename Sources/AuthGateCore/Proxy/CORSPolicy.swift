@@ -249,7 +249,7 @@ public struct CORSPolicy: Sendable, Equatable {
                 return .failure(ConfigProblem("\"\(text)\": missing ] after the IPv6 address"))
             }
             let address = authority[authority.index(after: authority.startIndex)..<close]
-            guard IPAddress(parsingIPv6: address.utf8) != nil else {
+            guard ConfigSyntax.IPAddress(parsingIPv6: address.utf8) != nil else {
                 return .failure(ConfigProblem("\"\(text)\": \"\(address)\" is not an IPv6 address"))
             }
             host = "[" + address.lowercased() + "]"

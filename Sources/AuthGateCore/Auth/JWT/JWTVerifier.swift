@@ -275,6 +275,23 @@ public struct JWTVerifier: Sendable {
         )
     }
 
+    /// The `iss` claim of `token` without verifying anything, or `nil` when the token has no
+    /// string `iss` or is not a decodable JWT.
+    ///
+    /// Only a routing hint: it decides whether a token with an unknown `kid` may be the auth
+    /// server's (and worth a JWKS refetch, and waiting for it) or belongs to another issuer,
+    /// such as a legacy token, which must not wait for the Better Auth key set. Runs only on
+    /// that rejection path, never for a token that verifies.
+    public static func unverifiedIssuer(of token: Substring) -> String? {
+        let segments = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard segments.count == 3, let payload = Base64URL.decode(Substring(segments[1])),
+            case .string(let issuer)? = (try? JSONParser.parse(payload))?["iss"]
+        else {
+            return nil
+        }
+        return issuer
+    }
+
     /// A NumericDate claim: absent is fine, present must be an integral number.
     private static func numericDate(_ value: JSONValue?) -> Result<Int64?, RejectionReason> {
         guard let value else {
