@@ -121,7 +121,7 @@ extension Gateway {
                 guard let jwks = introspection.jwks else { return nil }
                 let known = jwks.keys.count
                 if known > 0 { return known }
-                return try? await jwks.refresh(on: eventLoop).get().count
+                return try? await jwks.refreshWithoutWaiting(on: eventLoop).get().count
             },
             logger: self.readinessLogger
         )

@@ -81,6 +81,17 @@ final class JWKSStore: Sendable {
         if stopped { task.cancel() }
     }
 
+    /// The keys known now, after a fetch if one is running or the cooldown allows one now;
+    /// never waits for a fetch scheduled at the end of the cooldown (the readiness probe).
+    func refreshWithoutWaiting(on eventLoop: any EventLoop) -> EventLoopFuture<JWTKeySet> {
+        let (mayFetch, keys) = self.state.withLockedValue { state -> (Bool, JWTKeySet) in
+            guard state.running == nil else { return (true, state.keys) }
+            if let last = state.lastFetch, NIODeadline.now() - last < self.cooldown { return (false, state.keys) }
+            return (true, state.keys)
+        }
+        return mayFetch ? self.refresh(on: eventLoop, force: true) : eventLoop.makeSucceededFuture(keys)
+    }
+
     /// The key set after a refresh; see ``refreshed(on:force:)``.
     func refresh(on eventLoop: any EventLoop, force: Bool = false) -> EventLoopFuture<JWTKeySet> {
         self.refreshed(on: eventLoop, force: force).map(\.keys)
