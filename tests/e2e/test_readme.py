@@ -5,6 +5,7 @@ section."""
 from __future__ import annotations
 
 import grp
+import importlib.util
 import os
 import re
 import shutil
@@ -35,11 +36,15 @@ def shell_blocks(text: str) -> list[list[str]]:
     ]
 
 
-def slug(heading: str) -> str:
-    """GitHub's anchor of a heading."""
-    text = heading.strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
+def _toc_script():
+    """scripts/readme-toc.py, the one place that knows GitHub's anchor of a heading."""
+    spec = importlib.util.spec_from_file_location("readme_toc", REPO_ROOT / "scripts" / "readme-toc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+slug = _toc_script().slug
 
 
 def test_quick_start_is_two_commands_run_it_and_test_it():
