@@ -83,7 +83,9 @@ struct SlowClientIntegrationTests {
 
     @Test("a request head that trickles in gets 408 request_timeout and a closed connection")
     func slowHeadGets408() async throws {
-        let configure: (inout GatewayConfig) -> Void = { $0.server.requestHeaderTimeoutMs = 500 }
+        // 1 s, not less: the first head of a connection counts from the accept, and a test
+        // process under load can take a few hundred ms between its connect and its first send.
+        let configure: (inout GatewayConfig) -> Void = { $0.server.requestHeaderTimeoutMs = 1000 }
         try await GatewayFixture.withGateway(eventLoops: 1, configure: configure) { fixture in
             let slow = try await fixture.connect()
             try await slow.send("GET /echo HTTP/1.1\r\nHost: g\r\n")
@@ -113,7 +115,7 @@ struct SlowClientIntegrationTests {
             let keepAlive = try await fixture.connect()
             try await keepAlive.send("GET /echo/1 HTTP/1.1\r\nHost: g\r\n\r\n")
             #expect(try await keepAlive.readResponse().status == 200)
-            try await Task.sleep(for: .milliseconds(1200))
+            try await Task.sleep(for: .milliseconds(2200))
             try await keepAlive.send("GET /echo/2 HTTP/1.1\r\nHost: g\r\n\r\n")
             #expect(try await keepAlive.readResponse().status == 200)
             await keepAlive.close()
