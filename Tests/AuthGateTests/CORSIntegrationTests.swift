@@ -164,11 +164,12 @@ struct CORSIntegrationTests {
 
     @Test("preflights count towards the per-IP rate limit: the one over it gets 429, readable by the origin")
     func rateLimitedPreflight() async throws {
-        try await GatewayFixture.withGateway(configure: { config in
+        let configure: (inout GatewayConfig) -> Void = { config in
             Self.configure(&config)
             config.rateLimits.ipBurst = 2
             config.rateLimits.ipRequestsPerMinute = 1
-        }) { fixture in
+        }
+        try await GatewayFixture.withGateway(configure: configure) { fixture in
             let client = try await fixture.connect()
             var statuses: [Int] = []
             var last: RawHTTPResponse?

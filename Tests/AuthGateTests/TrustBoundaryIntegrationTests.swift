@@ -232,7 +232,8 @@ struct TrustBoundaryIntegrationTests {
             #expect(seen.contains("x-kept"))
             await client.close()
         }
-        try await GatewayFixture.withGateway(configure: { $0.trustedProxies = ["127.0.0.1/32"] }) { fixture in
+        let trusting: (inout GatewayConfig) -> Void = { $0.trustedProxies = ["127.0.0.1/32"] }
+        try await GatewayFixture.withGateway(configure: trusting) { fixture in
             let client = try await fixture.connect()
             try await client.send(ProxyIntegrationTests.get("/echo", headers: sent))
             let seen = Set(
