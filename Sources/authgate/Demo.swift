@@ -46,7 +46,10 @@ struct Demo: AsyncParsableCommand {
         let betterAuthJWTSecret = Self.randomSecret()
         config.auth.legacyJWTSecret = Secret(legacySecret)
         config.auth.betterAuthJWTSecret = Secret(betterAuthJWTSecret)
-        config.auth.betterAuthSecret = Secret(Self.randomSecret())
+        // The demo has no auth server: its Better Auth credential is an HS256 JWT. Without a
+        // session secret no session cookie needs get-session (so /ready is ready), and without a
+        // JWKS nothing asks for keys (a warning at every start and stop).
+        config.auth.jwksEnabled = false
         config.routes = [
             GatewayConfig.Route(path: "/api/public/", access: "public"),
             GatewayConfig.Route(path: "/bytes/", access: "public"),

@@ -246,6 +246,7 @@ struct ConfigLoaderTests {
           jwt_audience: example-audience
           jwks_refresh_cooldown_ms: 10000
           jwks_refresh_interval_ms: 60000
+          jwks_enabled: false
           legacy_keys:
             - kid: key-2026
               alg: HS256
@@ -413,6 +414,7 @@ struct ConfigLoaderTests {
         expected.auth.jwtAudience = "example-audience"
         expected.auth.jwksRefreshCooldownMs = 10000
         expected.auth.jwksRefreshIntervalMs = 60000
+        expected.auth.jwksEnabled = false
         expected.auth.legacyKeys = [
             .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
             .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
@@ -1134,7 +1136,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 127)
+        #expect(keys.count == 128)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1169,7 +1171,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 127)
+        #expect(keys.count == 128)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

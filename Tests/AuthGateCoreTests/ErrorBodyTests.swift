@@ -235,6 +235,7 @@ struct ErrorBodyTests {
             (.shuttingDown, 503, "shutting_down"),
             (.notFound, 404, "not_found"),
             (.badRequest("m"), 400, "bad_request"),
+            (.invalidRequest("m"), 400, "invalid_request"),
             (.tooManyRequests(retryAfterSeconds: 1, reason: .rateLimited), 429, "rate_limited"),
             (.tooManyRequests(retryAfterSeconds: 1, reason: .lockedOut), 429, "locked_out"),
         ]

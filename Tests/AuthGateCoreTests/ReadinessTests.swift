@@ -30,6 +30,13 @@ struct ReadinessTests {
         #expect(self.required(plan) == [.backend: true, .authServer: true, .jwks: false])
     }
 
+    @Test("with auth.jwks_enabled false the JWKS is not a dependency at all")
+    func jwksDisabled() {
+        var config = self.config()
+        config.auth.jwksEnabled = false
+        #expect(self.required(Readiness.Plan(config: config)) == [.backend: true, .authServer: true])
+    }
+
     @Test("the postgres resolver needs PostgreSQL, not the auth server")
     func postgresResolver() {
         let plan = Readiness.Plan(config: self.config(resolver: "postgres", database: true))

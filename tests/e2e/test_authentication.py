@@ -4,6 +4,8 @@ tokens, the real gateway binary in front of an echo backend."""
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 import time
 import uuid
 
@@ -329,6 +331,58 @@ def test_refresh_goes_to_the_issuer_of_the_credential(authgate, gateway_auth_con
     assert session.status_code == 200, session.text
     assert session.json()["user"]["id"] == user.user_id
     assert requests.post(url, timeout=TIMEOUT).status_code == 401
+
+
+def test_refresh_with_the_rollout_guides_json_body(authgate, gateway_auth_config, auth_server, backend, legacy_secret):
+    """The guide posts {"refresh_token": "…"}: a legacy token in it goes to the backend's refresh
+    path with the body as sent, a Better Auth session value to the auth server; a body without
+    that shape is 400 invalid_request and reaches nobody."""
+    gateway = authgate(gateway_auth_config)
+    url = f"{gateway.url}/api/auth-proxy/refresh"
+    old = legacy_token("refresh-body-1", "rb@example.com", "user", secret=legacy_secret, exp_in=-60)
+    body = json.dumps({"refresh_token": old}).encode()
+    backend.reset()
+    answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    fresh = answer.json()["token"]
+    assert fresh != old
+    headers = backend_headers(requests.get(f"{gateway.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}, timeout=TIMEOUT))
+    assert headers["x-auth-user-id"] == "refresh-body-1"
+    refreshes = [r for r in backend.requests() if r["path"].startswith("/api/auth/refresh")]
+    assert len(refreshes) == 1, refreshes
+    assert refreshes[0]["method"] == "POST"
+    assert refreshes[0]["body_sha256"] == hashlib.sha256(body).hexdigest(), "the body reached the backend as sent"
+    assert "authorization" not in refreshes[0]["headers"]
+
+    # Chunked works the same way.
+    chunked = requests.post(url, data=iter([body[:10], body[10:]]), headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    assert chunked.status_code == 200, chunked.text
+
+    # A forged legacy token in the body never reaches the backend.
+    backend.reset()
+    forged = legacy_token("refresh-body-1", "rb@example.com", "user", secret=legacy_secret + "-no")
+    assert_401(requests.post(url, json={"refresh_token": forged}, timeout=TIMEOUT), "bad_signature")
+    assert backend.requests() == []
+
+    # A Better Auth session value in the body is refreshed by the auth server.
+    user = new_user(auth_server, "refresh-body")
+    session = requests.post(url, json={"refresh_token": user.bearer}, timeout=TIMEOUT)
+    assert session.status_code == 200, session.text
+    assert session.json()["user"]["id"] == user.user_id
+
+    # Malformed bodies: 400 invalid_request with the JSON error body, on a connection that
+    # stays usable.
+    with requests.Session() as client:
+        for bad in [b"refresh_token=abc", b"{}", b'{"refresh_token": 7}', b'["x"]', b'{"refresh_token":"a"']:
+            response = client.post(url, data=bad, headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+            assert response.status_code == 400, (bad, response.status_code, response.text)
+            error = response.json()
+            assert error["error"] == "invalid_request", error
+            assert error["request_id"]
+        assert client.post(url, json={"refresh_token": old}, timeout=TIMEOUT).status_code == 200
+    assert [r for r in backend.requests() if r["path"].startswith("/api/auth/refresh")] != []
+    # Neither a header nor a body: still 401 missing_credential.
+    assert_401(requests.post(url, timeout=TIMEOUT), "missing_credential")
 
 
 def test_sign_out_fans_out_through_listen_notify(authgate, gateway_auth_config, auth_server, postgres):

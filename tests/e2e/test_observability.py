@@ -66,12 +66,17 @@ def test_metrics_move_as_the_events_happen(authgate, gateway_auth_config, auth_s
         'better_auth_token_validations_total{auth_method="legacy",outcome="valid"}': 1,
         'better_auth_token_validations_total{auth_method="legacy",outcome="invalid"}': 1,
         'better_auth_token_validations_total{auth_method="better-auth",outcome="valid"}': 1,
+        # The forged JWT is also offered to Better Auth (dual auth) and refused there.
+        'better_auth_token_validations_total{auth_method="better-auth",outcome="invalid"}': 1,
         'better_auth_token_cache_hits_total{auth_method="legacy"}': 1,
         'better_auth_token_cache_hits_total{auth_method="better-auth"}': 1,
         'authgate_http_requests_total{route_class="authenticated",status_class="2xx"}': 4,
         'authgate_http_requests_total{route_class="authenticated",status_class="4xx"}': 2,
         'authgate_http_requests_total{route_class="public",status_class="2xx"}': 1,
-        "better_auth_token_validation_seconds_count": 1,
+        # Every validation not served from the cache is timed: the legacy JWT, the forged one
+        # (twice: legacy, then Better Auth) and the get-session lookup — not only session
+        # lookups, or a p95 alert is blind to JWTs.
+        "better_auth_token_validation_seconds_count": 4,
     }
     moved = {series: delta(after, before, series) for series in expected}
     assert moved == expected, f"metric deltas {moved}, wanted {expected}"
@@ -88,6 +93,53 @@ def test_metrics_move_as_the_events_happen(authgate, gateway_auth_config, auth_s
         "better_auth_active_sessions counts the live session",
         log=lambda: gateway.log,
     )
+
+
+def test_every_ratio_of_the_guide_stays_within_0_and_1(authgate, gateway_auth_config, auth_server, legacy_secret):
+    """Attempts, successes and failures carry the same method label: the one that accepted, or
+    for a failure the one tried first. With Better Auth preferred, a legacy token is offered to
+    Better Auth first and accepted by legacy; it counts as a legacy attempt and a legacy success,
+    so the guide's `success / attempts` per method is never above 1."""
+    config = observed_config(gateway_auth_config)
+    config["auth"]["prefer_better_auth"] = True
+    gateway = authgate(config)
+    url = f"{gateway.url}/api/things"
+    email = f"ratio-{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(auth_server, email, PASSWORD, "ratio")
+    user = sign_in(auth_server, email, PASSWORD)
+
+    before = gateway.metrics()
+    for index in range(5):
+        token = legacy_token(f"ratio-legacy-{index}", "ratio@example.com", "user", secret=legacy_secret)
+        assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT).status_code == 200
+    assert requests.get(url, headers={"Cookie": user.cookie}, timeout=TIMEOUT).status_code == 200
+    forged = legacy_token("ratio-forged", "ratio@example.com", "user", secret="y" * 48)
+    assert requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=TIMEOUT).status_code == 401
+    after = gateway.metrics()
+
+    for method in ("legacy", "better-auth", "none"):
+        attempts = delta(after, before, f'better_auth_attempts_total{{auth_method="{method}"}}')
+        successes = delta(after, before, f'better_auth_success_total{{auth_method="{method}"}}')
+        failures = sum(
+            delta(after, before, key)
+            for key in after
+            if key.startswith(f'better_auth_failures_total{{auth_method="{method}",')
+        )
+        assert successes + failures == attempts, (method, successes, failures, attempts)
+        if attempts:
+            assert 0 <= successes / attempts <= 1, (method, successes, attempts)
+    assert delta(after, before, 'better_auth_attempts_total{auth_method="legacy"}') == 5
+    assert delta(after, before, 'better_auth_success_total{auth_method="legacy"}') == 5
+    # The cookie is Better Auth's; the forged JWT was offered to Better Auth first.
+    assert delta(after, before, 'better_auth_attempts_total{auth_method="better-auth"}') == 2
+    assert delta(after, before, 'better_auth_success_total{auth_method="better-auth"}') == 1
+    # Every validation that was not a cache hit (each JWT check, the get-session lookup) is
+    # timed: the histogram counts exactly what better_auth_token_validations_total counts.
+    validations = sum(
+        delta(after, before, key) for key in after if key.startswith("better_auth_token_validations_total{")
+    )
+    assert validations >= 7
+    assert delta(after, before, "better_auth_token_validation_seconds_count") == validations
 
 
 def test_log_lines_are_json_with_request_ids_and_never_hold_a_credential(

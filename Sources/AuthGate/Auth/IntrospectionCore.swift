@@ -149,19 +149,24 @@ final class IntrospectionCore: Sendable {
             // An unknown kid: the auth server may have rotated its keys. One fetch for all
             // concurrent requests, at most one per cooldown; inside the cooldown the token
             // waits for the fetch scheduled at its end rather than being refused.
+            // The wait is timed as one more validation (the check above was one): a p95 of the
+            // validation histogram sees tokens that wait for the JWKS.
+            let waitStarted = NIODeadline.now()
+            let metrics = self.metrics
             let verify: @Sendable (JWTKeySet) -> AuthVerdict = { keys in
                 let verifier = settings.betterAuthVerifier(jwks: keys)
                 if case .immediate(let verdict) = self.verifyJWT(
                     token,
                     kind: .betterAuthJWT,
                     cacheKind: .betterAuthJWT,
+                    recordsLatency: false,
                     verifier: { verifier }
                 ) {
                     return verdict
                 }
                 return .rejected(.unknownKey)
             }
-            return .pending(
+            let waited =
                 jwks.refreshed(on: eventLoop).flatMap { refreshed in
                     let verdict = verify(refreshed.keys)
                     // A fetch already running may have been answered before the rotation this
@@ -170,6 +175,10 @@ final class IntrospectionCore: Sendable {
                         return eventLoop.makeSucceededFuture(verdict)
                     }
                     return jwks.refreshed(on: eventLoop).map { verify($0.keys) }
+                }
+            return .pending(
+                waited.always { _ in
+                    metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - waitStarted).nanoseconds)
                 }
             )
         case .betterAuthSession(let value, let source):
@@ -219,6 +228,8 @@ final class IntrospectionCore: Sendable {
         let invalidation = cache.invalidationToken(for: key)
         let future = self.legacyFlights.run(key: key, on: eventLoop) {
             eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+                let started = NIODeadline.now()
+                defer { metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds) }
                 do throws(ResolverUnavailable) {
                     switch try await client.introspect(token) {
                     case .found(let identity):
@@ -246,6 +257,7 @@ final class IntrospectionCore: Sendable {
         _ token: String,
         kind: CredentialKind,
         cacheKind: CredentialKey.Kind,
+        recordsLatency: Bool = true,
         verifier: () -> JWTVerifier
     ) -> AuthOutcome {
         let key = CredentialKey(kind: cacheKind, credential: token)
@@ -258,7 +270,12 @@ final class IntrospectionCore: Sendable {
         case .stale, .miss:
             break
         }
-        switch verifier().verify(token, now: Self.nowSeconds()) {
+        let started = NIODeadline.now()
+        let result = verifier().verify(token, now: Self.nowSeconds())
+        if recordsLatency {
+            self.metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        }
+        switch result {
         case .success(let jwt):
             self.metrics.recordValidation(method: kind.method, outcome: .valid)
             var kind = kind

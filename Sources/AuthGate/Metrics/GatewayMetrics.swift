@@ -188,8 +188,10 @@ public final class GatewayMetrics: Sendable {
         if cls >= 1 && cls <= 5 { self.requestsByClass[routeClass.rawValue][cls].increment() }
     }
 
-    /// A request on an authenticated route; `method` is the system its first credential was
-    /// offered to (`nil`: it carried none).
+    /// A request on an authenticated route, counted with its verdict: `method` is the system
+    /// that accepted it, or for a failure the one its first credential was offered to (`nil`:
+    /// it carried none), the same label as its ``recordSuccess(method:)`` or
+    /// ``recordFailure(method:reason:)``.
     @inline(__always) public func recordAttempt(method: AuthMethod?) {
         self.attemptsByMethod[Self.methodIndex(method)].increment()
     }
@@ -356,7 +358,9 @@ public final class GatewayMetrics: Sendable {
             self.cacheNotifications.value
         )
         let validation = self.validationLatency.snapshot()
-        out += "# HELP better_auth_token_validation_seconds Time to resolve a credential on a cache miss.\n"
+        out +=
+            "# HELP better_auth_token_validation_seconds Time to validate a credential not served from the cache: "
+            + "JWT checks, session lookups, introspection calls, JWKS waits.\n"
         out += "# TYPE better_auth_token_validation_seconds histogram\n"
         for (index, bound) in self.validationLatency.bounds.enumerated() {
             out += "better_auth_token_validation_seconds_bucket{le=\"\(bound)\"} \(validation.cumulative[index])\n"

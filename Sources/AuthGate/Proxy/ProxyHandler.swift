@@ -74,6 +74,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var answeringLocally = false
     /// The body of a local endpoint that reads one (introspection), bounded.
     private var localBody: ByteBuffer?
+    /// A refresh whose token is in its body: the head and framing it goes on with once read.
+    private var pendingRefresh: (head: HTTPRequestHead, info: ProxyStateMachine.RequestInfo)?
     private var localKeepAlive = true
     static let maxLocalBodyBytes = 16 * 1024
     /// The request waiting for the introspection core's verdict.
@@ -224,6 +226,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if self.localBody != nil {
                     if self.localBody!.readableBytes + buffer.readableBytes > Self.maxLocalBodyBytes {
                         self.localBody = nil
+                        self.pendingRefresh = nil
                         self.localKeepAlive = false
                         self.writeLocal(
                             .payloadTooLarge,
@@ -247,7 +250,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.answeringLocally = false
                 if let body = self.localBody {
                     self.localBody = nil
-                    self.introspect(body, context: context)
+                    if let refresh = self.pendingRefresh {
+                        self.pendingRefresh = nil
+                        self.refresh(body: body, head: refresh.head, info: refresh.info, context: context)
+                    } else {
+                        self.introspect(body, context: context)
+                    }
                 }
                 return
             }
@@ -483,6 +491,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .bodyTimedOut:
             self.answeringLocally = false
             self.localBody = nil
+            self.pendingRefresh = nil
             self.perform(self.machine.requestTimedOut(), context: context)
         }
     }
@@ -632,7 +641,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let local {
             switch local {
             case .refresh:
-                switch self.routeRefresh(&head) {
+                switch self.routeRefresh(&head, framing: framing) {
+                case .readBody:
+                    // The guide's {"refresh_token": …}: judged once the body is in.
+                    self.answeringLocally = true
+                    self.localBody = context.channel.allocator.buffer(capacity: 256)
+                    self.localKeepAlive = forwarded.clientKeepAlive
+                    self.pendingRefresh = (head, info)
+                    return
                 case .forwardToBackend:
                     forcePublic = true
                     self.audit(.refresh, method: .legacy, success: true, identity: nil, reason: nil)
@@ -642,16 +658,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     self.refreshBetterAuthSession(signedValue, keepAlive: forwarded.clientKeepAlive, context: context)
                     return
                 case .reject(let reason):
-                    self.audit(.refresh, method: nil, success: false, identity: nil, reason: reason.rawValue)
                     self.answeringLocally = true
-                    let error = GatewayError.unauthorized(reason)
-                    self.writeLocal(
-                        .unauthorized,
-                        json: ErrorBody.render(error, requestID: self.requestID),
-                        keepAlive: forwarded.clientKeepAlive,
-                        context: context,
-                        extraHeaders: error.headers
-                    )
+                    self.refuseRefresh(reason, keepAlive: forwarded.clientKeepAlive, context: context)
                     return
                 }
             case .introspect:
@@ -780,7 +788,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             credentials = auth.extractor.extract(from: head.headers)
         }
         if credentials.isMalformed {
-            self.runtime.metrics.recordAttempt(method: nil)
             self.pendingHadCredentials = true
             self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
             self.authenticationFinished(.rejected(.malformed), context: context)
@@ -804,7 +811,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.pendingRefusedByPolicy = !everything.attempts(for: credentials, access: .authenticated).isEmpty
         }
         self.attemptMethod = self.pendingAttempts.first?.method
-        self.runtime.metrics.recordAttempt(method: self.attemptMethod)
         // The pending head is the only owner of its headers, so the identity headers are added
         // in place (a cache hit decides within this call).
         self.pendingHead = consume head
@@ -824,6 +830,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Clears what the previous exchange left.
     private func resetExchange() {
         self.exchangePool = self.pool
+        self.pendingRefresh = nil
         self.identity = nil
         self.acceptedAttempts = []
         self.loginCheck = nil
@@ -1020,6 +1027,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let metrics = self.runtime.metrics
         switch verdict {
         case .accepted(let identity):
+            // An attempt is counted with its verdict, under the same method as its success or
+            // failure, so that every ratio of these counters stays within 0–1.
+            metrics.recordAttempt(method: identity.method)
             metrics.recordSuccess(method: identity.method)
             self.audit(.success, method: identity.method, success: true, identity: identity, reason: nil)
             let migrationPolicy = self.snapshot.policy.migrationPolicy
@@ -1043,6 +1053,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if reason != .methodNotAllowed && self.isValidLegacyTokenRefusedByPhase() {
                 reason = .methodNotAllowed
             }
+            metrics.recordAttempt(method: self.attemptMethod)
             metrics.recordFailure(method: self.attemptMethod, reason: reason)
             self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: reason.rawValue)
             self.pendingHead = nil
@@ -1053,6 +1064,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
         case .unavailable:
             metrics.authUnavailable.increment()
+            metrics.recordAttempt(method: self.attemptMethod)
             metrics.recordFailure(method: self.attemptMethod, reason: nil)
             self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: "auth_unavailable")
             self.pendingHead = nil
@@ -1259,6 +1271,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     enum RefreshRoute {
+        /// No credential in the headers, a body: the token may be in it.
+        case readBody
         /// A legacy token: the backend's refresh path gets the request as it is.
         case forwardToBackend
         /// A Better Auth session: the auth server extends it.
@@ -1268,12 +1282,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Decides who issued the credential of `POST /api/auth-proxy/refresh` and evicts its cache
     /// entry: a refresh means the old answer is about to change.
-    private func routeRefresh(_ head: inout HTTPRequestHead) -> RefreshRoute {
+    private func routeRefresh(_ head: inout HTTPRequestHead, framing: RequestBodyFraming) -> RefreshRoute {
         let auth = self.snapshot.auth
         let credentials = auth.extractor.extract(from: head.headers)
+        if credentials.isEmpty && framing != .none {
+            return .readBody
+        }
+        return self.routeRefresh(&head, bearer: credentials.bearer, sessionCookie: credentials.sessionCookie)
+            ?? .reject(credentials.isEmpty ? .missingCredential : .malformed)
+    }
+
+    /// The refresh route of a bearer token or session cookie, from a header or the body;
+    /// `nil` when neither is one the gateway knows.
+    private func routeRefresh(
+        _ head: inout HTTPRequestHead,
+        bearer: Substring?,
+        sessionCookie: Substring?
+    ) -> RefreshRoute? {
+        let auth = self.snapshot.auth
         let cache = self.runtime.introspection.cache
-        if let bearer = credentials.bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier
-        {
+        if let bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier {
             // An expired access token is exactly what gets refreshed: check the signature only.
             verifier.leewaySeconds = Int64(Int32.max)
             verifier.requireExp = false
@@ -1285,7 +1313,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head.uri = self.snapshot.config.auth.legacyRefreshPath + query
             return .forwardToBackend
         }
-        if let value = credentials.sessionCookie ?? credentials.bearer, let signer = auth.sessionSigner {
+        if let value = sessionCookie ?? bearer, let signer = auth.sessionSigner {
             switch signer.verify(signedValue: value) {
             case .success(let token):
                 cache.evict(CredentialKey(kind: .sessionCookie, credential: token))
@@ -1294,7 +1322,61 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return .reject(reason)
             }
         }
-        return .reject(credentials.isEmpty ? .missingCredential : .malformed)
+        return nil
+    }
+
+    /// A refresh whose body is read: its `refresh_token` is routed like a bearer token, and a
+    /// legacy one goes to the backend with the body as the client sent it.
+    private func refresh(
+        body: ByteBuffer,
+        head: HTTPRequestHead,
+        info: ProxyStateMachine.RequestInfo,
+        context: ChannelHandlerContext
+    ) {
+        let keepAlive = self.localKeepAlive
+        let token: String
+        switch RefreshRequestBody.refreshToken(in: Array(body.readableBytesView)) {
+        case .success(let found):
+            token = found
+        case .failure(let problem):
+            self.audit(.refresh, method: nil, success: false, identity: nil, reason: "invalid_request")
+            let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
+            self.writeLocal(
+                .badRequest,
+                json: ErrorBody.render(error, requestID: self.requestID),
+                keepAlive: keepAlive,
+                context: context
+            )
+            return
+        }
+        var head = head
+        switch self.routeRefresh(&head, bearer: Substring(token), sessionCookie: nil) ?? .reject(.malformed) {
+        case .readBody:
+            preconditionFailure("a body is only read for a refresh without a header credential")
+        case .forwardToBackend:
+            self.audit(.refresh, method: .legacy, success: true, identity: nil, reason: nil)
+            self.answeringLocally = false
+            self.perform(self.machine.requestHead(head, info: info), context: context)
+            self.perform(self.machine.requestBody(body), context: context)
+            self.perform(self.machine.requestEnd(), context: context)
+        case .answerHere(let signedValue):
+            self.audit(.refresh, method: .betterAuth, success: true, identity: nil, reason: nil)
+            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+        case .reject(let reason):
+            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func refuseRefresh(_ reason: RejectionReason, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.audit(.refresh, method: nil, success: false, identity: nil, reason: reason.rawValue)
+        let error = GatewayError.unauthorized(reason)
+        self.writeLocal(
+            .unauthorized,
+            json: ErrorBody.render(error, requestID: self.requestID),
+            keepAlive: keepAlive,
+            context: context,
+            extraHeaders: error.headers
+        )
     }
 
     private func refreshBetterAuthSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {

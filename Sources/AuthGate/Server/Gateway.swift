@@ -244,18 +244,20 @@ public final class Gateway: Sendable, CustomReflectable {
                 timeout: timeout
             )
         }
-        let jwks = JWKSStore(
-            client: httpClient,
-            authServerURL: snapshot.auth.authServerURL,
-            cooldown: .milliseconds(Int64(config.auth.jwksRefreshCooldownMs)),
-            refreshInterval: .milliseconds(Int64(config.auth.jwksRefreshIntervalMs)),
-            timeout: timeout,
-            logger: logger,
-            metrics: metrics
-        )
+        let jwks =
+            config.auth.jwksEnabled
+            ? JWKSStore(
+                client: httpClient,
+                authServerURL: snapshot.auth.authServerURL,
+                cooldown: .milliseconds(Int64(config.auth.jwksRefreshCooldownMs)),
+                refreshInterval: .milliseconds(Int64(config.auth.jwksRefreshIntervalMs)),
+                timeout: timeout,
+                logger: logger,
+                metrics: metrics
+            ) : nil
         // Warm the key set and refresh it periodically; failures are logged and retried on the
         // first unknown kid.
-        jwks.start(on: group.next())
+        jwks?.start(on: group.next())
         return IntrospectionCore(
             cache: cache,
             jwks: jwks,

@@ -190,6 +190,7 @@ public enum ConfigLoader {
                     Field(name: "jwt_audience", kind: .optionalString(\.auth.jwtAudience)),
                     Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
                     Field(name: "jwks_refresh_interval_ms", kind: .integer(\.auth.jwksRefreshIntervalMs)),
+                    Field(name: "jwks_enabled", kind: .boolean(\.auth.jwksEnabled)),
                     Field(name: "legacy_keys", kind: .legacyKeyList(\.auth.legacyKeys)),
                     Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
                     Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),

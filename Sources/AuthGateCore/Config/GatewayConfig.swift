@@ -158,6 +158,10 @@ public struct GatewayConfig: Sendable, Equatable {
         /// `auth.jwks_refresh_interval_ms`: how often the Better Auth JWKS is fetched even when
         /// no token names an unknown `kid` (0: only at start and on unknown `kid`s).
         public var jwksRefreshIntervalMs: Int = 300_000
+        /// `auth.jwks_enabled`: whether the auth server's JWKS is fetched (false: Better Auth
+        /// JWTs are verified only with the HS256 secret, and nothing asks an auth server that
+        /// has no JWT plugin for keys).
+        public var jwksEnabled: Bool = true
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
         /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or

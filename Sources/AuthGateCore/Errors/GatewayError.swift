@@ -34,6 +34,11 @@ public struct GatewayError: Error, Sendable, Hashable {
     public static func badRequest(_ message: String) -> GatewayError {
         .init(status: .badRequest, code: "bad_request", message: message)
     }
+    /// A request the gateway understands but whose content is wrong (a refresh body without a
+    /// `refresh_token`, say), as OAuth 2.0 names it.
+    public static func invalidRequest(_ message: String) -> GatewayError {
+        .init(status: .badRequest, code: "invalid_request", message: message)
+    }
     public static let headersTooLarge = GatewayError(
         status: .requestHeaderFieldsTooLarge,
         code: "request_header_fields_too_large",

@@ -75,7 +75,8 @@ public struct Readiness: Sendable, Hashable {
         ///   is set (audit trail, cross-instance eviction: both degrade without failing
         ///   requests);
         /// - the JWKS is checked, not required, whenever Better Auth is accepted: tokens of
-        ///   the JWT plugin are refused while it is empty, sessions are not.
+        ///   the JWT plugin are refused while it is empty, sessions are not (and not at all with
+        ///   `auth.jwks_enabled: false`).
         public init(config: GatewayConfig) {
             let acceptsBetterAuth =
                 config.auth.enableDualAuth || config.auth.preferBetterAuth
@@ -89,7 +90,7 @@ public struct Readiness: Sendable, Hashable {
             if config.auth.databaseURL != nil {
                 checks.append(Item(.postgres, required: sessions && postgresResolver))
             }
-            if acceptsBetterAuth {
+            if acceptsBetterAuth && config.auth.jwksEnabled {
                 checks.append(Item(.jwks, required: false))
             }
             self.checks = checks
