@@ -173,6 +173,8 @@ public enum ConfigLoader {
                     Field(name: "auth_server_url", kind: .string(\.auth.authServerURL)),
                     Field(name: "better_auth_secret", kind: .secret(\.auth.betterAuthSecret)),
                     Field(name: "better_auth_jwt_secret", kind: .secret(\.auth.betterAuthJWTSecret)),
+                    Field(name: "better_auth_secrets", kind: .secret(\.auth.betterAuthSecrets)),
+                    Field(name: "better_auth_jwt_secrets", kind: .secret(\.auth.betterAuthJWTSecrets)),
                     Field(name: "legacy_jwt_secret", kind: .secret(\.auth.legacyJWTSecret)),
                     Field(name: "database_url", kind: .secret(\.auth.databaseURL)),
                     Field(name: "session_resolver", kind: .string(\.auth.sessionResolver)),
@@ -383,6 +385,8 @@ public enum ConfigLoader {
         [
             ("BETTER_AUTH_SECRET", "auth.better_auth_secret", \.auth.betterAuthSecret),
             ("BETTER_AUTH_JWT_SECRET", "auth.better_auth_jwt_secret", \.auth.betterAuthJWTSecret),
+            ("BETTER_AUTH_SECRETS", "auth.better_auth_secrets", \.auth.betterAuthSecrets),
+            ("BETTER_AUTH_JWT_SECRETS", "auth.better_auth_jwt_secrets", \.auth.betterAuthJWTSecrets),
             ("LEGACY_JWT_SECRET", "auth.legacy_jwt_secret", \.auth.legacyJWTSecret),
             ("DATABASE_URL", "auth.database_url", \.auth.databaseURL),
             ("AUTHGATE_ASSERTION_SECRET", "assertion.secret", \.assertion.secret),

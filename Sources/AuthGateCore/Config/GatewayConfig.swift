@@ -149,6 +149,12 @@ public struct GatewayConfig: Sendable, Equatable {
         public var betterAuthSecret: Secret? = nil
         /// `BETTER_AUTH_JWT_SECRET`: verifies HS256 Better Auth JWTs.
         public var betterAuthJWTSecret: Secret? = nil
+        /// `BETTER_AUTH_SECRETS`: Better Auth's versioned session secrets,
+        /// `"<version>:<secret>,…"` (``VersionedSecrets``), current first; with
+        /// `better_auth_secret` also set, that one is verified too, as the oldest.
+        public var betterAuthSecrets: Secret? = nil
+        /// `BETTER_AUTH_JWT_SECRETS`: the HS256 JWT secrets of a rotation, in the same form.
+        public var betterAuthJWTSecrets: Secret? = nil
         /// `LEGACY_JWT_SECRET`: verifies the legacy backend's HS256 tokens.
         public var legacyJWTSecret: Secret? = nil
         /// `auth.legacy_keys`: the legacy issuer's verification keys, for rotation and for
