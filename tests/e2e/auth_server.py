@@ -94,6 +94,7 @@ def build_app(
     base_url: str,
     trusted_origins: list[str],
     secure_cookies: bool | None = None,
+    jwt_plugin: bool = True,
 ):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
     from better_auth.adapters.sqlalchemy import SQLAlchemyAdapter
@@ -111,7 +112,7 @@ def build_app(
         email_and_password=EmailAndPassword(enabled=True, auto_sign_in=True),
         rate_limit=RateLimit(enabled=False),
         trusted_origins=trusted_origins,
-        plugins=[JWTPlugin(), BearerPlugin()],
+        plugins=[JWTPlugin(), BearerPlugin()] if jwt_plugin else [BearerPlugin()],
         # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
         use_secure_cookies=secure_cookies,
     )
@@ -151,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="name cookies __Secure-… as an HTTPS deployment does (and read only those)",
     )
+    parser.add_argument(
+        "--no-jwt-plugin",
+        action="store_true",
+        help="without the JWT plugin (no /api/auth/jwks, no set-auth-jwt): for a second server on "
+        "the same database with another secret, which could not decrypt the first one's JWKS key",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
@@ -161,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         base_url,
         args.trusted_origin,
         secure_cookies=True if args.secure_cookies else None,
+        jwt_plugin=not args.no_jwt_plugin,
     )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
