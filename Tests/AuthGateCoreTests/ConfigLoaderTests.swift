@@ -249,6 +249,8 @@ struct ConfigLoaderTests {
           jwks_refresh_cooldown_ms: 10000
           jwks_refresh_interval_ms: 60000
           jwks_enabled: false
+          admin_plugin: true
+          organization_plugin: true
           legacy_keys:
             - kid: key-2026
               alg: HS256
@@ -421,6 +423,8 @@ struct ConfigLoaderTests {
         expected.auth.jwksRefreshCooldownMs = 10000
         expected.auth.jwksRefreshIntervalMs = 60000
         expected.auth.jwksEnabled = false
+        expected.auth.adminPlugin = true
+        expected.auth.organizationPlugin = true
         expected.auth.legacyKeys = [
             .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
             .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
@@ -1142,7 +1146,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 132)
+        #expect(keys.count == 134)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1177,7 +1181,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 132)
+        #expect(keys.count == 134)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

@@ -43,7 +43,7 @@ public final class AuthSettings: Sendable {
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
                 RouteAccess(rawValue: route.access).map {
-                    RouteTable.Rule(
+                    var rule = RouteTable.Rule(
                         path: route.path,
                         access: $0,
                         rateLimitClass: route.rateLimitClass,
@@ -52,6 +52,8 @@ public final class AuthSettings: Sendable {
                         preferBetterAuth: route.preferBetterAuth,
                         cors: route.cors
                     )
+                    rule.allowImpersonation = route.allowImpersonation
+                    return rule
                 }
             }
         )

@@ -193,6 +193,8 @@ public enum ConfigLoader {
                     Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
                     Field(name: "jwks_refresh_interval_ms", kind: .integer(\.auth.jwksRefreshIntervalMs)),
                     Field(name: "jwks_enabled", kind: .boolean(\.auth.jwksEnabled)),
+                    Field(name: "admin_plugin", kind: .boolean(\.auth.adminPlugin)),
+                    Field(name: "organization_plugin", kind: .boolean(\.auth.organizationPlugin)),
                     Field(name: "legacy_keys", kind: .legacyKeyList(\.auth.legacyKeys)),
                     Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
                     Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),
@@ -339,6 +341,7 @@ public enum ConfigLoader {
     /// The keys of one route rule.
     static let routeKeys = [
         "path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth", "cors",
+        "allow_impersonation",
     ]
 
     /// The top-level list of trusted proxies.
@@ -784,6 +787,10 @@ public enum ConfigLoader {
                         case "cors":
                             if let value = self.optionalBoolean(value, key: "\(elementKey).cors") {
                                 route.cors = value
+                            }
+                        case "allow_impersonation":
+                            if let value = self.optionalBoolean(value, key: "\(elementKey).allow_impersonation") {
+                                route.allowImpersonation = value
                             }
                         case "path":
                             path = self.string(
