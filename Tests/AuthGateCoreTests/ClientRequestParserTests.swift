@@ -183,6 +183,20 @@ struct ClientRequestParserTests {
         }
     }
 
+    @Test("an upgrade request is one with Connection: upgrade and an Upgrade field")
+    func upgrade() throws {
+        func isUpgrade(_ fields: String) throws -> Bool? {
+            var parser = Parser()
+            var buffer = ByteBuffer(string: "GET /ws HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n")
+            guard case .head(let head) = try parser.next(&buffer) else { return nil }
+            return head.isUpgrade
+        }
+        #expect(try isUpgrade("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n") == true)
+        #expect(try isUpgrade("Upgrade: websocket\r\n") == false)
+        #expect(try isUpgrade("Connection: upgrade\r\n") == false)
+        #expect(try isUpgrade("") == false)
+    }
+
     // MARK: - Split feeding
 
     static let splitRequests: [String] = [

@@ -30,7 +30,9 @@ public struct ClientRequestParser: Sendable {
         /// The request target (414 past it).
         public var maxTargetBytes: Int
         /// The field lines with their CRLFs, without the blank line (431 past it); trailer
-        /// sections have the same bound.
+        /// sections have the same bound. The raw bytes are counted (name, colon, whitespace,
+        /// value, CRLF): a few bytes per field more than `RequestValidator`'s sum of names and
+        /// values, so this bound also caps what an unfinished head keeps buffered.
         public var maxFieldBytes: Int
         /// Field lines in one head (431 past it); trailer sections have the same bound.
         public var maxFieldCount: Int
@@ -78,6 +80,8 @@ public struct ClientRequestParser: Sendable {
         var host: Range<Int>?
         var connectionClose = false
         var connectionKeepAlive = false
+        var connectionUpgrade = false
+        var upgrade = false
     }
 
     /// How far an unfinished head has been scanned: offsets from the buffer's reader index.
@@ -218,6 +222,7 @@ public struct ClientRequestParser: Sendable {
                 fields: fields,
                 framing: framing,
                 keepAlive: keepAlive,
+                isUpgrade: facts.connectionUpgrade && facts.upgrade,
                 targetRange: line.target,
                 hostRange: facts.host
             )
@@ -458,12 +463,16 @@ public struct ClientRequestParser: Sendable {
                 throw .transferEncoding
             }
             facts.transferEncodingChunked = true
+        case 7 where bytes[name].equalsLowercaseASCII("upgrade"):
+            facts.upgrade = true
         case 10 where bytes[name].equalsLowercaseASCII("connection"):
             forEachListElement(in: bytes, value) { token in
                 if bytes[token].equalsLowercaseASCII("close") {
                     facts.connectionClose = true
                 } else if bytes[token].equalsLowercaseASCII("keep-alive") {
                     facts.connectionKeepAlive = true
+                } else if bytes[token].equalsLowercaseASCII("upgrade") {
+                    facts.connectionUpgrade = true
                 }
             }
         default:

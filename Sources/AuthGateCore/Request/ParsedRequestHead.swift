@@ -21,6 +21,11 @@ public struct ParsedRequestHead: Sendable, Equatable {
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`. When it does not, the
     /// parser reads nothing after this request.
     public let keepAlive: Bool
+    /// Whether the request asks for a protocol upgrade (`Connection: upgrade` and an `Upgrade`
+    /// field). The parser treats it as any request; after its end the driver decides: on the
+    /// backend's 101 the bytes left in the buffer belong to the new protocol and are not fed to
+    /// the parser again, otherwise parsing goes on.
+    public let isUpgrade: Bool
     /// Where the target is in ``bytes``, relative to its reader index.
     let targetRange: Range<Int>
     /// Where the (single) `Host` value is in ``bytes``, relative to its reader index.
@@ -33,6 +38,7 @@ public struct ParsedRequestHead: Sendable, Equatable {
         fields: ParsedFields,
         framing: RequestBodyFraming,
         keepAlive: Bool,
+        isUpgrade: Bool,
         targetRange: Range<Int>,
         hostRange: Range<Int>?
     ) {
@@ -42,6 +48,7 @@ public struct ParsedRequestHead: Sendable, Equatable {
         self.fields = fields
         self.framing = framing
         self.keepAlive = keepAlive
+        self.isUpgrade = isUpgrade
         self.targetRange = targetRange
         self.hostRange = hostRange
     }
