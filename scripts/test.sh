@@ -24,5 +24,9 @@ swift_status=$(( core_status != 0 || io_status != 0 ))
 scripts/e2e.sh
 e2e_status=$?
 
-echo "test.sh: swift test exit ${swift_status}, e2e exit ${e2e_status}"
-[ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ]
+# A short run of the request parser's libFuzzer target (Fuzz/; scripts/fuzz.sh SECONDS for longer).
+scripts/fuzz.sh 30
+fuzz_status=$?
+
+echo "test.sh: swift test exit ${swift_status}, e2e exit ${e2e_status}, fuzz exit ${fuzz_status}"
+[ "$swift_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ]

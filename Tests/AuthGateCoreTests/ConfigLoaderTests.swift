@@ -251,6 +251,9 @@ struct ConfigLoaderTests {
           jwks_enabled: false
           admin_plugin: true
           organization_plugin: true
+          trust_cookie_cache: true
+          cookie_cache_strategy: jwt
+          cookie_cache_version: "2"
           legacy_keys:
             - kid: key-2026
               alg: HS256
@@ -425,6 +428,9 @@ struct ConfigLoaderTests {
         expected.auth.jwksEnabled = false
         expected.auth.adminPlugin = true
         expected.auth.organizationPlugin = true
+        expected.auth.trustCookieCache = true
+        expected.auth.cookieCacheStrategy = "jwt"
+        expected.auth.cookieCacheVersion = "2"
         expected.auth.legacyKeys = [
             .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
             .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
@@ -1146,7 +1152,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 134)
+        #expect(keys.count == 137)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1181,7 +1187,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 134)
+        #expect(keys.count == 137)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

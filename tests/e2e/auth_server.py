@@ -97,8 +97,10 @@ def build_app(
     jwt_plugin: bool = True,
     admin_plugin: bool = False,
     organization_plugin: bool = False,
+    cookie_cache: str | None = None,
 ):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
+    from better_auth.config import CookieCache, SessionOptions
     from better_auth.adapters.sqlalchemy import SQLAlchemyAdapter
     from better_auth.integrations.fastapi import BetterAuthFastAPI
     from better_auth.plugins_ext import BearerPlugin, JWTPlugin
@@ -120,6 +122,8 @@ def build_app(
         + [BearerPlugin()]
         + ([AdminPlugin()] if admin_plugin else [])
         + ([OrganizationPlugin()] if organization_plugin else []),
+        # cookie_cache "compact" or "jwt": Better Auth's session.cookieCache, 5 minutes.
+        session=SessionOptions(cookie_cache=CookieCache(enabled=True, strategy=cookie_cache)) if cookie_cache else None,
         # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
         use_secure_cookies=secure_cookies,
     )
@@ -177,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with Better Auth's organization plugin (organization and member tables, "
         "session.activeOrganizationId); on a database of its own",
     )
+    parser.add_argument(
+        "--cookie-cache",
+        choices=["compact", "jwt"],
+        help="Better Auth's session.cookieCache with this strategy (a session_data cookie)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
@@ -190,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         jwt_plugin=not args.no_jwt_plugin,
         admin_plugin=args.admin_plugin,
         organization_plugin=args.organization_plugin,
+        cookie_cache=args.cookie_cache,
     )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -205,7 +205,14 @@ final class IntrospectionCore: Sendable {
                 return .immediate(.rejected(reason))
             case .success(let token):
                 let cookieName: String
-                if case .cookie(let name) = source, !name.isEmpty {
+                if let cache = settings.cookieCache, case .cookie(_, let cacheValue?) = source,
+                    let identity = cache.identity(value: cacheValue, token: token, now: Self.nowMillis())
+                {
+                    // Better Auth's own cookie cache vouches for the session: no lookup.
+                    self.metrics.recordCacheHit(method: .betterAuth)
+                    return .immediate(.accepted(identity))
+                }
+                if case .cookie(let name, _) = source, !name.isEmpty {
                     cookieName = name
                 } else {
                     cookieName = settings.authServerCookieName
@@ -450,6 +457,10 @@ final class IntrospectionCore: Sendable {
             if let kind { stale.kind = kind }
             return .accepted(stale)
         }
+    }
+
+    static func nowMillis() -> Int64 {
+        Int64(Timestamp.epochMicros() / 1000)
     }
 
     static func nowSeconds() -> Int64 {

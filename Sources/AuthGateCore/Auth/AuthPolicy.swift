@@ -56,8 +56,9 @@ public enum CredentialAttempt: Sendable, Hashable {
 public enum SessionValueSource: Sendable, Hashable {
     /// `Authorization: Bearer` (the auth server is asked with `<prefix>.session_token`).
     case bearer
-    /// The session cookie under this name, as the client sent it.
-    case cookie(name: String)
+    /// The session cookie under this name, as the client sent it, with the cookie cache
+    /// (`<prefix>.session_data`) that came with it when it is read.
+    case cookie(name: String, cacheValue: String? = nil)
 
     /// Whether the value came from a cookie.
     public var isCookie: Bool {
@@ -152,7 +153,12 @@ public struct AuthPolicy: Sendable, Hashable {
                 }
                 if let cookie = credentials.sessionCookie {
                     let name = credentials.sessionCookieName ?? ""
-                    result.append(.betterAuthSession(String(cookie), source: .cookie(name: name)))
+                    result.append(
+                        .betterAuthSession(
+                            String(cookie),
+                            source: .cookie(name: name, cacheValue: credentials.sessionData.map(String.init))
+                        )
+                    )
                 }
             }
         }

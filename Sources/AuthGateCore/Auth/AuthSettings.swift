@@ -20,6 +20,8 @@ public final class AuthSettings: Sendable {
     /// Checks the HMAC of Better Auth session values locally; `nil` without `better_auth_secret`
     /// (then session credentials are rejected).
     public let sessionSigner: SessionTokenSigner?
+    /// With `auth.trust_cookie_cache`: how Better Auth's cookie cache is read.
+    public let cookieCache: CookieCacheSettings?
     public let leewaySeconds: Int64
     public let maxTokenBytes: Int
     /// The cookie name the auth server reads (`<prefix>.session_token`).
@@ -38,7 +40,8 @@ public final class AuthSettings: Sendable {
         )
         self.extractor = CredentialExtractor(
             cookiePrefix: auth.cookiePrefix,
-            acceptSecureCookie: auth.acceptSecureCookie
+            acceptSecureCookie: auth.acceptSecureCookie,
+            readsCookieCache: auth.trustCookieCache
         )
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
@@ -161,6 +164,19 @@ public final class AuthSettings: Sendable {
             issues: &issues
         ).map(\.secret)
         self.sessionSigner = sessionSecrets.isEmpty ? nil : SessionTokenSigner(secrets: sessionSecrets)
+        if auth.trustCookieCache, !sessionSecrets.isEmpty,
+            let strategy = SessionCookieCache.Strategy(rawValue: auth.cookieCacheStrategy)
+        {
+            self.cookieCache = CookieCacheSettings(
+                strategy: strategy,
+                version: auth.cookieCacheVersion,
+                secrets: sessionSecrets,
+                adminPlugin: auth.adminPlugin,
+                organizationPlugin: auth.organizationPlugin
+            )
+        } else {
+            self.cookieCache = nil
+        }
         self.authServerCookieName = "\(auth.cookiePrefix).session_token"
         self.signOutPath = auth.signOutPath
         if !issues.isEmpty {

@@ -152,6 +152,19 @@ extension GatewayConfig {
         }
         Self.checkHMACSecret(self.auth.betterAuthSecret, key: "auth.better_auth_secret", add: add)
         Self.checkVersionedSecrets(self.auth.betterAuthSecrets, key: "auth.better_auth_secrets", add: add)
+        if SessionCookieCache.Strategy(rawValue: self.auth.cookieCacheStrategy) == nil {
+            add(
+                "auth.cookie_cache_strategy",
+                "\"\(self.auth.cookieCacheStrategy)\" is not read by the gateway; expected compact or jwt "
+                    + "(jwe caches are encrypted for the auth server alone: leave trust_cookie_cache off)"
+            )
+        }
+        if self.auth.trustCookieCache && self.auth.betterAuthSecret == nil && self.auth.betterAuthSecrets == nil {
+            add(
+                "auth.trust_cookie_cache",
+                "needs auth.better_auth_secret (or better_auth_secrets): the cache is signed with it"
+            )
+        }
         Self.checkVersionedSecrets(self.auth.betterAuthJWTSecrets, key: "auth.better_auth_jwt_secrets", add: add)
         Self.checkHMACSecret(self.auth.betterAuthJWTSecret, key: "auth.better_auth_jwt_secret", add: add)
         Self.checkHMACSecret(self.auth.legacyJWTSecret, key: "auth.legacy_jwt_secret", add: add)

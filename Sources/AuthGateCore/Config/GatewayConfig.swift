@@ -176,6 +176,14 @@ public struct GatewayConfig: Sendable, Equatable {
         /// the session's active organization and the user's role in it reach the backend
         /// (`X-Auth-Organization-Id`, `X-Auth-Organization-Role`).
         public var organizationPlugin: Bool = false
+        /// `auth.trust_cookie_cache`: a session cookie that comes with a valid Better Auth
+        /// cookie cache (`<prefix>.session_data`) is accepted on the cache's word, with no
+        /// lookup; revocation then waits for the cache's `maxAge`.
+        public var trustCookieCache: Bool = false
+        /// `auth.cookie_cache_strategy`: `compact` or `jwt` (`session.cookieCache.strategy`).
+        public var cookieCacheStrategy: String = "compact"
+        /// `auth.cookie_cache_version`: `session.cookieCache.version` of the auth server.
+        public var cookieCacheVersion: String = "1"
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
         /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or

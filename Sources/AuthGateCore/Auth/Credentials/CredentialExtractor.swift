@@ -8,6 +8,9 @@ public struct ExtractedCredentials: Sendable, Hashable {
     public var sessionCookie: Substring?
     /// The name of the cookie ``sessionCookie`` came from.
     public var sessionCookieName: String?
+    /// The `<prefix>.session_data` cookie (Better Auth's cookie cache) of the same form as the
+    /// session cookie, when the extractor reads it (`auth.trust_cookie_cache`).
+    public var sessionData: Substring? = nil
     /// The request has more than one `Authorization` header. Which one a backend would read is
     /// implementation-defined, so the request must be refused as malformed; ``bearer`` is `nil`.
     public var conflict: Bool
@@ -68,13 +71,21 @@ public struct CredentialExtractor: Sendable {
     public let cookieName: String
     /// `__Secure-<prefix>.session_token`.
     public let secureCookieName: String
+    /// Whether Better Auth's cookie cache (`<prefix>.session_data`) is read too.
+    public let readsCookieCache: Bool
+    /// `<prefix>.session_data` and `__Secure-<prefix>.session_data`.
+    public let cacheCookieName: String
+    public let secureCacheCookieName: String
 
     /// Creates an extractor for the cookie names derived from `cookiePrefix`.
-    public init(cookiePrefix: String = "better-auth", acceptSecureCookie: Bool = true) {
+    public init(cookiePrefix: String = "better-auth", acceptSecureCookie: Bool = true, readsCookieCache: Bool = false) {
         self.cookiePrefix = cookiePrefix
         self.acceptSecureCookie = acceptSecureCookie
         self.cookieName = cookiePrefix + ".session_token"
         self.secureCookieName = "__Secure-" + cookiePrefix + ".session_token"
+        self.readsCookieCache = readsCookieCache
+        self.cacheCookieName = cookiePrefix + ".session_data"
+        self.secureCacheCookieName = "__Secure-" + cookiePrefix + ".session_data"
     }
 
     /// The credentials in `headers`. Does not allocate beyond the result.
@@ -83,6 +94,8 @@ public struct CredentialExtractor: Sendable {
         var authorizationCount = 0
         var plainCookie: Substring?
         var secureCookie: Substring?
+        var plainData: Substring?
+        var secureData: Substring?
         for (name, value) in headers {
             if asciiCaseInsensitiveEquals(name, "authorization") {
                 authorizationCount += 1
@@ -102,6 +115,14 @@ public struct CredentialExtractor: Sendable {
                 if plainCookie == nil {
                     plainCookie = CookieHeader.value(named: self.cookieName, in: value[...])
                 }
+                if self.readsCookieCache {
+                    if secureData == nil {
+                        secureData = CookieHeader.value(named: self.secureCacheCookieName, in: value[...])
+                    }
+                    if plainData == nil {
+                        plainData = CookieHeader.value(named: self.cacheCookieName, in: value[...])
+                    }
+                }
             }
         }
         if authorizationCount > 1 {
@@ -113,9 +134,11 @@ public struct CredentialExtractor: Sendable {
         if let secureCookie, !secureCookie.isEmpty {
             result.sessionCookie = secureCookie
             result.sessionCookieName = self.secureCookieName
+            result.sessionData = secureData.flatMap { $0.isEmpty ? nil : $0 }
         } else if let plainCookie, !plainCookie.isEmpty {
             result.sessionCookie = plainCookie
             result.sessionCookieName = self.cookieName
+            result.sessionData = plainData.flatMap { $0.isEmpty ? nil : $0 }
         }
         return result
     }
