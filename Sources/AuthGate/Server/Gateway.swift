@@ -481,6 +481,7 @@ public final class Gateway: Sendable, CustomReflectable {
             await audit.shutdown(timeout: timeout)
         }
         self.runtime.migrationStatus.shutdown()
+        self.runtime.lockoutStore?.shutdown()
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
         try? await self.httpClient.shutdown()
