@@ -990,6 +990,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func releaseHeldUpstreamEvents() {
         guard let held = self.heldUpstreamEvents else { return }
         self.heldUpstreamEvents = nil
+        // The read held back belongs to the connection, which the replayed end may return to
+        // the pool: resumed whether it is still ours or idle again.
+        let handler = self.upstream?.handler
         for item in held {
             switch item {
             case .event(let event): self.upstreamReceived(event)
@@ -997,7 +1000,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         self.context?.flush()
-        self.upstream?.handler.resumeReading()
+        handler?.resumeReading()
     }
 
     /// Whether a rejection is evidence of guessing or forging: a credential refused by the
