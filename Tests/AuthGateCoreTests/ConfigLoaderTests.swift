@@ -229,6 +229,8 @@ struct ConfigLoaderTests {
           auth_server_url: http://auth.internal:3001
           better_auth_secret: "0123456789abcdef0123456789abcdef-ba"
           better_auth_jwt_secret: "0123456789abcdef0123456789abcdef-jwt"
+          better_auth_secrets: "2:0123456789abcdef0123456789abcdef-ba2,1:0123456789abcdef0123456789abcdef-ba"
+          better_auth_jwt_secrets: "7:0123456789abcdef0123456789abcdef-jwt7"
           legacy_jwt_secret: "0123456789abcdef0123456789abcdef-legacy"
           database_url: postgres://u:p@db:5432/app
           session_resolver: postgres
@@ -247,6 +249,8 @@ struct ConfigLoaderTests {
           jwks_refresh_cooldown_ms: 10000
           jwks_refresh_interval_ms: 60000
           jwks_enabled: false
+          admin_plugin: true
+          organization_plugin: true
           legacy_keys:
             - kid: key-2026
               alg: HS256
@@ -399,6 +403,10 @@ struct ConfigLoaderTests {
         expected.auth.authServerURL = "http://auth.internal:3001"
         expected.auth.betterAuthSecret = Secret("0123456789abcdef0123456789abcdef-ba")
         expected.auth.betterAuthJWTSecret = Secret("0123456789abcdef0123456789abcdef-jwt")
+        expected.auth.betterAuthSecrets = Secret(
+            "2:0123456789abcdef0123456789abcdef-ba2,1:0123456789abcdef0123456789abcdef-ba"
+        )
+        expected.auth.betterAuthJWTSecrets = Secret("7:0123456789abcdef0123456789abcdef-jwt7")
         expected.auth.legacyJWTSecret = Secret("0123456789abcdef0123456789abcdef-legacy")
         expected.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
         expected.auth.sessionResolver = "postgres"
@@ -417,6 +425,8 @@ struct ConfigLoaderTests {
         expected.auth.jwksRefreshCooldownMs = 10000
         expected.auth.jwksRefreshIntervalMs = 60000
         expected.auth.jwksEnabled = false
+        expected.auth.adminPlugin = true
+        expected.auth.organizationPlugin = true
         expected.auth.legacyKeys = [
             .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
             .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
@@ -1140,7 +1150,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 130)
+        #expect(keys.count == 136)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1175,7 +1185,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 130)
+        #expect(keys.count == 136)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

@@ -371,3 +371,38 @@ struct WebSocketCredentialTests {
         #expect(head.headers["Sec-WebSocket-Protocol"] == ["bearer"])
     }
 }
+
+@Suite("Multi-session cookies (Better Auth's multiSession plugin)")
+struct MultiSessionCookieTests {
+    let extractor = CredentialExtractor()
+
+    @Test(
+        "only the exact session cookie name is the session: <name>_multi-… and other look-alikes are not",
+        arguments: [
+            "better-auth.session_token_multi-abc=\(signedCookie)",
+            "better-auth.session_token_multi-Zr3pQk8vXy1Lm0Nn2Bb4Cc6Dd8Ee0Ff2=\(signedCookie)",
+            "__Secure-better-auth.session_token_multi-abc=\(signedCookie)",
+            "better-auth.session_tokenx=\(signedCookie)",
+            "xbetter-auth.session_token=\(signedCookie)",
+            "better-auth.session_token.sig=\(signedCookie)",
+        ]
+    )
+    func lookAlikes(cookie: String) {
+        let found = self.extractor.extract(from: HTTPHeaders([("Cookie", cookie)]))
+        #expect(found.sessionCookie == nil)
+        #expect(found.isEmpty)
+    }
+
+    @Test("beside multi-session cookies, the session cookie is the one with the exact name, wherever it is")
+    func exactAmongMany() {
+        let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.wr61ZskiJfaQpTO6yD9RwHolIK3vUp3a6iXfP0SwxLg%3D"
+        for header in [
+            "better-auth.session_token_multi-a=\(other); better-auth.session_token=\(signedCookie)",
+            "better-auth.session_token=\(signedCookie); better-auth.session_token_multi-a=\(other)",
+        ] {
+            let found = self.extractor.extract(from: HTTPHeaders([("Cookie", header)]))
+            #expect(found.sessionCookie.map(String.init) == signedCookie)
+            #expect(found.sessionCookieName == "better-auth.session_token")
+        }
+    }
+}

@@ -236,6 +236,7 @@ struct ErrorBodyTests {
             (.notFound, 404, "not_found"),
             (.badRequest("m"), 400, "bad_request"),
             (.invalidRequest("m"), 400, "invalid_request"),
+            (.impersonationNotAllowed, 403, "impersonation_not_allowed"),
             (.tooManyRequests(retryAfterSeconds: 1, reason: .rateLimited), 429, "rate_limited"),
             (.tooManyRequests(retryAfterSeconds: 1, reason: .lockedOut), 429, "locked_out"),
         ]

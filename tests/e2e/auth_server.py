@@ -94,11 +94,16 @@ def build_app(
     base_url: str,
     trusted_origins: list[str],
     secure_cookies: bool | None = None,
+    jwt_plugin: bool = True,
+    admin_plugin: bool = False,
+    organization_plugin: bool = False,
 ):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
     from better_auth.adapters.sqlalchemy import SQLAlchemyAdapter
     from better_auth.integrations.fastapi import BetterAuthFastAPI
     from better_auth.plugins_ext import BearerPlugin, JWTPlugin
+    from better_auth.plugins_ext.admin import AdminPlugin
+    from better_auth.plugins_ext.organization import OrganizationPlugin
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -111,7 +116,10 @@ def build_app(
         email_and_password=EmailAndPassword(enabled=True, auto_sign_in=True),
         rate_limit=RateLimit(enabled=False),
         trusted_origins=trusted_origins,
-        plugins=[JWTPlugin(), BearerPlugin()],
+        plugins=([JWTPlugin()] if jwt_plugin else [])
+        + [BearerPlugin()]
+        + ([AdminPlugin()] if admin_plugin else [])
+        + ([OrganizationPlugin()] if organization_plugin else []),
         # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
         use_secure_cookies=secure_cookies,
     )
@@ -151,6 +159,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="name cookies __Secure-… as an HTTPS deployment does (and read only those)",
     )
+    parser.add_argument(
+        "--no-jwt-plugin",
+        action="store_true",
+        help="without the JWT plugin (no /api/auth/jwks, no set-auth-jwt): for a second server on "
+        "the same database with another secret, which could not decrypt the first one's JWKS key",
+    )
+    parser.add_argument(
+        "--admin-plugin",
+        action="store_true",
+        help="with Better Auth's admin plugin (role, banned, banExpires, impersonatedBy columns); "
+        "on a database of its own, since the tables are created only if missing",
+    )
+    parser.add_argument(
+        "--organization-plugin",
+        action="store_true",
+        help="with Better Auth's organization plugin (organization and member tables, "
+        "session.activeOrganizationId); on a database of its own",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
@@ -161,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         base_url,
         args.trusted_origin,
         secure_cookies=True if args.secure_cookies else None,
+        jwt_plugin=not args.no_jwt_plugin,
+        admin_plugin=args.admin_plugin,
+        organization_plugin=args.organization_plugin,
     )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -347,6 +347,8 @@ class AuthServer:
         self.trusted_origins = trusted_origins
         self.logfile = workdir / "auth_server.log"
         self.proc: subprocess.Popen | None = None
+        #: more arguments of auth_server.py, e.g. ["--no-jwt-plugin"]
+        self.extra_args: list[str] = []
 
     def start(self, timeout: float = 90) -> None:
         if self.running:
@@ -358,6 +360,7 @@ class AuthServer:
         ]  # fmt: skip
         for origin in self.trusted_origins:
             cmd += ["--trusted-origin", origin]
+        cmd += self.extra_args
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=E2E_DIR

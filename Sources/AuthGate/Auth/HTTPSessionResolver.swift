@@ -14,13 +14,29 @@ struct HTTPSessionResolver: SessionResolver {
     /// The name used for values that did not come in a cookie (bearer session values).
     let cookieName: String
     let timeout: TimeAmount
+    /// Better Auth's admin plugin runs on the auth server: bans and impersonation are read.
+    let adminPlugin: Bool
+    /// Better Auth's organization plugin runs on the auth server: the active organization and
+    /// the user's role in it (`get-active-member`) are read.
+    let organizationPlugin: Bool
+    let activeMemberURL: String
     /// Only read this many bytes of an answer.
     let maxBodyBytes = 256 * 1024
 
-    init(client: HTTPClient, authServerURL: String, cookieName: String, timeout: TimeAmount) {
+    init(
+        client: HTTPClient,
+        authServerURL: String,
+        cookieName: String,
+        timeout: TimeAmount,
+        adminPlugin: Bool = false,
+        organizationPlugin: Bool = false
+    ) {
         self.client = client
+        self.adminPlugin = adminPlugin
+        self.organizationPlugin = organizationPlugin
         let base = authServerURL.hasSuffix("/") ? String(authServerURL.dropLast()) : authServerURL
         self.url = base + "/api/auth/get-session"
+        self.activeMemberURL = base + "/api/auth/organization/get-active-member"
         self.cookieName = cookieName
         self.timeout = timeout
     }
@@ -32,13 +48,26 @@ struct HTTPSessionResolver: SessionResolver {
     ) async throws(ResolverUnavailable)
         -> SessionLookup
     {
-        var request = HTTPClientRequest(url: self.url)
-        request.method = .GET
-        request.headers.add(
-            name: "Cookie",
-            value:
-                "\(cookieName.isEmpty ? self.cookieName : cookieName)=\(SessionTokenSigning.percentEncode(signedValue))"
+        let cookie =
+            "\(cookieName.isEmpty ? self.cookieName : cookieName)=\(SessionTokenSigning.percentEncode(signedValue))"
+        let json = try await self.getJSON(self.url, cookie: cookie, what: "get-session")
+        let lookup = Self.lookup(
+            from: json,
+            adminPlugin: self.adminPlugin,
+            organizationPlugin: self.organizationPlugin,
+            now: Int64(Timestamp.epochSeconds())
         )
+        guard case .found(var identity) = lookup, identity.organizationID != nil else { return lookup }
+        // The role in the active organization: the member the session acts as (`null`: none).
+        let member = try await self.getJSON(self.activeMemberURL, cookie: cookie, what: "get-active-member")
+        identity.organizationRole = member["role"]?.stringValue
+        return .found(identity)
+    }
+
+    private func getJSON(_ url: String, cookie: String, what: String) async throws(ResolverUnavailable) -> JSONValue {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        request.headers.add(name: "Cookie", value: cookie)
         request.headers.add(name: "Accept", value: "application/json")
         let body: ByteBuffer
         let status: HTTPResponseStatus
@@ -47,36 +76,49 @@ struct HTTPSessionResolver: SessionResolver {
             status = response.status
             body = try await response.body.collect(upTo: self.maxBodyBytes)
         } catch {
-            throw ResolverUnavailable(reason: "get-session failed: \(error)", underlying: error)
+            throw ResolverUnavailable(reason: "\(what) failed: \(error)", underlying: error)
         }
         guard status == .ok else {
-            throw ResolverUnavailable(reason: "get-session answered \(status.code)")
+            throw ResolverUnavailable(reason: "\(what) answered \(status.code)")
         }
-        let json: JSONValue
         do {
-            json = try JSONParser.parse(Array(body.readableBytesView))
+            return try JSONParser.parse(Array(body.readableBytesView))
         } catch {
-            throw ResolverUnavailable(reason: "get-session answered malformed JSON")
+            throw ResolverUnavailable(reason: "\(what) answered malformed JSON")
         }
-        return Self.lookup(from: json)
     }
 
-    static func lookup(from json: JSONValue) -> SessionLookup {
+    /// The identity of a get-session answer; with `adminPlugin`, a banned user is
+    /// ``SessionLookup/banned`` and `session.impersonatedBy` is kept.
+    static func lookup(
+        from json: JSONValue,
+        adminPlugin: Bool = false,
+        organizationPlugin: Bool = false,
+        now: Int64 = 0
+    ) -> SessionLookup {
         guard case .object = json, let session = json["session"], let user = json["user"],
             let userID = user["id"]?.stringValue
         else {
             return .notFound
         }
+        if adminPlugin && UserBan(user: user).isInEffect(now: now) {
+            return .banned
+        }
         let expiresAt = session["expiresAt"]?.stringValue.flatMap { ISO8601.secondsSince1970($0) }
-        return .found(
-            .betterAuthSession(
-                userID: userID,
-                email: user["email"]?.stringValue,
-                role: user["role"]?.stringValue,
-                sessionID: session["id"]?.stringValue,
-                expiresAt: expiresAt
-            )
+        var identity = Identity.betterAuthSession(
+            userID: userID,
+            email: user["email"]?.stringValue,
+            role: user["role"]?.stringValue,
+            sessionID: session["id"]?.stringValue,
+            expiresAt: expiresAt
         )
+        if adminPlugin, let admin = session["impersonatedBy"]?.stringValue, !admin.isEmpty {
+            identity.impersonatedBy = admin
+        }
+        if organizationPlugin, let organization = session["activeOrganizationId"]?.stringValue, !organization.isEmpty {
+            identity.organizationID = organization
+        }
+        return .found(identity)
     }
 
     func shutdown() async {}

@@ -19,6 +19,15 @@ enum IdentityHeaders {
         if !identity.roles.isEmpty {
             headers.add(name: "X-Auth-Roles", value: Self.sanitized(identity.roles.joined(separator: ",")))
         }
+        if let admin = identity.impersonatedBy {
+            headers.add(name: "X-Auth-Impersonated-By", value: Self.sanitized(admin))
+        }
+        if let organization = identity.organizationID {
+            headers.add(name: "X-Auth-Organization-Id", value: Self.sanitized(organization))
+            if let role = identity.organizationRole {
+                headers.add(name: "X-Auth-Organization-Role", value: Self.sanitized(role))
+            }
+        }
     }
 
     static func sanitized(_ value: String) -> String {

@@ -20,6 +20,8 @@ enum AuthOutcome {
 enum SessionOutcome: Sendable {
     case found(Identity)
     case notFound
+    /// The authority knows the credential and refuses it (a banned user).
+    case refused(RejectionReason)
     case unavailable(String)
 }
 
@@ -40,6 +42,10 @@ final class IntrospectionCore: Sendable {
     /// For opaque legacy tokens, when `auth.legacy_introspection_url` is set.
     let legacyIntrospection: LegacyIntrospectionClient?
     let legacyFlights: SingleFlight<SessionOutcome>
+    /// With Better Auth's admin plugin and a database: where a Better Auth JWT's user is
+    /// checked for a ban before its identity is cached (`nil`: JWTs are not checked).
+    let banLookup: PostgresSessionResolver?
+    let banFlights: SingleFlight<SessionOutcome>
 
     init(
         cache: IdentityCache,
@@ -48,8 +54,11 @@ final class IntrospectionCore: Sendable {
         metrics: GatewayMetrics,
         logger: Logger,
         authServer: AuthServerClient? = nil,
-        legacyIntrospection: LegacyIntrospectionClient? = nil
+        legacyIntrospection: LegacyIntrospectionClient? = nil,
+        banLookup: PostgresSessionResolver? = nil
     ) {
+        self.banLookup = banLookup
+        self.banFlights = SingleFlight(shardCount: 16)
         self.authServer = authServer
         self.legacyIntrospection = legacyIntrospection
         self.legacyFlights = SingleFlight(shardCount: 16)
@@ -136,7 +145,13 @@ final class IntrospectionCore: Sendable {
             return self.verifyJWT(token, kind: .legacyJWT, cacheKind: .legacyJWT) { verifier }
         case .betterAuthJWT(let token):
             let jwks = self.jwks
-            let outcome = self.verifyJWT(token, kind: .betterAuthJWT, cacheKind: .betterAuthJWT) {
+            let outcome = self.verifyJWT(
+                token,
+                kind: .betterAuthJWT,
+                cacheKind: .betterAuthJWT,
+                checksBan: true,
+                eventLoop: eventLoop
+            ) {
                 settings.betterAuthVerifier(jwks: jwks?.keys ?? JWTKeySet())
             }
             guard case .immediate(.rejected(.unknownKey)) = outcome, let jwks,
@@ -153,28 +168,28 @@ final class IntrospectionCore: Sendable {
             // validation histogram sees tokens that wait for the JWKS.
             let waitStarted = NIODeadline.now()
             let metrics = self.metrics
-            let verify: @Sendable (JWTKeySet) -> AuthVerdict = { keys in
+            let verify: @Sendable (JWTKeySet) -> EventLoopFuture<AuthVerdict> = { keys in
                 let verifier = settings.betterAuthVerifier(jwks: keys)
-                if case .immediate(let verdict) = self.verifyJWT(
+                return self.verifyJWT(
                     token,
                     kind: .betterAuthJWT,
                     cacheKind: .betterAuthJWT,
                     recordsLatency: false,
+                    checksBan: true,
+                    eventLoop: eventLoop,
                     verifier: { verifier }
-                ) {
-                    return verdict
-                }
-                return .rejected(.unknownKey)
+                ).future(on: eventLoop)
             }
             let waited =
                 jwks.refreshed(on: eventLoop).flatMap { refreshed in
-                    let verdict = verify(refreshed.keys)
-                    // A fetch already running may have been answered before the rotation this
-                    // token comes from: then wait once more, for the next fetch.
-                    guard case .rejected(.unknownKey) = verdict, refreshed.joinedRunningFetch else {
-                        return eventLoop.makeSucceededFuture(verdict)
+                    verify(refreshed.keys).flatMap { verdict in
+                        // A fetch already running may have been answered before the rotation
+                        // this token comes from: then wait once more, for the next fetch.
+                        guard case .rejected(.unknownKey) = verdict, refreshed.joinedRunningFetch else {
+                            return eventLoop.makeSucceededFuture(verdict)
+                        }
+                        return jwks.refreshed(on: eventLoop).flatMap { verify($0.keys) }
                     }
-                    return jwks.refreshed(on: eventLoop).map { verify($0.keys) }
                 }
             return .pending(
                 waited.always { _ in
@@ -236,7 +251,7 @@ final class IntrospectionCore: Sendable {
                         metrics.recordValidation(method: .legacy, outcome: .valid)
                         cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
                         return .found(identity)
-                    case .notFound:
+                    case .notFound, .banned:
                         metrics.recordValidation(method: .legacy, outcome: .invalid)
                         cache.storeNegative(key, .inactive)
                         return .notFound
@@ -258,6 +273,8 @@ final class IntrospectionCore: Sendable {
         kind: CredentialKind,
         cacheKind: CredentialKey.Kind,
         recordsLatency: Bool = true,
+        checksBan: Bool = false,
+        eventLoop: (any EventLoop)? = nil,
         verifier: () -> JWTVerifier
     ) -> AuthOutcome {
         let key = CredentialKey(kind: cacheKind, credential: token)
@@ -288,12 +305,44 @@ final class IntrospectionCore: Sendable {
                 sessionID: jwt[claim: "sid"]?.stringValue ?? jwt[claim: "jti"]?.stringValue,
                 expiresAt: jwt.expiresAt
             )
+            if checksBan, let lookup = self.banLookup, let eventLoop {
+                return .pending(self.checkBan(of: identity, key: key, lookup: lookup, eventLoop: eventLoop))
+            }
             self.cache.storePositive(key, identity)
             return .immediate(.accepted(identity))
         case .failure(let reason):
             self.metrics.recordValidation(method: kind.method, outcome: .invalid)
             return .immediate(.rejected(reason))
         }
+    }
+
+    /// A verified Better Auth JWT's user, checked for an admin-plugin ban before the identity is
+    /// cached: a banned user's JWTs are refused until their `exp`, not only their sessions.
+    /// Concurrent misses on one token share the lookup.
+    private func checkBan(
+        of identity: Identity,
+        key: CredentialKey,
+        lookup: PostgresSessionResolver,
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<AuthVerdict> {
+        let cache = self.cache
+        let metrics = self.metrics
+        let invalidation = cache.invalidationToken(for: key)
+        return self.banFlights.run(key: key, on: eventLoop) {
+            eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+                do throws(ResolverUnavailable) {
+                    if try await lookup.ban(userID: identity.userID).isInEffect(now: Self.nowSeconds()) {
+                        cache.storeNegative(key, .userBanned)
+                        return .refused(.userBanned)
+                    }
+                    cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)
+                    return .found(identity)
+                } catch {
+                    metrics.resolverFailures.increment()
+                    return .unavailable(error.reason)
+                }
+            }
+        }.map { self.verdict(for: $0, stale: nil, as: nil, notFound: .userBanned) }
     }
 
     /// `role` (string, comma-separated) or `roles` (array of strings).
@@ -346,6 +395,10 @@ final class IntrospectionCore: Sendable {
                         metrics.recordValidation(method: .betterAuth, outcome: .invalid)
                         cache.storeNegative(key, .sessionNotFound)
                         return .notFound
+                    case .banned:
+                        metrics.recordValidation(method: .betterAuth, outcome: .invalid)
+                        cache.storeNegative(key, .userBanned)
+                        return .refused(.userBanned)
                     }
                 } catch {
                     metrics.recordValidation(method: .betterAuth, outcome: .error)
@@ -389,6 +442,8 @@ final class IntrospectionCore: Sendable {
             return .accepted(identity)
         case .notFound:
             return .rejected(notFound)
+        case .refused(let reason):
+            return .rejected(reason)
         case .unavailable(let why):
             guard var stale else { return .unavailable(why) }
             self.metrics.staleServed.increment()

@@ -5,6 +5,8 @@ enum SessionLookup: Sendable {
     case found(Identity)
     /// No such session, or it has expired: a definitive "no".
     case notFound
+    /// The session exists, and its user is banned (Better Auth's admin plugin).
+    case banned
 }
 
 /// Why a resolver could not answer; the caller answers 503 (or serves a stale entry when

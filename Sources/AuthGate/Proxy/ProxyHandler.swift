@@ -1191,6 +1191,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The caller is known: per-user limits, then the identity headers, and the request goes on.
     private func admit(_ identity: Identity, context: ChannelHandlerContext) {
+        if identity.impersonatedBy != nil && !self.route.allowImpersonation {
+            self.pendingHead = nil
+            self.evictOnSuccess = []
+            self.perform(self.machine.authenticationFailed(.impersonationNotAllowed), context: context)
+            return
+        }
         let policy = self.snapshot.policy
         if policy.rateLimitsEnabled {
             let now = NIODeadline.now().uptimeNanoseconds

@@ -241,7 +241,9 @@ public final class Gateway: Sendable, CustomReflectable {
                 client: httpClient,
                 authServerURL: snapshot.auth.authServerURL,
                 cookieName: snapshot.auth.authServerCookieName,
-                timeout: timeout
+                timeout: timeout,
+                adminPlugin: config.auth.adminPlugin,
+                organizationPlugin: config.auth.organizationPlugin
             )
         }
         let jwks =
@@ -267,8 +269,24 @@ public final class Gateway: Sendable, CustomReflectable {
             authServer: AuthServerClient(client: httpClient, origin: snapshot.auth.authServerURL, timeout: timeout),
             legacyIntrospection: config.auth.legacyIntrospectionURL.map {
                 LegacyIntrospectionClient(client: httpClient, url: $0, timeout: timeout)
-            }
+            },
+            banLookup: Self.banLookup(config: config, snapshot: snapshot, resolver: resolver, logger: logger)
         )
+    }
+
+    /// Where Better Auth JWTs are checked for an admin-plugin ban: the postgres resolver's pool,
+    /// or with the http resolver one of its own on `auth.database_url`; `nil` without the admin
+    /// plugin or a database.
+    static func banLookup(
+        config: GatewayConfig,
+        snapshot: ConfigSnapshot,
+        resolver: (any SessionResolver)?,
+        logger: Logger
+    ) -> PostgresSessionResolver? {
+        guard config.auth.adminPlugin else { return nil }
+        if let postgres = resolver as? PostgresSessionResolver { return postgres }
+        guard let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) else { return nil }
+        return PostgresSessionResolver(url: url, schema: snapshot.sessionSchema, logger: logger)
     }
 
     /// The audit trail: an ``AuditLog`` (started: it replays a spill file left by a previous
@@ -484,6 +502,9 @@ public final class Gateway: Sendable, CustomReflectable {
         self.runtime.lockoutStore?.shutdown()
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
+        if let bans = self.introspection.banLookup, bans !== self.introspection.sessionResolver as AnyObject? {
+            await bans.shutdown()
+        }
         try? await self.httpClient.shutdown()
         await self.introspection.jwks?.settle()
         for (_, pools) in self.pools {

@@ -43,7 +43,7 @@ public final class AuthSettings: Sendable {
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
                 RouteAccess(rawValue: route.access).map {
-                    RouteTable.Rule(
+                    var rule = RouteTable.Rule(
                         path: route.path,
                         access: $0,
                         rateLimitClass: route.rateLimitClass,
@@ -52,6 +52,8 @@ public final class AuthSettings: Sendable {
                         preferBetterAuth: route.preferBetterAuth,
                         cors: route.cors
                     )
+                    rule.allowImpersonation = route.allowImpersonation
+                    return rule
                 }
             }
         )
@@ -133,11 +135,17 @@ public final class AuthSettings: Sendable {
             )
 
         var staticKeys: [JWTKey] = []
-        if let secret = auth.betterAuthJWTSecret {
+        for (secret, key) in Self.rotation(
+            auth.betterAuthJWTSecrets,
+            "auth.better_auth_jwt_secrets",
+            then: auth.betterAuthJWTSecret,
+            "auth.better_auth_jwt_secret",
+            issues: &issues
+        ) {
             do {
-                staticKeys.append(try JWTKey.hs256(secret: secret.bytes))
+                staticKeys.append(try JWTKey.hs256(secret: secret))
             } catch {
-                issues.append(ConfigIssue(key: "auth.better_auth_jwt_secret", reason: "unusable as an HS256 key"))
+                issues.append(ConfigIssue(key: key, reason: "unusable as an HS256 key"))
             }
         }
         self.betterAuthStaticKeys = JWTKeySet(keys: staticKeys)
@@ -145,12 +153,44 @@ public final class AuthSettings: Sendable {
         self.authServerURL = origin
         self.betterAuthIssuer = auth.jwtIssuer ?? origin
         self.betterAuthAudience = auth.jwtAudience ?? origin
-        self.sessionSigner = auth.betterAuthSecret.map { SessionTokenSigner(secret: $0.bytes) }
+        let sessionSecrets = Self.rotation(
+            auth.betterAuthSecrets,
+            "auth.better_auth_secrets",
+            then: auth.betterAuthSecret,
+            "auth.better_auth_secret",
+            issues: &issues
+        ).map(\.secret)
+        self.sessionSigner = sessionSecrets.isEmpty ? nil : SessionTokenSigner(secrets: sessionSecrets)
         self.authServerCookieName = "\(auth.cookiePrefix).session_token"
         self.signOutPath = auth.signOutPath
         if !issues.isEmpty {
             throw ConfigError(file: nil, issues: issues)
         }
+    }
+
+    /// The secrets of a rotation, current first: those of `versioned` (Better Auth's
+    /// `"<version>:<secret>,…"`), then `single` unless it is one of them; each with the key
+    /// that configured it.
+    static func rotation(
+        _ versioned: Secret?,
+        _ versionedKey: String,
+        then single: Secret?,
+        _ singleKey: String,
+        issues: inout [ConfigIssue]
+    ) -> [(secret: [UInt8], key: String)] {
+        var secrets: [(secret: [UInt8], key: String)] = []
+        if let versioned {
+            switch VersionedSecrets.parse(versioned.bytes) {
+            case .success(let entries):
+                secrets = entries.map { ($0.secret, versionedKey) }
+            case .failure(let problem):
+                issues.append(ConfigIssue(key: versionedKey, reason: problem.message))
+            }
+        }
+        if let single, !secrets.contains(where: { $0.secret == single.bytes }) {
+            secrets.append((single.bytes, singleKey))
+        }
+        return secrets
     }
 
     /// The identity cache's key for a signed session value (cookie or bearer), or `nil` when

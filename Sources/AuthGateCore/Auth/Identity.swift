@@ -35,6 +35,13 @@ public struct Identity: Sendable, Hashable {
     public var sessionID: String?
     /// When the credential stops being valid, in seconds since 1970; caps the cache TTL.
     public var expiresAt: Int64?
+    /// The admin who opened this session as the user (Better Auth's admin plugin,
+    /// `session.impersonatedBy`), or `nil`.
+    public var impersonatedBy: String? = nil
+    /// The session's active organization (Better Auth's organization plugin,
+    /// `session.activeOrganizationId`), and the user's role in it (`member.role`).
+    public var organizationID: String? = nil
+    public var organizationRole: String? = nil
 
     public init(
         userID: String,
@@ -78,6 +85,8 @@ public enum RejectionReason: String, Sendable, Hashable, Error, CaseIterable {
     case methodNotAllowed = "auth_method_not_allowed"
     /// A legacy token of a user the users table marks `migrated`, under `migration_policy: refuse`.
     case userMigrated = "user_migrated"
+    /// A user Better Auth's admin plugin has banned (`banned`, until `banExpires` if set).
+    case userBanned = "user_banned"
 }
 
 extension RejectionReason {
@@ -103,6 +112,7 @@ extension RejectionReason {
         case .inactive: return "The token is not active."
         case .methodNotAllowed: return "This route does not accept this kind of credential."
         case .userMigrated: return "This account has moved to Better Auth: sign in again."
+        case .userBanned: return "This account is banned."
         }
     }
 }

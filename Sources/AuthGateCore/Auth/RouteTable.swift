@@ -26,6 +26,9 @@ public struct RouteTable: Sendable, Hashable {
         /// Whether the gateway handles CORS on this route (`cors: false` in the config turns it
         /// off for the route).
         public var cors: Bool
+        /// `false`: sessions an admin opened as another user (Better Auth's admin plugin,
+        /// `impersonatedBy`) are refused on this route (`allow_impersonation: false`).
+        public var allowImpersonation: Bool = true
         /// A path ending in `/` matches everything below it and the path without its final
         /// slash (`/api/public/` matches `/api/public` and `/api/public/x`, not
         /// `/api/publicity`); otherwise the path exactly.
@@ -76,7 +79,8 @@ public struct RouteTable: Sendable, Hashable {
                 enableDualAuth: self.enableDualAuth,
                 preferBetterAuth: self.preferBetterAuth,
                 ruleIndex: index,
-                cors: self.cors
+                cors: self.cors,
+                allowImpersonation: self.allowImpersonation
             )
         }
     }
@@ -114,7 +118,10 @@ public struct RouteTable: Sendable, Hashable {
         guard PathNormalizer.hasPathParameters(path) else { return .success(literal) }
         return PathNormalizer.routingPath(of: path).map { routing in
             let servlet = self.match(path: routing[...])
-            return literal.access.isStricter(than: servlet.access) ? literal : servlet
+            var chosen = literal.access.isStricter(than: servlet.access) ? literal : servlet
+            // Refusing impersonation is stricter too: either reading of the path can ask for it.
+            chosen.allowImpersonation = literal.allowImpersonation && servlet.allowImpersonation
+            return chosen
         }
     }
 

@@ -173,6 +173,8 @@ public enum ConfigLoader {
                     Field(name: "auth_server_url", kind: .string(\.auth.authServerURL)),
                     Field(name: "better_auth_secret", kind: .secret(\.auth.betterAuthSecret)),
                     Field(name: "better_auth_jwt_secret", kind: .secret(\.auth.betterAuthJWTSecret)),
+                    Field(name: "better_auth_secrets", kind: .secret(\.auth.betterAuthSecrets)),
+                    Field(name: "better_auth_jwt_secrets", kind: .secret(\.auth.betterAuthJWTSecrets)),
                     Field(name: "legacy_jwt_secret", kind: .secret(\.auth.legacyJWTSecret)),
                     Field(name: "database_url", kind: .secret(\.auth.databaseURL)),
                     Field(name: "session_resolver", kind: .string(\.auth.sessionResolver)),
@@ -191,6 +193,8 @@ public enum ConfigLoader {
                     Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
                     Field(name: "jwks_refresh_interval_ms", kind: .integer(\.auth.jwksRefreshIntervalMs)),
                     Field(name: "jwks_enabled", kind: .boolean(\.auth.jwksEnabled)),
+                    Field(name: "admin_plugin", kind: .boolean(\.auth.adminPlugin)),
+                    Field(name: "organization_plugin", kind: .boolean(\.auth.organizationPlugin)),
                     Field(name: "legacy_keys", kind: .legacyKeyList(\.auth.legacyKeys)),
                     Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
                     Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),
@@ -339,6 +343,7 @@ public enum ConfigLoader {
     /// The keys of one route rule.
     static let routeKeys = [
         "path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth", "cors",
+        "allow_impersonation",
     ]
 
     /// The top-level list of trusted proxies.
@@ -385,6 +390,8 @@ public enum ConfigLoader {
         [
             ("BETTER_AUTH_SECRET", "auth.better_auth_secret", \.auth.betterAuthSecret),
             ("BETTER_AUTH_JWT_SECRET", "auth.better_auth_jwt_secret", \.auth.betterAuthJWTSecret),
+            ("BETTER_AUTH_SECRETS", "auth.better_auth_secrets", \.auth.betterAuthSecrets),
+            ("BETTER_AUTH_JWT_SECRETS", "auth.better_auth_jwt_secrets", \.auth.betterAuthJWTSecrets),
             ("LEGACY_JWT_SECRET", "auth.legacy_jwt_secret", \.auth.legacyJWTSecret),
             ("DATABASE_URL", "auth.database_url", \.auth.databaseURL),
             ("AUTHGATE_ASSERTION_SECRET", "assertion.secret", \.assertion.secret),
@@ -782,6 +789,10 @@ public enum ConfigLoader {
                         case "cors":
                             if let value = self.optionalBoolean(value, key: "\(elementKey).cors") {
                                 route.cors = value
+                            }
+                        case "allow_impersonation":
+                            if let value = self.optionalBoolean(value, key: "\(elementKey).allow_impersonation") {
+                                route.allowImpersonation = value
                             }
                         case "path":
                             path = self.string(

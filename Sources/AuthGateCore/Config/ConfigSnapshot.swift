@@ -77,6 +77,8 @@ public final class ConfigSnapshot: Sendable {
         schema.userID = store.userIDColumn
         schema.userEmail = store.userEmailColumn
         schema.userRole = store.userRoleColumn
+        schema.adminPlugin = config.auth.adminPlugin
+        schema.organizationPlugin = config.auth.organizationPlugin
         self.sessionSchema = schema
         self.assertionSigner = try Self.makeAssertionSigner(config.assertion)
         self.cors = CORSPolicy(config: config.cors)

@@ -152,6 +152,8 @@ extension GatewayConfig {
             add("auth.auth_server_url", problem.reason)
         }
         Self.checkHMACSecret(self.auth.betterAuthSecret, key: "auth.better_auth_secret", add: add)
+        Self.checkVersionedSecrets(self.auth.betterAuthSecrets, key: "auth.better_auth_secrets", add: add)
+        Self.checkVersionedSecrets(self.auth.betterAuthJWTSecrets, key: "auth.better_auth_jwt_secrets", add: add)
         Self.checkHMACSecret(self.auth.betterAuthJWTSecret, key: "auth.better_auth_jwt_secret", add: add)
         Self.checkHMACSecret(self.auth.legacyJWTSecret, key: "auth.legacy_jwt_secret", add: add)
         if let databaseURL = self.auth.databaseURL, !databaseURL.isUTF8 {
@@ -536,6 +538,22 @@ extension GatewayConfig {
                 if entry.publicKeyFile == nil {
                     add("\(key).public_key_file", "is required for \(entry.algorithm)")
                 }
+            }
+        }
+    }
+
+    private static func checkVersionedSecrets(_ secrets: Secret?, key: String, add: (String, String) -> Void) {
+        guard let secrets else { return }
+        switch VersionedSecrets.parse(secrets.bytes) {
+        case .failure(let problem):
+            add(key, problem.message)
+        case .success(let entries):
+            for entry in entries where entry.secret.count < Self.minimumSecretBytes {
+                add(
+                    key,
+                    "version \(entry.version) is too short: an HMAC secret must be at least "
+                        + "\(Self.minimumSecretBytes) bytes (value not shown)"
+                )
             }
         }
     }

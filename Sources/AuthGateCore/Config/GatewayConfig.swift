@@ -149,6 +149,12 @@ public struct GatewayConfig: Sendable, Equatable {
         public var betterAuthSecret: Secret? = nil
         /// `BETTER_AUTH_JWT_SECRET`: verifies HS256 Better Auth JWTs.
         public var betterAuthJWTSecret: Secret? = nil
+        /// `BETTER_AUTH_SECRETS`: Better Auth's versioned session secrets,
+        /// `"<version>:<secret>,…"` (``VersionedSecrets``), current first; with
+        /// `better_auth_secret` also set, that one is verified too, as the oldest.
+        public var betterAuthSecrets: Secret? = nil
+        /// `BETTER_AUTH_JWT_SECRETS`: the HS256 JWT secrets of a rotation, in the same form.
+        public var betterAuthJWTSecrets: Secret? = nil
         /// `LEGACY_JWT_SECRET`: verifies the legacy backend's HS256 tokens.
         public var legacyJWTSecret: Secret? = nil
         /// `auth.legacy_keys`: the legacy issuer's verification keys, for rotation and for
@@ -162,6 +168,14 @@ public struct GatewayConfig: Sendable, Equatable {
         /// JWTs are verified only with the HS256 secret, and nothing asks an auth server that
         /// has no JWT plugin for keys).
         public var jwksEnabled: Bool = true
+        /// `auth.admin_plugin`: the auth server runs Better Auth's admin plugin, so users can
+        /// be banned (`banned`, `banExpires`: refused, 401 `user_banned`) and sessions opened
+        /// by an admin as another user (`impersonatedBy`: `X-Auth-Impersonated-By`).
+        public var adminPlugin: Bool = false
+        /// `auth.organization_plugin`: the auth server runs Better Auth's organization plugin:
+        /// the session's active organization and the user's role in it reach the backend
+        /// (`X-Auth-Organization-Id`, `X-Auth-Organization-Role`).
+        public var organizationPlugin: Bool = false
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
         /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or
@@ -273,6 +287,9 @@ public struct GatewayConfig: Sendable, Equatable {
         /// `false`: the gateway does not handle CORS on this route (no preflight answers, no
         /// CORS headers added, the backend's own relayed as they are), as if `cors:` were unset.
         public var cors: Bool = true
+        /// `false`: a Better Auth session an admin opened as another user (`impersonatedBy`,
+        /// admin plugin) is refused on this route with 403 `impersonation_not_allowed`.
+        public var allowImpersonation: Bool = true
         public init(path: String, access: String) {
             self.path = path
             self.access = access

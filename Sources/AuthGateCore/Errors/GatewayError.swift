@@ -39,6 +39,12 @@ public struct GatewayError: Error, Sendable, Hashable {
     public static func invalidRequest(_ message: String) -> GatewayError {
         .init(status: .badRequest, code: "invalid_request", message: message)
     }
+    /// A session an admin opened as another user, on a route with `allow_impersonation: false`.
+    public static let impersonationNotAllowed = GatewayError(
+        status: .forbidden,
+        code: "impersonation_not_allowed",
+        message: "This route does not accept a session opened by an administrator as another user."
+    )
     public static let headersTooLarge = GatewayError(
         status: .requestHeaderFieldsTooLarge,
         code: "request_header_fields_too_large",

@@ -19,6 +19,8 @@ public struct RouteMatch: Sendable, Hashable {
     public var ruleIndex: Int?
     /// Whether the gateway handles CORS for the route (`cors:`); `false` leaves it to the backend.
     public var cors: Bool
+    /// Whether sessions opened by an admin as another user (`impersonatedBy`) are accepted.
+    public var allowImpersonation: Bool
 
     public init(
         access: RouteAccess,
@@ -27,7 +29,8 @@ public struct RouteMatch: Sendable, Hashable {
         enableDualAuth: Bool? = nil,
         preferBetterAuth: Bool? = nil,
         ruleIndex: Int? = nil,
-        cors: Bool = true
+        cors: Bool = true,
+        allowImpersonation: Bool = true
     ) {
         self.access = access
         self.rateLimitClass = rateLimitClass
@@ -36,6 +39,7 @@ public struct RouteMatch: Sendable, Hashable {
         self.preferBetterAuth = preferBetterAuth
         self.ruleIndex = ruleIndex
         self.cors = cors
+        self.allowImpersonation = allowImpersonation
     }
 
     /// `policy` with this route's flag overrides applied.

@@ -11,11 +11,24 @@ public import Crypto
 public struct SessionTokenSigner: Sendable {
     private let key: SymmetricKey
     private let template: HMAC<SHA256>
+    /// Older secrets of a rotation (``VersionedSecrets``): values signed with them verify, and
+    /// nothing is signed with them.
+    private let previous: [HMAC<SHA256>]
 
     /// A signer for `secret` (`BETTER_AUTH_SECRET`, as UTF-8 bytes).
     public init(secret: SymmetricKey) {
         self.key = secret
         self.template = HMAC<SHA256>(key: secret)
+        self.previous = []
+    }
+
+    /// A signer that signs with the first of `secrets` and verifies with any of them, as
+    /// Better Auth's `BETTER_AUTH_SECRETS` rotation needs. `secrets` must not be empty.
+    public init(secrets: [[UInt8]]) {
+        precondition(!secrets.isEmpty, "a signer needs a secret")
+        self.key = SymmetricKey(data: secrets[0])
+        self.template = HMAC<SHA256>(key: self.key)
+        self.previous = secrets.dropFirst().map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
     }
 
     /// A signer for `secret`'s bytes.
@@ -74,8 +87,10 @@ public struct SessionTokenSigner: Sendable {
             return .failure(.malformed)
         }
         var provided = signature
-        let valid = self.withSignature(of: token) { expected in
-            provided.withUTF8 { constantTimeEquals(expected, UnsafeRawBufferPointer($0)) }
+        let valid = provided.withUTF8 { provided in
+            self.anySignature(of: token) { expected in
+                constantTimeEquals(expected, UnsafeRawBufferPointer(provided))
+            }
         }
         return valid ? .success(token) : .failure(.badSignature)
     }
@@ -114,11 +129,24 @@ public struct SessionTokenSigner: Sendable {
             }
             guard count == length, provided[length - 1] == UInt8(ascii: "=") else { return nil }
             let token = value[..<dot]
-            let valid = self.withSignature(of: token) { expected in
+            let valid = self.anySignature(of: token) { expected in
                 constantTimeEquals(expected, UnsafeRawBufferPointer(provided))
             }
             return valid ? .success(token) : .failure(.badSignature)
         }
+    }
+
+    /// Whether `matches` holds for the signature of `token` under the current secret or any
+    /// older one (every one is computed: the time does not tell which matched).
+    private func anySignature(
+        of token: some StringProtocol,
+        _ matches: (UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
+        var valid = self.withSignature(of: token, template: self.template, matches)
+        for template in self.previous {
+            valid = self.withSignature(of: token, template: template, matches) || valid
+        }
+        return valid
     }
 
     /// Computes the signature of `token` into a stack buffer and hands it to `body`.
@@ -126,7 +154,15 @@ public struct SessionTokenSigner: Sendable {
         of token: some StringProtocol,
         _ body: (UnsafeRawBufferPointer) -> Result
     ) -> Result {
-        var hmac = self.template
+        self.withSignature(of: token, template: self.template, body)
+    }
+
+    private func withSignature<Result>(
+        of token: some StringProtocol,
+        template: HMAC<SHA256>,
+        _ body: (UnsafeRawBufferPointer) -> Result
+    ) -> Result {
+        var hmac = template
         let contiguous: Void? = token.utf8.withContiguousStorageIfAvailable {
             hmac.update(data: UnsafeRawBufferPointer($0))
         }

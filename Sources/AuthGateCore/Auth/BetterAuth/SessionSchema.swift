@@ -15,6 +15,18 @@ public struct SessionSchema: Sendable, Hashable {
     public var userEmail: String = "email"
     /// The user's role column (Better Auth's admin plugin adds `role`); `nil` if there is none.
     public var userRole: String? = nil
+    /// Better Auth's admin plugin is on: the lookup also reads `user.banned`,
+    /// `user.banExpires` and `session.impersonatedBy` (the plugin's own column names).
+    public var adminPlugin = false
+    /// Better Auth's organization plugin is on: the lookup also reads
+    /// `session.activeOrganizationId` and the user's `member.role` in that organization.
+    public var organizationPlugin = false
+    /// The organization plugin's member table.
+    public var memberTable = "member"
+
+    /// Whether the lookup has the plugins' five extra columns (banned, ban end, impersonator,
+    /// active organization, role in it; those of a plugin that is off are constants).
+    public var hasPluginColumns: Bool { self.adminPlugin || self.organizationPlugin }
 
     public init() {}
 
@@ -49,12 +61,36 @@ public struct SessionSchema: Sendable, Hashable {
     public var lookupSQL: String {
         let q = Self.quoted
         let role = self.userRole.map { "u.\(q($0))::text" } ?? "NULL::text"
+        // With a plugin, five more columns: banned, the ban's end, the impersonator (admin
+        // plugin), the active organization and the user's role in it (organization plugin).
+        var admin = ""
+        if self.hasPluginColumns {
+            admin +=
+                self.adminPlugin
+                ? ", coalesce(u.\"banned\", false), (extract(epoch from u.\"banExpires\"))::bigint, "
+                    + "s.\"impersonatedBy\"::text"
+                : ", false, NULL::bigint, NULL::text"
+            admin +=
+                self.organizationPlugin
+                ? ", s.\"activeOrganizationId\"::text, (SELECT m.\"role\"::text FROM \(q(self.memberTable)) m "
+                    + "WHERE m.\"organizationId\" = s.\"activeOrganizationId\" AND m.\"userId\" = s.\(q(self.sessionUserID)) "
+                    + "LIMIT 1)"
+                : ", NULL::text, NULL::text"
+        }
         return """
             SELECT s.\(q(self.sessionID))::text, s.\(q(self.sessionUserID))::text, \
-            (extract(epoch from s.\(q(self.sessionExpiresAt))))::bigint, u.\(q(self.userEmail))::text, \(role) \
+            (extract(epoch from s.\(q(self.sessionExpiresAt))))::bigint, u.\(q(self.userEmail))::text, \(role)\(admin) \
             FROM \(q(self.sessionTable)) s JOIN \(q(self.userTable)) u ON u.\(q(self.userID)) = s.\(q(self.sessionUserID)) \
             WHERE s.\(q(self.sessionToken)) = $1 \
             AND extract(epoch from s.\(q(self.sessionExpiresAt))) > extract(epoch from now())
+            """
+    }
+    /// The admin plugin's ban of one user (`$1`: the user id): `banned`, and when it ends.
+    public var banLookupSQL: String {
+        let q = Self.quoted
+        return """
+            SELECT coalesce(u."banned", false), (extract(epoch from u."banExpires"))::bigint \
+            FROM \(q(self.userTable)) u WHERE u.\(q(self.userID))::text = $1
             """
     }
     /// Counts the unexpired sessions: `better_auth_active_sessions`.

@@ -1,0 +1,63 @@
+/// The byte classes of the HTTP/1.1 request grammar (RFC 9110 §5.6, RFC 9112 §3, RFC 3986 §3.3),
+/// as the strict ``ClientRequestParser`` applies them.
+enum HTTPCharacterClass {
+    /// `tchar`: the bytes of a method, a field name or a chunk extension's name.
+    @inline(__always)
+    static func isToken(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The bytes of an origin-form request target: RFC 3986 `pchar`, `/`, `?` and `%`, plus `[`
+    /// and `]` (browsers leave them unescaped in queries, as HAProxy accepts them).
+    ///
+    /// Refused, as HAProxy refuses them by default: controls, space, `"`, `<`, `>`, `\`, `^`,
+    /// `` ` ``, `{`, `|`, `}`, DEL and every byte above it; and `#`, since a fragment is never
+    /// part of a request target and a backend might read the path differently from the gateway.
+    @inline(__always)
+    static func isTarget(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),  // unreserved
+            UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+            UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+            UInt8(ascii: "="),  // sub-delims
+            UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "%"),
+            UInt8(ascii: "["), UInt8(ascii: "]"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `field-vchar`, SP and HTAB: what a field value (trimmed of OWS) may hold. Controls
+    /// (NUL, CR, LF, ...) and DEL are refused; `obs-text` is kept, as RFC 9110 allows it.
+    @inline(__always)
+    static func isFieldValue(_ byte: UInt8) -> Bool {
+        byte >= 0x20 ? byte != 0x7F : byte == ASCII.tab
+    }
+
+    /// `qdtext` of a quoted string (RFC 9110 §5.6.4).
+    @inline(__always)
+    static func isQuotedText(_ byte: UInt8) -> Bool {
+        byte == ASCII.tab || byte == ASCII.space || byte == 0x21 || (byte >= 0x23 && byte <= 0x5B)
+            || (byte >= 0x5D && byte != 0x7F)
+    }
+
+    /// What may follow a backslash in a quoted string: HTAB, SP, VCHAR, obs-text.
+    @inline(__always)
+    static func isQuotedPairText(_ byte: UInt8) -> Bool {
+        byte == ASCII.tab || (byte >= 0x20 && byte != 0x7F)
+    }
+}
