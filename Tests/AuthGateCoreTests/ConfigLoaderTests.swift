@@ -325,6 +325,8 @@ struct ConfigLoaderTests {
           window_ms: 60000
           email_field: username
           max_body_bytes: 1024
+          store: postgres
+          store_timeout_ms: 250
         forwarding:
           forward_authorization: false
           forward_session_cookie: false
@@ -493,6 +495,8 @@ struct ConfigLoaderTests {
         expected.lockout.windowMs = 60000
         expected.lockout.emailField = "username"
         expected.lockout.maxBodyBytes = 1024
+        expected.lockout.store = "postgres"
+        expected.lockout.storeTimeoutMs = 250
         expected.forwarding.forwardAuthorization = false
         expected.forwarding.forwardSessionCookie = false
         expected.forwarding.stripHeaders = ["X-Tenant-Override"]
@@ -1152,7 +1156,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 137)
+        #expect(keys.count == 139)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1187,7 +1191,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 137)
+        #expect(keys.count == 139)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

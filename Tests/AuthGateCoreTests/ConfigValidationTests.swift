@@ -300,6 +300,34 @@ struct ConfigValidationTests {
         )
     }
 
+    @Test("lockout.store is memory or postgres, and postgres needs a database_url")
+    func lockoutStore() {
+        #expect(issues { $0.lockout.store = "memory" } == [])
+        #expect(
+            issues { $0.lockout.store = "postgres" } == [
+                ConfigIssue(key: "lockout.store", reason: "postgres needs auth.database_url (or DATABASE_URL)")
+            ]
+        )
+        #expect(
+            issues {
+                $0.lockout.store = "postgres"
+                $0.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
+            } == []
+        )
+        for bad in ["redis", "Postgres", "", "pg"] {
+            #expect(
+                issues { $0.lockout.store = bad } == [
+                    ConfigIssue(key: "lockout.store", reason: "\"\(bad)\" is not a store; expected memory or postgres")
+                ]
+            )
+        }
+        #expect(
+            issues { $0.lockout.storeTimeoutMs = 5 } == [
+                ConfigIssue(key: "lockout.store_timeout_ms", reason: "must be 10...10000 ms, got 5")
+            ]
+        )
+    }
+
     @Test(
         "the postgres resolver accepts a database_url it can parse",
         arguments: [

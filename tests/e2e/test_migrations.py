@@ -40,6 +40,7 @@ MIGRATION_FILES = [
     "001_better_auth_compat.sql",
     "002_auth_audit_log.sql",
     "003_users_migration_status.sql",
+    "004_lockout_failures.sql",
 ]
 CREATED_TABLES = [
     "better_auth_users",
@@ -48,6 +49,7 @@ CREATED_TABLES = [
     "better_auth_verification_tokens",
     "jwks",
     "auth_audit_log",
+    "authgate_lockout_failures",
     "authgate_schema_migrations",
 ]
 CREATED_INDEXES = [
@@ -59,6 +61,7 @@ CREATED_INDEXES = [
     "auth_audit_log_user_id_idx",
     "users_migration_status_id_idx",
     "users_last_auth_method_idx",
+    "authgate_lockout_failures_window_ends_at_idx",
 ]
 LEGACY_USERS_DDL = (
     "CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL, name text, password_hash text)"

@@ -157,6 +157,9 @@ public final class GatewayMetrics: Sendable {
     public let lockedOut = Counter()
     /// Failures counted towards the lockout (rejected tokens, 401 on login paths).
     public let lockoutFailures = Counter()
+    /// Queries of the shared lockout store (`lockout.store: postgres`) that failed or timed
+    /// out; the login went on with the in-memory count.
+    public let lockoutStoreFailures = Counter()
     /// Requests refused 400 because their path could not be normalised.
     public let badPaths = Counter()
     /// Legacy tokens of users whose `migration_status` is `migrated`, by what the policy did.
@@ -380,6 +383,11 @@ public final class GatewayMetrics: Sendable {
             "authgate_auth_failures_counted_total",
             "Failures counted towards the lockout (rejected tokens, 401 answers on login paths).",
             self.lockoutFailures.value
+        )
+        counter(
+            "authgate_lockout_store_failures_total",
+            "Lockout queries to PostgreSQL (lockout.store: postgres) that failed or timed out; the login went on with the in-memory count.",
+            self.lockoutStoreFailures.value
         )
         gauge(
             "authgate_rate_limiter_keys",

@@ -106,6 +106,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var loginCheck: LoginCheck?
     /// The account of a login, for counting its failure.
     private var loginAccountKey: RateLimitKey?
+    /// The account of a login in the shared lockout store (`lockout.store: postgres`), until its
+    /// failure is stored there.
+    private var loginAccountDigest: String?
+    /// The backend's answer to a failed login, held while its failure is stored in the shared
+    /// lockout store, so that the client's next attempt, on any instance, sees it counted.
+    private var heldUpstreamEvents: [HeldUpstreamEvent]?
     /// A 401 answer to this exchange counts towards the lockout.
     private var countLoginFailure = false
     /// The `route_class` of the exchange's metrics.
@@ -123,6 +129,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var body: ByteBuffer
         var contentType: String?
         var overflow = false
+    }
+
+    /// What the upstream connection delivered while ``heldUpstreamEvents`` held it back.
+    enum HeldUpstreamEvent {
+        case event(UpstreamResponseParser.Event)
+        case failed(protocolError: Bool)
     }
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot, decoder: ClientRequestDecoder? = nil)
@@ -835,6 +847,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.acceptedAttempts = []
         self.loginCheck = nil
         self.loginAccountKey = nil
+        self.loginAccountDigest = nil
+        self.heldUpstreamEvents = nil
         self.countLoginFailure = false
         self.evictOnSuccess = []
         self.routeClass = .unrouted
@@ -906,20 +920,87 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
         {
             let key = RateLimitKey(namespace: "account", value: email)
-            if let error = RateLimitHeaders.error(
-                for: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds)
-            ) {
-                self.runtime.metrics.lockedOut.increment()
-                self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out_account")
-                self.pendingHead = nil
-                self.perform(self.machine.authenticationFailed(error), context: context)
+            self.loginAccountKey = key
+            if let store = self.runtime.lockoutStore {
+                // The shared count decides with the local one; read off the loop, answered on it.
+                let digest = SharedLockout.accountDigest(email)
+                self.loginAccountDigest = digest
+                let requestID = self.requestID
+                store.lookup(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
+                    .assumeIsolated().whenSuccess { [weak self] answer in
+                        guard let self, let context = self.context, self.machine.isAuthenticating,
+                            self.requestID == requestID
+                        else { return }
+                        let state = SharedLockout.state(
+                            shared: answer,
+                            local: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
+                            maxFailures: self.runtime.lockout.configuration.maxFailures
+                        )
+                        self.finishLogin(state, context: context)
+                    }
                 return
             }
-            self.loginAccountKey = key
+            self.finishLogin(
+                self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
+                context: context
+            )
+            return
+        }
+        self.finishLogin(.open, context: context)
+    }
+
+    /// The account's lockout state is known: refuse the login, or let it go on.
+    private func finishLogin(_ state: LockoutState, context: ChannelHandlerContext) {
+        if let error = RateLimitHeaders.error(for: state) {
+            self.runtime.metrics.lockedOut.increment()
+            self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out_account")
+            self.pendingHead = nil
+            self.loginAccountKey = nil
+            self.loginAccountDigest = nil
+            self.perform(self.machine.authenticationFailed(error), context: context)
+            return
         }
         guard let head = self.pendingHead else { return }
         self.pendingHead = nil
         self.perform(self.machine.authenticated(head), context: context)
+    }
+
+    /// A login the auth server answered 401, with the account known to the shared store:
+    /// stores the failure there before the answer goes on, holding back what the upstream
+    /// connection delivers meanwhile (its reads paused; bounded by `lockout.store_timeout_ms`).
+    private func holdForSharedFailure(
+        _ event: UpstreamResponseParser.Event,
+        store: PostgresLockoutStore,
+        digest: String,
+        context: ChannelHandlerContext
+    ) {
+        self.loginAccountDigest = nil
+        self.heldUpstreamEvents = [.event(event)]
+        // The head is in: the response timeout has nothing more to wait for.
+        self.cancelResponseTimer()
+        let requestID = self.requestID
+        store.recordFailure(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
+            .assumeIsolated().whenComplete { [weak self] _ in
+                guard let self, self.requestID == requestID else { return }
+                self.releaseHeldUpstreamEvents()
+            }
+    }
+
+    /// Delivers what was held back, in order, and lets the upstream connection read again.
+    private func releaseHeldUpstreamEvents() {
+        guard let held = self.heldUpstreamEvents else { return }
+        self.heldUpstreamEvents = nil
+        // The read held back belongs to the connection, which the replayed end may return to
+        // the pool: resumed whether it is still ours or idle again.
+        let handler = self.upstream?.handler
+        for item in held {
+            switch item {
+            case .event(let event): self.upstreamReceived(event)
+            case .failed(let protocolError): self.upstreamFailed(protocolError: protocolError)
+            }
+        }
+        self.context?.flush()
+        handler?.resumeReading()
     }
 
     /// Whether a rejection is evidence of guessing or forging: a credential refused by the
@@ -1796,13 +1877,23 @@ extension ProxyHandler: UpstreamLeaseRequester {
 
 extension ProxyHandler: UpstreamConnectionDelegate {
     var clientIsWritable: Bool {
-        self.context?.channel.isWritable ?? false
+        self.heldUpstreamEvents == nil && (self.context?.channel.isWritable ?? false)
     }
 
     func upstreamReceived(_ event: UpstreamResponseParser.Event) {
         guard let context = self.context else { return }
+        if self.heldUpstreamEvents != nil {
+            self.heldUpstreamEvents!.append(.event(event))
+            return
+        }
         switch event {
         case .head(let head):
+            if head.status == .unauthorized, self.countLoginFailure, let digest = self.loginAccountDigest,
+                let store = self.runtime.lockoutStore
+            {
+                self.holdForSharedFailure(event, store: store, digest: digest, context: context)
+                return
+            }
             // Written for the client now, straight from the received bytes; a draining
             // connection's response says `Connection: close`.
             // Room for the status line, X-Request-Id, the framing fields and the CORS fields.
@@ -1845,6 +1936,10 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamFailed(protocolError: Bool) {
         guard let context = self.context else { return }
+        if self.heldUpstreamEvents != nil {
+            self.heldUpstreamEvents!.append(.failed(protocolError: protocolError))
+            return
+        }
         let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()
         self.perform(action, context: context)
     }

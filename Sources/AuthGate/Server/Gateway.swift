@@ -499,6 +499,7 @@ public final class Gateway: Sendable, CustomReflectable {
             await audit.shutdown(timeout: timeout)
         }
         self.runtime.migrationStatus.shutdown()
+        self.runtime.lockoutStore?.shutdown()
         self.evictionListener?.stop()
         await self.introspection.sessionResolver?.shutdown()
         if let bans = self.introspection.banLookup, bans !== self.introspection.sessionResolver as AnyObject? {

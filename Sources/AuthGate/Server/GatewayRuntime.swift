@@ -12,14 +12,17 @@ final class GatewayRuntime: Sendable {
     let introspection: IntrospectionCore
     let rateLimiter: RateLimiter
     let lockout: FailedAuthTracker
+    /// The per-account counts shared with other instances (`lockout.store: postgres` with
+    /// `auth.database_url`); `nil` with the `memory` store.
+    let lockoutStore: PostgresLockoutStore?
     let tunnels: TunnelRegistry
     let migrationStatus: MigrationStatusStore
     /// Where authentication events go: ``AuditLog`` when `audit.enabled` and
     /// `auth.database_url`, else ``DisabledAuditSink``.
     let audit: any AuditSink
 
-    /// The limiter's and the lockout's sizes, and the lockout's threshold and window, are read
-    /// from `config` once, at start.
+    /// The limiter's and the lockout's sizes, and the lockout's threshold, window and store, are
+    /// read from `config` once, at start.
     init(
         configStore: ConfigStore,
         metrics: GatewayMetrics,
@@ -41,6 +44,17 @@ final class GatewayRuntime: Sendable {
                 maxKeys: config.rateLimits.maxTrackedKeys
             )
         )
+        if config.lockout.store == "postgres", let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
+            self.lockoutStore = PostgresLockoutStore(
+                url: url,
+                window: .milliseconds(Int64(config.lockout.windowMs)),
+                timeout: .milliseconds(Int64(config.lockout.storeTimeoutMs)),
+                metrics: metrics,
+                logger: logger
+            )
+        } else {
+            self.lockoutStore = nil
+        }
         self.tunnels = TunnelRegistry(metrics: metrics)
         self.migrationStatus = MigrationStatusStore(logger: logger, metrics: metrics)
     }

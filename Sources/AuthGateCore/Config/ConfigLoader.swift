@@ -267,6 +267,8 @@ public enum ConfigLoader {
                     Field(name: "window_ms", kind: .integer(\.lockout.windowMs)),
                     Field(name: "email_field", kind: .string(\.lockout.emailField)),
                     Field(name: "max_body_bytes", kind: .integer(\.lockout.maxBodyBytes)),
+                    Field(name: "store", kind: .string(\.lockout.store)),
+                    Field(name: "store_timeout_ms", kind: .integer(\.lockout.storeTimeoutMs)),
                 ]
             ),
             Section(

@@ -51,6 +51,7 @@ extension GatewayConfig {
         ("lockout.max_failures", 1...1_000, "failures"),
         ("lockout.window_ms", 1_000...86_400_000, "ms"),
         ("lockout.max_body_bytes", 64...1_048_576, "bytes"),
+        ("lockout.store_timeout_ms", 10...10_000, "ms"),
         ("assertion.ttl_seconds", 1...3_600, "seconds"),
         ("websocket.revalidate_interval_ms", 0...86_400_000, "ms (0 = only on eviction)"),
         ("audit.queue_capacity", 16...10_000_000, "events"),
@@ -319,6 +320,17 @@ extension GatewayConfig {
         self.checkInteger("lockout.max_body_bytes", Int64(self.lockout.maxBodyBytes), add: add)
         if self.lockout.emailField.isEmpty {
             add("lockout.email_field", "is empty")
+        }
+        self.checkInteger("lockout.store_timeout_ms", Int64(self.lockout.storeTimeoutMs), add: add)
+        switch self.lockout.store {
+        case "memory":
+            break
+        case "postgres":
+            if self.auth.databaseURL == nil {
+                add("lockout.store", "postgres needs auth.database_url (or DATABASE_URL)")
+            }
+        default:
+            add("lockout.store", "\"\(self.lockout.store)\" is not a store; expected memory or postgres")
         }
 
         // assertion

@@ -376,6 +376,13 @@ public struct GatewayConfig: Sendable, Equatable {
         public var emailField: String = "email"
         /// Login bodies larger than this are not read for the account (the IP still counts).
         public var maxBodyBytes: Int = 8_192
+        /// Where per-account failure counts live: `memory` (each instance counts alone) or
+        /// `postgres` (one count per account over every instance sharing `auth.database_url`;
+        /// per-IP counts stay in memory). Read at start.
+        public var store: String = "memory"
+        /// The longest a lockout query may take (`store: postgres`) before the login goes on
+        /// with this instance's in-memory count.
+        public var storeTimeoutMs: Int = 500
         public init() {}
     }
 

@@ -53,10 +53,12 @@ public struct SchemaMigration: Sendable, Hashable {
     /// 2. `auth_audit_log`.
     /// 3. `users.migration_status` and `users.last_auth_method` with their indexes (the legacy
     ///    `users` table must exist).
+    /// 4. `authgate_lockout_failures`, the per-account failure counts of `lockout.store: postgres`.
     public static let all: [SchemaMigration] = [
         SchemaMigration(version: 1, name: "better_auth_compat", sql: betterAuthCompatSQL),
         SchemaMigration(version: 2, name: "auth_audit_log", sql: authAuditLogSQL),
         SchemaMigration(version: 3, name: "users_migration_status", sql: usersMigrationStatusSQL),
+        SchemaMigration(version: 4, name: "lockout_failures", sql: lockoutFailuresSQL),
     ]
 
     /// `deploy/sql/better_auth_compat.sql`: every migration's SQL, concatenated in order, for
