@@ -8,14 +8,12 @@ only in tables it creates), and real sessions made through its routes."""
 
 from __future__ import annotations
 
-import secrets
-
-import psycopg
 import pytest
 import requests
 
-from conftest import AuthServer, free_port
+from conftest import AuthServer
 from helpers import sign_in, sign_up, unique_email
+from plugin_servers import plugin_auth_server, plugin_database, plugin_gateway_config, sql
 
 TIMEOUT = 15
 PASSWORD = "correct horse battery staple"
@@ -23,55 +21,21 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def admin_database(postgres):
-    name = "admin_" + secrets.token_hex(6)
-    with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with plugin_database(postgres, "admin") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
 def admin_auth_server(admin_database, tmp_path_factory):
-    server = AuthServer(
-        free_port(),
-        "e2e-admin-plugin-secret-" + secrets.token_hex(16),
-        admin_database,
-        ["http://127.0.0.1:*"],
-        tmp_path_factory.mktemp("admin_auth_server"),
-    )
-    server.extra_args = ["--admin-plugin"]
-    server.start()
-    yield server
-    server.stop()
-
-
-def sql(dsn: str, query: str, *params) -> list[tuple]:
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        cur = conn.execute(query, params or None)
-        return cur.fetchall() if cur.description else []
+    with plugin_auth_server(admin_database, tmp_path_factory.mktemp("admin_auth_server"), "--admin-plugin") as server:
+        yield server
 
 
 def gateway_config(server: AuthServer, dsn: str, resolver: str) -> dict:
-    return {
-        "auth": {
-            "enable_dual_auth": False,
-            "prefer_better_auth": True,
-            "auth_server_url": server.url,
-            "better_auth_secret": server.secret,
-            "database_url": dsn,
-            "session_resolver": resolver,
-            "admin_plugin": True,
-            "auth_server_timeout_ms": 10000,
-        },
-        "session_store": {"user_role_column": "role"},
-        "routes": [
-            {"path": "/api/public/", "access": "public"},
-            {"path": "/api/account/", "access": "authenticated", "allow_impersonation": False},
-        ],
-        "rate_limits": {"ip_burst": 10000, "user_burst": 10000},
-        "audit": {"enabled": False},
-    }
+    config = plugin_gateway_config(server, dsn, resolver, admin_plugin=True)
+    config["session_store"] = {"user_role_column": "role"}
+    config["routes"].append({"path": "/api/account/", "access": "authenticated", "allow_impersonation": False})
+    return config
 
 
 def headers_seen(response: requests.Response) -> dict[str, str]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import secrets
 
-import psycopg
 import pytest
 import requests
 
-from conftest import AuthServer, free_port
 from helpers import sign_in, sign_up, unique_email
+from plugin_servers import plugin_auth_server, plugin_database, plugin_gateway_config, sql
 
 TIMEOUT = 15
 PASSWORD = "correct horse battery staple"
@@ -23,51 +22,18 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def org_database(postgres):
-    name = "org_" + secrets.token_hex(6)
-    with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with plugin_database(postgres, "org") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
 def org_auth_server(org_database, tmp_path_factory):
-    server = AuthServer(
-        free_port(),
-        "e2e-organization-plugin-secret-" + secrets.token_hex(16),
-        org_database,
-        ["http://127.0.0.1:*"],
-        tmp_path_factory.mktemp("org_auth_server"),
-    )
-    server.extra_args = ["--organization-plugin"]
-    server.start()
-    yield server
-    server.stop()
+    with plugin_auth_server(org_database, tmp_path_factory.mktemp("org_auth_server"), "--organization-plugin") as server:
+        yield server
 
 
-def sql(dsn: str, query: str, *params) -> list[tuple]:
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        cur = conn.execute(query, params or None)
-        return cur.fetchall() if cur.description else []
-
-
-def gateway_config(server: AuthServer, dsn: str, resolver: str) -> dict:
-    return {
-        "auth": {
-            "enable_dual_auth": False,
-            "prefer_better_auth": True,
-            "auth_server_url": server.url,
-            "better_auth_secret": server.secret,
-            "database_url": dsn,
-            "session_resolver": resolver,
-            "organization_plugin": True,
-            "auth_server_timeout_ms": 10000,
-        },
-        "routes": [{"path": "/api/public/", "access": "public"}],
-        "rate_limits": {"ip_burst": 10000, "user_burst": 10000},
-        "audit": {"enabled": False},
-    }
+def gateway_config(server, dsn: str, resolver: str) -> dict:
+    return plugin_gateway_config(server, dsn, resolver, organization_plugin=True)
 
 
 def seen(gateway, credential: dict, extra: dict | None = None) -> dict[str, str]:
