@@ -255,9 +255,14 @@ class Postgres:
 
 @pytest.fixture(scope="session")
 def postgres():
-    bindir = _pg_bindir()
-    root = Path(tempfile.mkdtemp(prefix="authgate-e2e-pg-"))
-    pg = Postgres(bindir, root, free_port())
+    yield from _cluster(Postgres, "authgate-e2e-pg-")
+
+
+def _cluster(kind: type, prefix: str):
+    """A cluster of `kind` in a fresh directory, initialised, started and with the test
+    database; destroyed afterwards (also at exit if the run is interrupted)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    pg = kind(_pg_bindir(), root, free_port())
     _cleanups.append(pg.destroy)
     try:
         pg.init()
@@ -307,17 +312,7 @@ class PasswordPostgres(Postgres):
 def password_postgres():
     """A function-scoped :class:`PasswordPostgres` of its own: for tests that restart
     PostgreSQL or need a real password, without disturbing the session's cluster."""
-    root = Path(tempfile.mkdtemp(prefix="authgate-e2e-pgpw-"))
-    pg = PasswordPostgres(_pg_bindir(), root, free_port())
-    _cleanups.append(pg.destroy)
-    try:
-        pg.init()
-        pg.start()
-        pg.create_database()
-        yield pg
-    finally:
-        pg.destroy()
-        _cleanups.remove(pg.destroy)
+    yield from _cluster(PasswordPostgres, "authgate-e2e-pgpw-")
 
 
 def start_private_auth_server(postgres: Postgres, workdir: Path, secret: str | None = None) -> "AuthServer":

@@ -366,7 +366,7 @@ public struct UpstreamResponseParser: Sendable {
     ) throws -> (name: Range<Int>, value: Range<Int>) {
         var colon = start
         while colon < end && bytes[colon] != UInt8(ascii: ":") {
-            guard Self.isTokenCharacter(bytes[colon]) else { throw Error.headerLine }
+            guard HTTPCharacterClass.isToken(bytes[colon]) else { throw Error.headerLine }
             colon += 1
         }
         // No colon, an empty name, or (checked above) a space or fold before the colon.
@@ -460,21 +460,6 @@ public struct UpstreamResponseParser: Sendable {
     }
 
     // MARK: - Bytes
-
-    /// RFC 9110 tchar.
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
 
     /// Control characters other than HTAB (NUL, a bare CR, ...) and DEL.
     private static func isForbiddenInValue(_ byte: UInt8) -> Bool {
