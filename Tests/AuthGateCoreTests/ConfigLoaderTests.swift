@@ -251,6 +251,10 @@ struct ConfigLoaderTests {
           jwks_enabled: false
           admin_plugin: true
           organization_plugin: true
+          api_key_plugin: true
+          api_key_header: X-Service-Key
+          api_key_table: auth.apikey
+          api_key_rate_limit: false
           trust_cookie_cache: true
           cookie_cache_strategy: jwt
           cookie_cache_version: "2"
@@ -430,6 +434,10 @@ struct ConfigLoaderTests {
         expected.auth.jwksEnabled = false
         expected.auth.adminPlugin = true
         expected.auth.organizationPlugin = true
+        expected.auth.apiKeyPlugin = true
+        expected.auth.apiKeyHeader = "X-Service-Key"
+        expected.auth.apiKeyTable = "auth.apikey"
+        expected.auth.apiKeyRateLimit = false
         expected.auth.trustCookieCache = true
         expected.auth.cookieCacheStrategy = "jwt"
         expected.auth.cookieCacheVersion = "2"
@@ -1156,7 +1164,7 @@ struct ConfigLoaderTests {
         let example = try String(contentsOfFile: repositoryRoot + "/gateway.conf.example", encoding: .utf8)
         let entries = documentedKeys(in: example)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 139)
+        #expect(keys.count == 143)
         #expect(Set(keys).count == keys.count)
         // Each known key exactly once, and nothing that is not a key.
         #expect(entries.map(\.key).sorted() == keys.sorted())
@@ -1191,7 +1199,7 @@ struct ConfigLoaderTests {
         let reference = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
         let rows = referenceRows(in: reference)
         let keys = ConfigLoader.knownKeys
-        #expect(keys.count == 139)
+        #expect(keys.count == 143)
         for key in keys {
             guard let cells = rows[key] else {
                 Issue.record("README config reference lacks \(key)")

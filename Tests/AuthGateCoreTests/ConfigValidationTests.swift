@@ -270,6 +270,23 @@ struct ConfigValidationTests {
         #expect(issues { $0.auth.databaseURL = Secret("") }.map(\.key) == ["auth.database_url"])
     }
 
+    // MARK: API key plugin
+
+    @Test(
+        "auth.api_key_header is a header name the gateway does not own",
+        arguments: ["", "x api key", "x-api-key:", "Authorization", "cookie", "Host", "X-Auth-Key", "x-auth-user-id"]
+    )
+    func badAPIKeyHeader(name: String) {
+        #expect(issues { $0.auth.apiKeyHeader = name }.map(\.key) == ["auth.api_key_header"])
+    }
+
+    @Test("auth.api_key_header accepts other names; auth.api_key_table is a plain identifier")
+    func apiKeyNames() {
+        #expect(issues { $0.auth.apiKeyHeader = "X-Service-Key" } == [])
+        #expect(issues { $0.auth.apiKeyTable = "auth.apikey" } == [])
+        #expect(issues { $0.auth.apiKeyTable = "apikey; DROP TABLE user" }.map(\.key) == ["auth.api_key_table"])
+    }
+
     // MARK: Session resolver
 
     @Test("auth.session_resolver is http or postgres", arguments: ["redis", "HTTP", "Postgres", "", "pg", "http "])

@@ -98,6 +98,7 @@ def build_app(
     admin_plugin: bool = False,
     organization_plugin: bool = False,
     cookie_cache: str | None = None,
+    api_key_plugin: bool = False,
 ):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
     from better_auth.config import CookieCache, SessionOptions
@@ -105,6 +106,7 @@ def build_app(
     from better_auth.integrations.fastapi import BetterAuthFastAPI
     from better_auth.plugins_ext import BearerPlugin, JWTPlugin
     from better_auth.plugins_ext.admin import AdminPlugin
+    from better_auth.plugins_ext.api_key import ApiKeyPlugin
     from better_auth.plugins_ext.organization import OrganizationPlugin
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -121,7 +123,10 @@ def build_app(
         plugins=([JWTPlugin()] if jwt_plugin else [])
         + [BearerPlugin()]
         + ([AdminPlugin()] if admin_plugin else [])
-        + ([OrganizationPlugin()] if organization_plugin else []),
+        + ([OrganizationPlugin()] if organization_plugin else [])
+        # Keys in x-api-key open a session (get-session answers their owner), as a gateway
+        # with the http resolver needs.
+        + ([ApiKeyPlugin({"enable_session_for_api_keys": True})] if api_key_plugin else []),
         # cookie_cache "compact" or "jwt": Better Auth's session.cookieCache, 5 minutes.
         session=SessionOptions(cookie_cache=CookieCache(enabled=True, strategy=cookie_cache)) if cookie_cache else None,
         # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
@@ -182,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         "session.activeOrganizationId); on a database of its own",
     )
     parser.add_argument(
+        "--api-key-plugin",
+        action="store_true",
+        help="with Better Auth's API key plugin (apikey table, x-api-key sessions); "
+        "on a database of its own",
+    )
+    parser.add_argument(
         "--cookie-cache",
         choices=["compact", "jwt"],
         help="Better Auth's session.cookieCache with this strategy (a session_data cookie)",
@@ -200,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         admin_plugin=args.admin_plugin,
         organization_plugin=args.organization_plugin,
         cookie_cache=args.cookie_cache,
+        api_key_plugin=args.api_key_plugin,
     )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -20,6 +20,8 @@ struct HTTPSessionResolver: SessionResolver {
     /// the user's role in it (`get-active-member`) are read.
     let organizationPlugin: Bool
     let activeMemberURL: String
+    /// The API key plugin's header (`auth.api_key_header`).
+    var apiKeyHeader = "x-api-key"
     /// Only read this many bytes of an answer.
     let maxBodyBytes = 256 * 1024
 
@@ -119,6 +121,59 @@ struct HTTPSessionResolver: SessionResolver {
             identity.organizationID = organization
         }
         return .found(identity)
+    }
+
+    /// Asks get-session with the key in `header`, as a client of the auth server would: the
+    /// plugin (with `enableSessionForAPIKeys`) verifies it, counts the use and answers the
+    /// key's owner. So the auth server keeps every key's accounting, and nothing is cached.
+    func resolveAPIKey(_ key: String, header: String) async throws(ResolverUnavailable) -> APIKeyLookup {
+        var request = HTTPClientRequest(url: self.url)
+        request.method = .GET
+        request.headers.add(name: header, value: key)
+        request.headers.add(name: "Accept", value: "application/json")
+        let body: ByteBuffer
+        let status: HTTPResponseStatus
+        do {
+            let response = try await self.client.execute(request, timeout: self.timeout)
+            status = response.status
+            body = try await response.body.collect(upTo: self.maxBodyBytes)
+        } catch {
+            throw ResolverUnavailable(reason: "get-session failed: \(error)", underlying: error)
+        }
+        let json = try? JSONParser.parse(Array(body.readableBytesView))
+        switch status.code {
+        case 200:
+            guard let json else { throw ResolverUnavailable(reason: "get-session answered malformed JSON") }
+            switch Self.lookup(from: json, adminPlugin: self.adminPlugin, now: Int64(Timestamp.epochSeconds())) {
+            case .found(var identity):
+                identity.kind = .betterAuthAPIKey
+                return .found(identity, cacheable: false)
+            case .banned:
+                return .refused(.userBanned)
+            case .notFound:
+                return .refused(.apiKeyInvalid)
+            }
+        case 401, 403, 429:
+            return .refused(Self.apiKeyRefusal(code: json?["code"]?.stringValue))
+        default:
+            throw ResolverUnavailable(reason: "get-session answered \(status.code)")
+        }
+    }
+
+    /// The plugin's error code (`KEY_DISABLED`, …) as the gateway's reason.
+    static func apiKeyRefusal(code: String?) -> RejectionReason {
+        switch code {
+        case "KEY_DISABLED": return .apiKeyDisabled
+        case "KEY_EXPIRED": return .apiKeyExpired
+        case "USAGE_EXCEEDED": return .apiKeyUsageExceeded
+        case "RATE_LIMITED": return .apiKeyRateLimited
+        case "USER_BANNED", "BANNED_USER": return .userBanned
+        default: return .apiKeyInvalid
+        }
+    }
+
+    func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup {
+        try await self.resolveAPIKey(key, header: self.apiKeyHeader)
     }
 
     func shutdown() async {}

@@ -12,7 +12,7 @@ enum IdentityHeaders {
         if let email = identity.email {
             headers.add(name: "X-Auth-User-Email", value: Self.sanitized(email))
         }
-        headers.add(name: "X-Auth-Method", value: identity.method.rawValue)
+        headers.add(name: "X-Auth-Method", value: identity.methodHeaderValue)
         if let sessionID = identity.sessionID {
             headers.add(name: "X-Auth-Session-Id", value: Self.sanitized(sessionID))
         }

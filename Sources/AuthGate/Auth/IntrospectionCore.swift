@@ -236,7 +236,54 @@ final class IntrospectionCore: Sendable {
             )
         case .legacyOpaque(let token):
             return self.introspectLegacy(token, eventLoop: eventLoop)
+        case .betterAuthAPIKey(let key):
+            guard let usage = settings.apiKeyUsage else { return .immediate(.rejected(.apiKeyInvalid)) }
+            return self.resolveAPIKey(key, usage: usage, eventLoop: eventLoop)
         }
+    }
+
+    /// A key of Better Auth's API key plugin: the cache for a key whose uses are not counted,
+    /// else the resolver on every use. Uses are not shared between requests (each one counts).
+    private func resolveAPIKey(_ key: String, usage: APIKeyUsage, eventLoop: any EventLoop) -> AuthOutcome {
+        let cacheKey = CredentialKey(kind: .apiKey, credential: key)
+        let (cachedVerdict, stale) = self.cached(cacheKey, as: .betterAuthAPIKey)
+        if let cachedVerdict { return .immediate(cachedVerdict) }
+        guard let resolver = self.sessionResolver else {
+            return .immediate(.unavailable("no session resolver configured"))
+        }
+        let cache = self.cache
+        let metrics = self.metrics
+        let logger = self.logger
+        let invalidation = cache.invalidationToken(for: cacheKey)
+        let future = eventLoop.makeFutureWithTask { () async -> SessionOutcome in
+            let started = NIODeadline.now()
+            defer { metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds) }
+            do throws(ResolverUnavailable) {
+                switch try await resolver.resolveAPIKey(key, usage: usage) {
+                case .found(let identity, let cacheable):
+                    metrics.recordValidation(method: .betterAuth, outcome: .valid)
+                    if cacheable {
+                        cache.storePositive(cacheKey, identity, ifNotInvalidatedSince: invalidation)
+                    }
+                    return .found(identity)
+                case .refused(let reason):
+                    metrics.recordValidation(method: .betterAuth, outcome: .invalid)
+                    if reason != .apiKeyRateLimited && reason != .apiKeyUsageExceeded {
+                        // Spent keys recover when their window passes or they are refilled.
+                        cache.storeNegative(cacheKey, reason)
+                    }
+                    return .refused(reason)
+                }
+            } catch {
+                metrics.recordValidation(method: .betterAuth, outcome: .error)
+                metrics.resolverFailures.increment()
+                logger.warning("api key lookup unavailable", metadata: ["reason": "\(error.reason)"])
+                return .unavailable(error.reason)
+            }
+        }
+        return .pending(
+            future.map { self.verdict(for: $0, stale: stale, as: .betterAuthAPIKey, notFound: .apiKeyInvalid) }
+        )
     }
 
     /// An opaque legacy token: the cache, else one RFC 7662 call shared by concurrent requests.
@@ -480,4 +527,5 @@ extension AuthOutcome {
 extension CredentialKey.Kind {
     static let legacyJWT = CredentialKey.Kind(rawValue: 10)
     static let betterAuthJWT = CredentialKey.Kind(rawValue: 11)
+    static let apiKey = CredentialKey.Kind(rawValue: 12)
 }

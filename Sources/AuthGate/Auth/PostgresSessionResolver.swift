@@ -8,6 +8,8 @@ final class PostgresSessionResolver: SessionResolver {
     let client: PostgresClient
     let sql: String
     let banSQL: String
+    let apiKeyLockSQL: String
+    let apiKeyUseSQL: String
     let adminPlugin: Bool
     let pluginColumns: Bool
     let logger: Logger
@@ -19,6 +21,8 @@ final class PostgresSessionResolver: SessionResolver {
         self.client = client
         self.sql = schema.lookupSQL
         self.banSQL = schema.banLookupSQL
+        self.apiKeyLockSQL = schema.apiKeyLockSQL
+        self.apiKeyUseSQL = schema.apiKeyUseSQL
         self.adminPlugin = schema.adminPlugin
         self.pluginColumns = schema.hasPluginColumns
         self.logger = logger
@@ -77,6 +81,76 @@ final class PostgresSessionResolver: SessionResolver {
 
     func shutdown() async {
         self.runner.cancel()
+    }
+
+    /// One transaction: the key's row locked, ``APIKeyUsage`` decides, the use is written.
+    /// Concurrent uses of one key (from every gateway and the auth server) queue on the lock,
+    /// so `remaining` and the window are exact.
+    func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup {
+        let hash = APIKeyHasher.hash(key)
+        let lockSQL = self.apiKeyLockSQL
+        let useSQL = self.apiKeyUseSQL
+        let logger = self.logger
+        do {
+            return try await self.client.withTransaction(logger: logger) { connection -> APIKeyLookup in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL TIME ZONE 'UTC'"), logger: logger)
+                var binds = PostgresBindings()
+                binds.append(hash)
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: lockSQL, binds: binds), logger: logger)
+                var found: (APIKeyRecord, email: String?, role: String?, ban: UserBan)?
+                for try await row in rows {
+                    let cells = row.makeRandomAccess()
+                    let record = APIKeyRecord(
+                        id: try cells[0].decode(String.self),
+                        ownerID: try cells[1].decode(String.self),
+                        enabled: try cells[2].decode(Bool.self),
+                        expiresAt: try cells[3].decode(Int64?.self),
+                        remaining: try cells[4].decode(Int64?.self),
+                        refillAmount: try cells[5].decode(Int64?.self),
+                        refillInterval: try cells[6].decode(Int64?.self),
+                        lastRefillAt: try cells[7].decode(Int64?.self),
+                        createdAt: try cells[8].decode(Int64.self),
+                        rateLimitEnabled: try cells[9].decode(Bool.self),
+                        rateLimitTimeWindow: try cells[10].decode(Int64?.self),
+                        rateLimitMax: try cells[11].decode(Int64?.self),
+                        requestCount: try cells[12].decode(Int64.self),
+                        lastRequest: try cells[13].decode(Int64?.self)
+                    )
+                    found = (
+                        record,
+                        try cells[14].decode(String?.self),
+                        try cells[15].decode(String?.self),
+                        UserBan(banned: try cells[16].decode(Bool.self), expiresAt: try cells[17].decode(Int64?.self))
+                    )
+                }
+                guard let (record, email, role, ban) = found else { return .refused(.apiKeyInvalid) }
+                let nowMillis = Int64(Timestamp.epochMicros() / 1000)
+                if ban.isInEffect(now: nowMillis / 1000) { return .refused(.userBanned) }
+                switch usage.evaluate(record, now: nowMillis) {
+                case .refuse(let reason, _):
+                    return .refused(reason)
+                case .accept(let update):
+                    var binds = PostgresBindings()
+                    binds.append(record.id)
+                    binds.append(update.remaining)
+                    binds.append(update.lastRefillAt)
+                    binds.append(update.requestCount)
+                    binds.append(update.lastRequest)
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: useSQL, binds: binds), logger: logger)
+                    var identity = Identity.betterAuthSession(
+                        userID: record.ownerID,
+                        email: email,
+                        role: role,
+                        sessionID: record.id,
+                        expiresAt: record.expiresAt.map { $0 / 1000 }
+                    )
+                    identity.kind = .betterAuthAPIKey
+                    return .found(identity, cacheable: !usage.counts(record))
+                }
+            }
+        } catch {
+            throw ResolverUnavailable(reason: "api key query failed: \(String(reflecting: error).prefix(200))")
+        }
     }
 
     /// The admin plugin's ban of `userID`; a user not in the table is not banned (the JWT's

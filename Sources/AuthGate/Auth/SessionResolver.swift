@@ -34,8 +34,21 @@ protocol SessionResolver: Sendable {
         cookieName: String
     ) async throws(ResolverUnavailable)
         -> SessionLookup
+    /// Verifies a key of Better Auth's API key plugin and counts its use: from the `apikey`
+    /// table (the postgres resolver, with `usage`), or by the auth server's get-session, which
+    /// then does the counting itself (the http resolver).
+    func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup
     /// Releases connections.
     func shutdown() async
+}
+
+/// What an API key lookup found.
+enum APIKeyLookup: Sendable {
+    /// The key's owner. `cacheable`: the key's uses are not counted (no `remaining`, no
+    /// window), so the identity may be cached like a session's; otherwise every use is
+    /// checked again.
+    case found(Identity, cacheable: Bool)
+    case refused(RejectionReason)
 }
 
 extension Identity {

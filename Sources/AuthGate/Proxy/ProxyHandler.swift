@@ -1008,7 +1008,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// long pause, and must not lock their address out.
     static func countsTowardsLockout(_ reason: RejectionReason) -> Bool {
         switch reason {
-        case .methodNotAllowed, .expired, .sessionExpired, .missingCredential, .userMigrated, .notYetValid:
+        case .methodNotAllowed, .expired, .sessionExpired, .missingCredential, .userMigrated, .notYetValid,
+            .apiKeyExpired, .apiKeyUsageExceeded, .apiKeyRateLimited:
+            // A genuine credential used too late or too often is no guess at one.
             return false
         default:
             return true
@@ -1222,6 +1224,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         guard var head = self.pendingHead else { return }
         self.pendingHead = nil
+        if let apiKeyHeader = self.snapshot.auth.extractor.apiKeyHeader {
+            // The key is the gateway's to check; the backend gets its owner, never the key.
+            head.headers.remove(name: apiKeyHeader)
+        }
         IdentityHeaders.add(identity, to: &head.headers)
         if let signer = self.snapshot.assertionSigner {
             let assertion = signer.sign(

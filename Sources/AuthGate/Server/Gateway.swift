@@ -237,7 +237,7 @@ public final class Gateway: Sendable, CustomReflectable {
                 resolver = nil
             }
         default:
-            resolver = HTTPSessionResolver(
+            var http = HTTPSessionResolver(
                 client: httpClient,
                 authServerURL: snapshot.auth.authServerURL,
                 cookieName: snapshot.auth.authServerCookieName,
@@ -245,6 +245,8 @@ public final class Gateway: Sendable, CustomReflectable {
                 adminPlugin: config.auth.adminPlugin,
                 organizationPlugin: config.auth.organizationPlugin
             )
+            http.apiKeyHeader = config.auth.apiKeyHeader.lowercased()
+            resolver = http
         }
         let jwks =
             config.auth.jwksEnabled

@@ -151,7 +151,7 @@ public struct IdentityAssertionSigner: Sendable {
             ErrorBody.appendJSONString(email, to: &claims)
         }
         claims += ",\"auth_method\":"
-        ErrorBody.appendJSONString(identity.method.rawValue, to: &claims)
+        ErrorBody.appendJSONString(identity.methodHeaderValue, to: &claims)
         if let sessionID = identity.sessionID {
             claims += ",\"sid\":"
             ErrorBody.appendJSONString(sessionID, to: &claims)

@@ -41,11 +41,13 @@ public enum CredentialAttempt: Sendable, Hashable {
     case betterAuthSession(String, source: SessionValueSource)
     /// A raw session token without signature (only when `accept_raw_bearer` is on).
     case betterAuthRawSession(String)
+    /// A key of Better Auth's API key plugin, from its header (`x-api-key`).
+    case betterAuthAPIKey(String)
 
     public var method: AuthMethod {
         switch self {
         case .legacyJWT, .legacyOpaque: return .legacy
-        case .betterAuthJWT, .betterAuthSession, .betterAuthRawSession: return .betterAuth
+        case .betterAuthJWT, .betterAuthSession, .betterAuthRawSession, .betterAuthAPIKey: return .betterAuth
         }
     }
 }
@@ -126,7 +128,7 @@ public struct AuthPolicy: Sendable, Hashable {
     /// The attempts for the credentials a request carries, in the order the flags give.
     ///
     /// A bearer JWT can be either system's (both may use HS256), so it is offered to each
-    /// accepted system in order; the session cookie is Better Auth's alone.
+    /// accepted system in order; the session cookie and the API key are Better Auth's alone.
     public func attempts(for credentials: ExtractedCredentials, access: RouteAccess) -> [CredentialAttempt] {
         var result: [CredentialAttempt] = []
         result.reserveCapacity(3)
@@ -150,6 +152,10 @@ public struct AuthPolicy: Sendable, Hashable {
                     case .rawOpaque where self.acceptRawBearer: result.append(.betterAuthRawSession(bearer.token))
                     default: break
                     }
+                }
+                if let key = credentials.apiKey {
+                    // Better Auth reads the key before the cookie (its get-session hook).
+                    result.append(.betterAuthAPIKey(String(key)))
                 }
                 if let cookie = credentials.sessionCookie {
                     let name = credentials.sessionCookieName ?? ""

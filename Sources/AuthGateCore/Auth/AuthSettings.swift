@@ -22,6 +22,8 @@ public final class AuthSettings: Sendable {
     public let sessionSigner: SessionTokenSigner?
     /// With `auth.trust_cookie_cache`: how Better Auth's cookie cache is read.
     public let cookieCache: CookieCacheSettings?
+    /// With `auth.api_key_plugin`: how a key's uses are counted (`nil`: API keys are not read).
+    public let apiKeyUsage: APIKeyUsage?
     public let leewaySeconds: Int64
     public let maxTokenBytes: Int
     /// The cookie name the auth server reads (`<prefix>.session_token`).
@@ -41,8 +43,10 @@ public final class AuthSettings: Sendable {
         self.extractor = CredentialExtractor(
             cookiePrefix: auth.cookiePrefix,
             acceptSecureCookie: auth.acceptSecureCookie,
-            readsCookieCache: auth.trustCookieCache
+            readsCookieCache: auth.trustCookieCache,
+            apiKeyHeader: auth.apiKeyPlugin ? auth.apiKeyHeader.lowercased() : nil
         )
+        self.apiKeyUsage = auth.apiKeyPlugin ? APIKeyUsage(rateLimitEnabled: auth.apiKeyRateLimit) : nil
         self.routes = RouteTable(
             rules: config.routes.compactMap { route in
                 RouteAccess(rawValue: route.access).map {

@@ -15,6 +15,8 @@ public enum CredentialKind: String, Sendable, Hashable {
     case betterAuthSessionBearer = "better_auth_session_bearer"
     case betterAuthJWT = "better_auth_jwt"
     case betterAuthHS256JWT = "better_auth_hs256_jwt"
+    /// A key of Better Auth's API key plugin (`x-api-key`).
+    case betterAuthAPIKey = "better_auth_api_key"
 
     public var method: AuthMethod {
         switch self {
@@ -60,6 +62,12 @@ public struct Identity: Sendable, Hashable {
     }
 
     public var method: AuthMethod { self.kind.method }
+
+    /// The `X-Auth-Method` value: the method, except that an API key says `api-key`, so a
+    /// backend can tell a machine's key from a person's session.
+    public var methodHeaderValue: String {
+        self.kind == .betterAuthAPIKey ? "api-key" : self.method.rawValue
+    }
 }
 
 /// Why a credential was not accepted. The raw value is the stable reason code of the 401 body
@@ -87,6 +95,14 @@ public enum RejectionReason: String, Sendable, Hashable, Error, CaseIterable {
     case userMigrated = "user_migrated"
     /// A user Better Auth's admin plugin has banned (`banned`, until `banExpires` if set).
     case userBanned = "user_banned"
+    /// An API key the `apikey` table does not hold (or whose owner is not a user).
+    case apiKeyInvalid = "api_key_invalid"
+    case apiKeyDisabled = "api_key_disabled"
+    case apiKeyExpired = "api_key_expired"
+    /// An API key with no `remaining` uses left (answered 429).
+    case apiKeyUsageExceeded = "api_key_usage_exceeded"
+    /// An API key over its own window, `rateLimitMax` per `rateLimitTimeWindow` (answered 429).
+    case apiKeyRateLimited = "api_key_rate_limited"
 }
 
 extension RejectionReason {
@@ -113,6 +129,11 @@ extension RejectionReason {
         case .methodNotAllowed: return "This route does not accept this kind of credential."
         case .userMigrated: return "This account has moved to Better Auth: sign in again."
         case .userBanned: return "This account is banned."
+        case .apiKeyInvalid: return "The API key is not valid."
+        case .apiKeyDisabled: return "The API key is disabled."
+        case .apiKeyExpired: return "The API key has expired."
+        case .apiKeyUsageExceeded: return "The API key has reached its usage limit."
+        case .apiKeyRateLimited: return "The API key is over its rate limit; try again later."
         }
     }
 }

@@ -79,6 +79,7 @@ public final class ConfigSnapshot: Sendable {
         schema.userRole = store.userRoleColumn
         schema.adminPlugin = config.auth.adminPlugin
         schema.organizationPlugin = config.auth.organizationPlugin
+        schema.apiKeyTable = config.auth.apiKeyTable
         self.sessionSchema = schema
         self.assertionSigner = try Self.makeAssertionSigner(config.assertion)
         self.cors = CORSPolicy(config: config.cors)

@@ -166,6 +166,20 @@ extension GatewayConfig {
                 "needs auth.better_auth_secret (or better_auth_secrets): the cache is signed with it"
             )
         }
+        let apiKeyHeader = self.auth.apiKeyHeader.lowercased()
+        if apiKeyHeader.isEmpty || !apiKeyHeader.utf8.allSatisfy(HTTPCharacterClass.isToken) {
+            add("auth.api_key_header", "\"\(self.auth.apiKeyHeader)\" is not an HTTP header name")
+        } else if ["authorization", "cookie", "host", "content-length", "transfer-encoding", "connection"]
+            .contains(apiKeyHeader) || apiKeyHeader.hasPrefix("x-auth-")
+        {
+            add("auth.api_key_header", "\"\(self.auth.apiKeyHeader)\" is a header the gateway reads or writes itself")
+        }
+        if !SessionSchema.isValidIdentifier(self.auth.apiKeyTable) {
+            add(
+                "auth.api_key_table",
+                "\"\(self.auth.apiKeyTable)\" is not a plain SQL identifier (letters, digits, _; optionally schema.name)"
+            )
+        }
         Self.checkVersionedSecrets(self.auth.betterAuthJWTSecrets, key: "auth.better_auth_jwt_secrets", add: add)
         Self.checkHMACSecret(self.auth.betterAuthJWTSecret, key: "auth.better_auth_jwt_secret", add: add)
         Self.checkHMACSecret(self.auth.legacyJWTSecret, key: "auth.legacy_jwt_secret", add: add)

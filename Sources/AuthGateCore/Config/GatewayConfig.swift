@@ -176,6 +176,20 @@ public struct GatewayConfig: Sendable, Equatable {
         /// the session's active organization and the user's role in it reach the backend
         /// (`X-Auth-Organization-Id`, `X-Auth-Organization-Role`).
         public var organizationPlugin: Bool = false
+        /// `auth.api_key_plugin`: the auth server runs Better Auth's API key plugin: a key in
+        /// ``apiKeyHeader`` is verified (the `apikey` table with the postgres resolver, the auth
+        /// server's get-session with the http resolver) and reaches the backend as its owner,
+        /// with `X-Auth-Method: api-key`.
+        public var apiKeyPlugin: Bool = false
+        /// `auth.api_key_header`: the request header that carries the key (the plugin's
+        /// `apiKeyHeaders`), `x-api-key` by default; removed before the request is forwarded.
+        public var apiKeyHeader: String = "x-api-key"
+        /// `auth.api_key_table`: the plugin's table, for the postgres resolver.
+        public var apiKeyTable: String = "apikey"
+        /// `auth.api_key_rate_limit`: the plugin's `rateLimit.enabled`: whether a key's own
+        /// window (`rateLimitMax` requests per `rateLimitTimeWindow`) is enforced by the
+        /// postgres resolver, as Better Auth enforces it.
+        public var apiKeyRateLimit: Bool = true
         /// `auth.trust_cookie_cache`: a session cookie that comes with a valid Better Auth
         /// cookie cache (`<prefix>.session_data`) is accepted on the cache's word, with no
         /// lookup; revocation then waits for the cache's `maxAge`.

@@ -106,9 +106,14 @@ public struct GatewayError: Error, Sendable, Hashable {
         message: "The gateway is shutting down.",
         headers: [("Retry-After", "1")]
     )
-    /// 401 with the rejection's reason code, as RFC 6750 asks.
+    /// 401 with the rejection's reason code, as RFC 6750 asks; 429 for an API key that is
+    /// valid but out of uses or over its own rate limit.
     public static func unauthorized(_ reason: RejectionReason) -> GatewayError {
-        GatewayError(
+        if reason == .apiKeyUsageExceeded || reason == .apiKeyRateLimited {
+            // The key is good but spent: retrying with it later may work, signing in again won't.
+            return GatewayError(status: .tooManyRequests, code: reason.rawValue, message: reason.message)
+        }
+        return GatewayError(
             status: .unauthorized,
             code: reason.rawValue,
             message: reason.message,

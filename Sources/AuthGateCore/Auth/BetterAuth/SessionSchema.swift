@@ -23,6 +23,8 @@ public struct SessionSchema: Sendable, Hashable {
     public var organizationPlugin = false
     /// The organization plugin's member table.
     public var memberTable = "member"
+    /// The API key plugin's table (its columns keep the plugin's own names).
+    public var apiKeyTable = "apikey"
 
     /// Whether the lookup has the plugins' five extra columns (banned, ban end, impersonator,
     /// active organization, role in it; those of a plugin that is off are constants).

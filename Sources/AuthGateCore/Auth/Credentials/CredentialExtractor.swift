@@ -24,6 +24,12 @@ public struct ExtractedCredentials: Sendable, Hashable {
     /// malformed. Only ``CredentialExtractor/extractForUpgrade(from:target:subprotocolMarker:queryParameter:)``
     /// sets it.
     public var malformedUpgradeToken: Bool
+    /// The key of Better Auth's API key plugin (``CredentialExtractor/apiKeyHeader``), trimmed;
+    /// `nil` when absent, empty, or sent twice (then ``apiKeyConflict``).
+    public var apiKey: Substring? = nil
+    /// The API key header came more than once, or with characters a key cannot have: the
+    /// request is malformed.
+    public var apiKeyConflict = false
 
     /// No credentials.
     public init() {
@@ -38,12 +44,12 @@ public struct ExtractedCredentials: Sendable, Hashable {
 
     /// Whether neither a bearer token nor a session cookie was found.
     public var isEmpty: Bool {
-        self.bearer == nil && self.sessionCookie == nil
+        self.bearer == nil && self.sessionCookie == nil && self.apiKey == nil
     }
 
     /// Whether the request must be refused as malformed whatever else it carries.
     public var isMalformed: Bool {
-        self.conflict || self.malformedAuthorization || self.malformedUpgradeToken
+        self.conflict || self.malformedAuthorization || self.malformedUpgradeToken || self.apiKeyConflict
     }
 }
 
@@ -76,9 +82,17 @@ public struct CredentialExtractor: Sendable {
     /// `<prefix>.session_data` and `__Secure-<prefix>.session_data`.
     public let cacheCookieName: String
     public let secureCacheCookieName: String
+    /// The header of Better Auth's API key plugin (`x-api-key`), when the plugin is on.
+    public let apiKeyHeader: String?
 
     /// Creates an extractor for the cookie names derived from `cookiePrefix`.
-    public init(cookiePrefix: String = "better-auth", acceptSecureCookie: Bool = true, readsCookieCache: Bool = false) {
+    public init(
+        cookiePrefix: String = "better-auth",
+        acceptSecureCookie: Bool = true,
+        readsCookieCache: Bool = false,
+        apiKeyHeader: String? = nil
+    ) {
+        self.apiKeyHeader = apiKeyHeader
         self.cookiePrefix = cookiePrefix
         self.acceptSecureCookie = acceptSecureCookie
         self.cookieName = cookiePrefix + ".session_token"
@@ -96,7 +110,18 @@ public struct CredentialExtractor: Sendable {
         var secureCookie: Substring?
         var plainData: Substring?
         var secureData: Substring?
+        var apiKeyCount = 0
         for (name, value) in headers {
+            if let apiKeyHeader = self.apiKeyHeader, asciiCaseInsensitiveEquals(name.utf8, apiKeyHeader.utf8) {
+                apiKeyCount += 1
+                let key = value[...].trimmingASCIISpaces()
+                if key.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) {
+                    result.apiKeyConflict = true
+                } else if !key.isEmpty {
+                    result.apiKey = key
+                }
+                continue
+            }
             if asciiCaseInsensitiveEquals(name, "authorization") {
                 authorizationCount += 1
                 if authorizationCount == 1 {
@@ -124,6 +149,10 @@ public struct CredentialExtractor: Sendable {
                     }
                 }
             }
+        }
+        if apiKeyCount > 1 || result.apiKeyConflict {
+            result.apiKeyConflict = true
+            result.apiKey = nil
         }
         if authorizationCount > 1 {
             result.conflict = true
