@@ -76,14 +76,14 @@ struct LifecycleTests {
             )
         )
         gateway.signal(SIGHUP)
-        try await Self.waitUntil { try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1 }
+        try await Self.waitUntil { try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1 }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
 
         // A broken file: reported, counted, and the running config (200 ms) stays.
         try gateway.rewriteConfig("server:\n  listen: [unterminated\nupstream:\n  bogus_key: 1\n")
         gateway.signal(SIGHUP)
         try await Self.waitUntil {
-            try await Self.metric("config_reload_failures_total", adminPort: gateway.adminPort) == 1
+            try await Self.metric("authgate_config_reload_failures_total", adminPort: gateway.adminPort) == 1
         }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
         #expect(try await Self.status(port: gateway.port, path: "/echo") == 200)
@@ -126,15 +126,15 @@ struct LifecycleTests {
                 watchFile: true
             )
         )
-        try await Self.waitUntil { try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1 }
+        try await Self.waitUntil { try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1 }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
 
         try gateway.rewriteConfig("server:\n  listen: [unterminated\n")
         try await Self.waitUntil {
-            try await Self.metric("config_reload_failures_total", adminPort: gateway.adminPort) == 1
+            try await Self.metric("authgate_config_reload_failures_total", adminPort: gateway.adminPort) == 1
         }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
-        #expect(try await Self.metric("config_reloads_total", adminPort: gateway.adminPort) == 1)
+        #expect(try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1)
     }
 
     @Test("SIGTERM stops accepting, lets the request in flight finish, then exits 0")

@@ -50,7 +50,7 @@ def test_twenty_phase_flips_under_wrk_load(authgate, gateway_auth_config, auth_s
     token = legacy_token("load-legacy", "load@example.com", "user", secret=legacy_secret)
     # Warm the identity cache for both credentials, and learn the current generation.
     phase_of = {gateway.apply(phase_config(config, 1)): 1}
-    reloads_before = gateway.metrics().get("config_reloads_total", 0)
+    reloads_before = gateway.metrics().get("authgate_config_reloads_total", 0)
     log_start = len(gateway.log)
 
     script = tmp_path / "report.lua"
@@ -93,8 +93,8 @@ def test_twenty_phase_flips_under_wrk_load(authgate, gateway_auth_config, auth_s
     assert wrk_result["status"] == 0, f"{wrk_result['status']} non-2xx/3xx responses during reloads:\n{output}"
     assert not any(socket_errors.values()), f"socket errors during reloads: {socket_errors}\n{output}"
 
-    reloads = gateway.metrics().get("config_reloads_total", 0) - reloads_before
-    assert reloads == RELOADS, f"config_reloads_total rose by {reloads}, want {RELOADS}"
+    reloads = gateway.metrics().get("authgate_config_reloads_total", 0) - reloads_before
+    assert reloads == RELOADS, f"authgate_config_reloads_total rose by {reloads}, want {RELOADS}"
     assert len(phase_of) == RELOADS + 1, f"generations not distinct: {phase_of}"
 
     # Every access line: the method its generation's phase prescribes.

@@ -115,8 +115,8 @@ def test_broken_config_is_refused_by_admin_reload_and_the_old_one_stays(authgate
     gateway = authgate(with_phase(gateway_auth_config, "phase1"))
     token = legacy_token("keep-1", "k@example.com", "user", secret=legacy_secret)
     assert get(gateway, "/api/x", {"Authorization": f"Bearer {token}"}).status_code == 200
-    failures_before = gateway.metrics().get("config_reload_failures_total", 0)
-    reloads_before = gateway.metrics().get("config_reloads_total", 0)
+    failures_before = gateway.metrics().get("authgate_config_reload_failures_total", 0)
+    reloads_before = gateway.metrics().get("authgate_config_reloads_total", 0)
 
     # Phase 4 (would refuse the legacy token), but with a bad value next to it.
     broken = with_phase(gateway_auth_config, "phase4")
@@ -138,8 +138,8 @@ def test_broken_config_is_refused_by_admin_reload_and_the_old_one_stays(authgate
     assert get(gateway, "/api/x", {"Authorization": f"Bearer {token}"}).status_code == 200, "old config not kept"
     assert flags(gateway)["phase"] == "infrastructure"
     metrics = gateway.metrics()
-    assert metrics.get("config_reload_failures_total", 0) == failures_before + 2, metrics.get("config_reload_failures_total")
-    assert metrics.get("config_reloads_total", 0) == reloads_before
+    assert metrics.get("authgate_config_reload_failures_total", 0) == failures_before + 2, metrics.get("authgate_config_reload_failures_total")
+    assert metrics.get("authgate_config_reloads_total", 0) == reloads_before
 
 
 @pytest.mark.timeout(60)
@@ -149,7 +149,7 @@ def test_file_change_reload_without_signal_or_admin_call(authgate, gateway_auth_
     gateway = authgate(config)
     token = legacy_token("watch-1", "w@example.com", "user", secret=legacy_secret)
     assert get(gateway, "/api/x", {"Authorization": f"Bearer {token}"}).status_code == 200
-    reloads_before = gateway.metrics().get("config_reloads_total", 0)
+    reloads_before = gateway.metrics().get("authgate_config_reloads_total", 0)
 
     time.sleep(0.3)  # a different mtime second is not needed, but keep the write clearly later
     phase4 = with_phase(gateway_auth_config, "phase4")
@@ -163,7 +163,7 @@ def test_file_change_reload_without_signal_or_admin_call(authgate, gateway_auth_
             break
         time.sleep(0.05)
     assert status == 401, "phase 4 written to the file was not applied within 2 s (legacy token still accepted)"
-    assert gateway.metrics().get("config_reloads_total", 0) >= reloads_before + 1
+    assert gateway.metrics().get("authgate_config_reloads_total", 0) >= reloads_before + 1
 
 
 def test_file_watching_off_keeps_the_running_config(authgate, gateway_auth_config, legacy_secret):

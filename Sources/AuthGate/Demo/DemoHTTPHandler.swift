@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
@@ -40,7 +41,7 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var head: HTTPRequestHead
         var route: DemoRoute
         var bodyBytes = 0
-        var digest: DemoSHA256?
+        var digest: SHA256?
     }
 
     private struct GeneratedBody {
@@ -69,9 +70,9 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             guard case .idle = self.phase else { return }
             let route = DemoRoute(method: head.method, uri: head.uri)
-            var digest: DemoSHA256?
+            var digest: SHA256?
             if case .upload(digest: true) = route {
-                digest = DemoSHA256()
+                digest = SHA256()
             }
             self.request = Request(head: head, route: route, digest: digest)
             self.phase = .receiving
@@ -80,7 +81,7 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard case .receiving = self.phase else { return }
             self.request?.bodyBytes += buffer.readableBytes
             if self.request?.digest != nil {
-                buffer.withUnsafeReadableBytes { self.request?.digest?.update($0) }
+                buffer.withUnsafeReadableBytes { self.request?.digest?.update(bufferPointer: $0) }
             }
 
         case .end:
@@ -157,7 +158,7 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .upload:
             var members = [("bytes", String(request.bodyBytes))]
             if let digest = request.digest {
-                let hex = digest.finalizeHex()
+                let hex = Self.hex(digest.finalize())
                 members.append(("sha256", DemoJSON.string(hex)))
                 members.append(("sha_prefix", DemoJSON.string(String(hex.prefix(16)))))
             }
@@ -315,5 +316,19 @@ final class DemoHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+    }
+}
+
+extension DemoHTTPHandler {
+    /// Lower-case hex, as `sha256sum` prints it.
+    static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

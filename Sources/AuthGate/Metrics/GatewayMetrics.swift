@@ -440,8 +440,8 @@ public final class GatewayMetrics: Sendable {
             "Audit inserts that failed (the events went to the spill file).",
             self.auditWriteFailures.value
         )
-        counter("config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
-        counter("config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
+        counter("authgate_config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
+        counter("authgate_config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
         return out
     }
 }
