@@ -106,7 +106,7 @@ struct APIKeyTests {
     func statuses() {
         #expect(GatewayError.unauthorized(.apiKeyUsageExceeded).status == .tooManyRequests)
         #expect(GatewayError.unauthorized(.apiKeyRateLimited).status == .tooManyRequests)
-        #expect(GatewayError.unauthorized(.apiKeyRateLimited).code == "api_key_rate_limited")
+        #expect(GatewayError.unauthorized(.apiKeyRateLimited).code.rawValue == "api_key_rate_limited")
         #expect(GatewayError.unauthorized(.apiKeyInvalid).status == .unauthorized)
         #expect(GatewayError.unauthorized(.apiKeyDisabled).status == .unauthorized)
         #expect(GatewayError.unauthorized(.apiKeyExpired).status == .unauthorized)

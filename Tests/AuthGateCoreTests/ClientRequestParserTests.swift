@@ -516,7 +516,7 @@ struct ClientRequestParserTests {
         for error in [ParseError.bareLineEnding, .obsoleteLineFolding, .fieldLine, .contentLength, .conflictingFraming]
         {
             #expect(error.status == .badRequest)
-            #expect(error.gatewayError.code == "bad_request")
+            #expect(error.gatewayError.code.rawValue == "bad_request")
             #expect(error.gatewayError.status == .badRequest)
         }
     }

@@ -72,7 +72,10 @@ struct ErrorBodyTests {
 
     @Test("DEL (0x7F) needs no escape and stays valid JSON")
     func delCharacter() throws {
-        let body = ErrorBody.render(GatewayError(status: .badRequest, code: "x", message: "a\u{7F}b"), requestID: "r")
+        let body = ErrorBody.render(
+            GatewayError(status: .badRequest, code: .badRequest, message: "a\u{7F}b"),
+            requestID: "r"
+        )
         let object = try #require(parse(body))
         #expect(object["message"] as? String == "a\u{7F}b")
     }
@@ -108,12 +111,12 @@ struct ErrorBodyTests {
         ]
     )
     func renderParses(message: String) throws {
-        let error = GatewayError(status: .unauthorized, code: "invalid_\"token\"", message: message)
+        let error = GatewayError(status: .unauthorized, code: .rejected(.badSignature), message: message)
         let requestID = "id\\with\u{01}odd\"chars"
         let body = ErrorBody.render(error, requestID: requestID)
         let object = try #require(parse(body), "not a JSON object: \(body)")
         #expect(Set(object.keys) == ["error", "message", "request_id"])
-        #expect(object["error"] as? String == "invalid_\"token\"")
+        #expect(object["error"] as? String == "bad_signature")
         #expect(object["message"] as? String == message)
         #expect(object["request_id"] as? String == requestID)
     }
@@ -128,7 +131,7 @@ struct ErrorBodyTests {
         ]
         for error in errors {
             let object = try #require(parse(ErrorBody.render(error, requestID: "r")))
-            #expect(object["error"] as? String == error.code)
+            #expect(object["error"] as? String == error.code.rawValue)
             #expect(object["message"] as? String == error.message)
         }
     }
@@ -139,7 +142,7 @@ struct ErrorBodyTests {
     func responseHead() {
         let error = GatewayError(
             status: .badGateway,
-            code: "upstream_unavailable",
+            code: .upstreamUnavailable,
             message: "Backend \u{2014} down \u{1F4A5}"
         )
         let body = ErrorBody.render(error, requestID: "abc")
@@ -188,7 +191,7 @@ struct ErrorBodyTests {
 
         let unauthorized = GatewayError(
             status: .unauthorized,
-            code: "invalid_token",
+            code: .rejected(.expired),
             message: "expired",
             headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#), ("Retry-After", "30")]
         )
@@ -243,19 +246,19 @@ struct ErrorBodyTests {
     )
     func stableCodes(error: GatewayError, status: UInt, code: String) {
         #expect(error.status.code == status)
-        #expect(error.code == code)
+        #expect(error.code.rawValue == code)
     }
 
     @Test("429 errors carry Retry-After, clamped to at least 1 s, and a message without the key")
     func tooManyRequests() {
         let limited = GatewayError.tooManyRequests(retryAfterSeconds: 42, reason: .rateLimited)
         #expect(limited.status == .tooManyRequests)
-        #expect(limited.code == "rate_limited")
+        #expect(limited.code.rawValue == "rate_limited")
         #expect(limited.message == "Too many requests; try again in 42 seconds.")
         #expect(limited.headers.map { "\($0.0): \($0.1)" } == ["Retry-After: 42"])
 
         let locked = GatewayError.tooManyRequests(retryAfterSeconds: 0, reason: .lockedOut)
-        #expect(locked.code == "locked_out")
+        #expect(locked.code.rawValue == "locked_out")
         #expect(locked.message == "Too many failed sign-in attempts; try again in 1 second.")
         #expect(locked.headers.map { "\($0.0): \($0.1)" } == ["Retry-After: 1"])
         #expect(GatewayError.tooManyRequests(retryAfterSeconds: -5, reason: .rateLimited).headers[0].1 == "1")
@@ -281,10 +284,32 @@ struct ErrorBodyTests {
         #expect(GatewayError.badRequest("a") != .badRequest("b"))
         let withHeader = GatewayError(
             status: .serviceUnavailable,
-            code: "upstream_busy",
+            code: .upstreamBusy,
             message: GatewayError.upstreamBusy.message
         )
         #expect(withHeader != .upstreamBusy)
         #expect(Set([GatewayError.badRequest("a"), .badRequest("a"), .notFound]).count == 2)
+    }
+
+    @Test("every error code is distinct, snake_case and the README lists it")
+    func codesAreClosedAndDistinct() throws {
+        let fixed: [GatewayError.Code] = [
+            .badRequest, .invalidRequest, .impersonationNotAllowed, .headersTooLarge, .uriTooLong, .payloadTooLarge,
+            .methodNotAllowed, .httpVersionNotSupported, .upstreamUnavailable, .upstreamInvalidResponse,
+            .upstreamTimeout, .upstreamBusy, .requestTimeout, .clientConnectionLimit, .shuttingDown,
+            .authUnavailable, .notFound, .tooManyRequests(.rateLimited), .tooManyRequests(.lockedOut),
+        ]
+        let codes = fixed + RejectionReason.allCases.map(GatewayError.Code.rejected)
+        let raw = codes.map(\.rawValue)
+        #expect(Set(raw).count == raw.count)
+        for code in raw {
+            #expect(code.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }, "\(code) is not snake_case")
+        }
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root = root.deletingLastPathComponent() }
+        let readme = try String(contentsOfFile: root.path + "/README.md", encoding: .utf8)
+        for code in raw where !readme.contains("`\(code)`") {
+            Issue.record("README.md does not list the error code \(code)")
+        }
     }
 }

@@ -121,7 +121,7 @@ struct ProxyStateMachineAuthTests {
             return
         }
         #expect(error.status == .unauthorized)
-        #expect(error.code == "token_expired")
+        #expect(error.code.rawValue == "token_expired")
         #expect(upstream == nil)
         #expect(!close)
         _ = machine.requestEnd()

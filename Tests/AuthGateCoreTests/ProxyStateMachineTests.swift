@@ -490,7 +490,7 @@ struct ProxyStateMachineTests {
             Issue.record("expected .respondWithError")
             return
         }
-        #expect(error.code == "shutting_down")
+        #expect(error.code.rawValue == "shutting_down")
         #expect(error.status == .serviceUnavailable)
         #expect(error.headers.count == 1)
         #expect(error.headers.first?.0 == "Retry-After")
@@ -650,7 +650,7 @@ struct ProxyStateMachineTests {
         expectError(action, .upstreamTimeout, upstream: .close, closeClient: false)
         if case .respondWithError(let error, _, _) = action {
             #expect(error.status == .gatewayTimeout)
-            #expect(error.code == "upstream_timeout")
+            #expect(error.code.rawValue == "upstream_timeout")
         }
         #expect(machine.isIdle)
         // A late head from the abandoned connection is ignored.
@@ -893,7 +893,7 @@ struct ProxyStateMachineTests {
         expectError(action, .upstreamInvalidResponse, upstream: .close, closeClient: true)
         if case .respondWithError(let error, _, _) = action {
             #expect(error.status == .badGateway)
-            #expect(error.code == "upstream_invalid_response")
+            #expect(error.code.rawValue == "upstream_invalid_response")
         }
         #expect(!machine.isTunnelling)
         expectNone(machine.responseEnd())

@@ -30,7 +30,7 @@ struct RateLimitHeadersTests {
         let decision = RateLimitDecision.limited(limit: 5, retryAfterSeconds: 12, resetSeconds: 60)
         let error = try #require(RateLimitHeaders.error(for: decision))
         #expect(error.status == .tooManyRequests)
-        #expect(error.code == "rate_limited")
+        #expect(error.code.rawValue == "rate_limited")
         #expect(pairs(error.headers) == pairs(RateLimitHeaders.headers(for: decision)))
         #expect(error.message == "Too many requests; try again in 12 seconds.")
     }
@@ -40,7 +40,7 @@ struct RateLimitHeadersTests {
         #expect(RateLimitHeaders.error(for: LockoutState.open) == nil)
         let error = try #require(RateLimitHeaders.error(for: LockoutState.locked(retryAfterSeconds: 1)))
         #expect(error.status == .tooManyRequests)
-        #expect(error.code == "locked_out")
+        #expect(error.code.rawValue == "locked_out")
         #expect(pairs(error.headers) == ["Retry-After: 1"])
         #expect(error.message == "Too many failed sign-in attempts; try again in 1 second.")
     }

@@ -48,7 +48,7 @@ private func expectFailure(
         Issue.record("expected \(status.code) \(code), got success \(framing)", sourceLocation: sourceLocation)
     case .failure(let error):
         #expect(error.status == status, sourceLocation: sourceLocation)
-        #expect(error.code == code, sourceLocation: sourceLocation)
+        #expect(error.code.rawValue == code, sourceLocation: sourceLocation)
         #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
     }
 }

@@ -1746,7 +1746,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         self.corsHeaders?.add(to: &head.headers)
         self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.routeClass)
-        self.logAccess(status: error.status.code, error: error.code)
+        self.logAccess(status: error.status.code, error: error.code.rawValue)
         self.writeResponseHead(head, context: context)
         if self.requestMethod != .HEAD {
             context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)

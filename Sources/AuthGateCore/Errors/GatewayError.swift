@@ -7,13 +7,13 @@ public import NIOHTTP1
 public struct GatewayError: Error, Sendable, Hashable {
     public var status: HTTPResponseStatus
     /// A stable, machine-readable code such as `bad_request` or `upstream_timeout`.
-    public var code: String
+    public var code: Code
     /// A human-readable explanation; never contains a credential.
     public var message: String
     /// Extra response headers (`Retry-After`, `WWW-Authenticate`, ...).
     public var headers: [(String, String)] = []
 
-    public init(status: HTTPResponseStatus, code: String, message: String, headers: [(String, String)] = []) {
+    public init(status: HTTPResponseStatus, code: Code, message: String, headers: [(String, String)] = []) {
         self.status = status
         self.code = code
         self.message = message
@@ -31,58 +31,111 @@ public struct GatewayError: Error, Sendable, Hashable {
         hasher.combine(self.message)
     }
 
+    /// Every code the gateway answers with: a closed set, so a new one is a decision (and a line
+    /// of the README's list), never a typo at a call site.
+    public enum Code: Sendable, Hashable, CustomStringConvertible {
+        case badRequest
+        case invalidRequest
+        case impersonationNotAllowed
+        case headersTooLarge
+        case uriTooLong
+        case payloadTooLarge
+        case methodNotAllowed
+        case httpVersionNotSupported
+        case upstreamUnavailable
+        case upstreamInvalidResponse
+        case upstreamTimeout
+        case upstreamBusy
+        case requestTimeout
+        case clientConnectionLimit
+        case shuttingDown
+        case authUnavailable
+        case notFound
+        /// A credential was refused (401, or 429 for a spent API key): the reason is the code.
+        case rejected(RejectionReason)
+        /// A rate limit or a lockout (429).
+        case tooManyRequests(TooManyRequestsReason)
+
+        /// The code of the JSON body and of the metrics: never rename one.
+        public var rawValue: String {
+            switch self {
+            case .badRequest: return "bad_request"
+            case .invalidRequest: return "invalid_request"
+            case .impersonationNotAllowed: return "impersonation_not_allowed"
+            case .headersTooLarge: return "request_header_fields_too_large"
+            case .uriTooLong: return "uri_too_long"
+            case .payloadTooLarge: return "payload_too_large"
+            case .methodNotAllowed: return "method_not_allowed"
+            case .httpVersionNotSupported: return "http_version_not_supported"
+            case .upstreamUnavailable: return "upstream_unavailable"
+            case .upstreamInvalidResponse: return "upstream_invalid_response"
+            case .upstreamTimeout: return "upstream_timeout"
+            case .upstreamBusy: return "upstream_busy"
+            case .requestTimeout: return "request_timeout"
+            case .clientConnectionLimit: return "client_connection_limit"
+            case .shuttingDown: return "shutting_down"
+            case .authUnavailable: return "auth_unavailable"
+            case .notFound: return "not_found"
+            case .rejected(let reason): return reason.rawValue
+            case .tooManyRequests(let reason): return reason.rawValue
+            }
+        }
+
+        public var description: String { self.rawValue }
+    }
+
     public static func badRequest(_ message: String) -> GatewayError {
-        .init(status: .badRequest, code: "bad_request", message: message)
+        .init(status: .badRequest, code: .badRequest, message: message)
     }
     /// A request the gateway understands but whose content is wrong (a refresh body without a
     /// `refresh_token`, say), as OAuth 2.0 names it.
     public static func invalidRequest(_ message: String) -> GatewayError {
-        .init(status: .badRequest, code: "invalid_request", message: message)
+        .init(status: .badRequest, code: .invalidRequest, message: message)
     }
     /// A session an admin opened as another user, on a route with `allow_impersonation: false`.
     public static let impersonationNotAllowed = GatewayError(
         status: .forbidden,
-        code: "impersonation_not_allowed",
+        code: .impersonationNotAllowed,
         message: "This route does not accept a session opened by an administrator as another user."
     )
     public static let headersTooLarge = GatewayError(
         status: .requestHeaderFieldsTooLarge,
-        code: "request_header_fields_too_large",
+        code: .headersTooLarge,
         message: "The request headers exceed the gateway's limit."
     )
     public static let uriTooLong = GatewayError(
         status: .uriTooLong,
-        code: "uri_too_long",
+        code: .uriTooLong,
         message: "The request target exceeds the gateway's limit."
     )
     public static let payloadTooLarge = GatewayError(
         status: .payloadTooLarge,
-        code: "payload_too_large",
+        code: .payloadTooLarge,
         message: "The request body exceeds the gateway's limit."
     )
     public static let methodNotAllowed = GatewayError(
         status: .methodNotAllowed,
-        code: "method_not_allowed",
+        code: .methodNotAllowed,
         message: "This method is not accepted by the gateway."
     )
     public static let upstreamUnavailable = GatewayError(
         status: .badGateway,
-        code: "upstream_unavailable",
+        code: .upstreamUnavailable,
         message: "The backend could not be reached or closed the connection before answering."
     )
     public static let upstreamInvalidResponse = GatewayError(
         status: .badGateway,
-        code: "upstream_invalid_response",
+        code: .upstreamInvalidResponse,
         message: "The backend sent a malformed response."
     )
     public static let upstreamTimeout = GatewayError(
         status: .gatewayTimeout,
-        code: "upstream_timeout",
+        code: .upstreamTimeout,
         message: "The backend did not answer in time."
     )
     public static let upstreamBusy = GatewayError(
         status: .serviceUnavailable,
-        code: "upstream_busy",
+        code: .upstreamBusy,
         message: "All connections to the backend are busy; try again shortly.",
         headers: [("Retry-After", "1")]
     )
@@ -90,19 +143,19 @@ public struct GatewayError: Error, Sendable, Hashable {
     /// `server.request_body_timeout_ms`; the connection closes.
     public static let requestTimeout = GatewayError(
         status: .requestTimeout,
-        code: "request_timeout",
+        code: .requestTimeout,
         message: "The request was not received in time."
     )
     /// The client IP already holds `upstream.max_connections_per_client_ip` backend connections.
     public static let clientConnectionLimit = GatewayError(
         status: .serviceUnavailable,
-        code: "client_connection_limit",
+        code: .clientConnectionLimit,
         message: "Too many requests from this client are in progress at once; try again shortly.",
         headers: [("Retry-After", "1")]
     )
     public static let shuttingDown = GatewayError(
         status: .serviceUnavailable,
-        code: "shutting_down",
+        code: .shuttingDown,
         message: "The gateway is shutting down.",
         headers: [("Retry-After", "1")]
     )
@@ -111,22 +164,22 @@ public struct GatewayError: Error, Sendable, Hashable {
     public static func unauthorized(_ reason: RejectionReason) -> GatewayError {
         if reason == .apiKeyUsageExceeded || reason == .apiKeyRateLimited {
             // The key is good but spent: retrying with it later may work, signing in again won't.
-            return GatewayError(status: .tooManyRequests, code: reason.rawValue, message: reason.message)
+            return GatewayError(status: .tooManyRequests, code: .rejected(reason), message: reason.message)
         }
         return GatewayError(
             status: .unauthorized,
-            code: reason.rawValue,
+            code: .rejected(reason),
             message: reason.message,
             headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")]
         )
     }
     public static let authUnavailable = GatewayError(
         status: .serviceUnavailable,
-        code: "auth_unavailable",
+        code: .authUnavailable,
         message: "The identity of the caller cannot be checked right now; try again shortly.",
         headers: [("Retry-After", "1")]
     )
-    public static let notFound = GatewayError(status: .notFound, code: "not_found", message: "No such endpoint.")
+    public static let notFound = GatewayError(status: .notFound, code: .notFound, message: "No such endpoint.")
 
     /// Why a request was refused with 429; the raw value is the error code.
     public enum TooManyRequestsReason: String, Sendable, Hashable {
@@ -152,7 +205,7 @@ public struct GatewayError: Error, Sendable, Hashable {
         }
         return GatewayError(
             status: .tooManyRequests,
-            code: reason.rawValue,
+            code: .tooManyRequests(reason),
             message: message,
             headers: [("Retry-After", String(seconds))]
         )
@@ -164,7 +217,7 @@ public enum ErrorBody {
     /// `{"error":"<code>","message":"…","request_id":"…"}` with JSON string escaping.
     public static func render(_ error: GatewayError, requestID: String) -> String {
         var out = "{\"error\":"
-        appendJSONString(error.code, to: &out)
+        appendJSONString(error.code.rawValue, to: &out)
         out += ",\"message\":"
         appendJSONString(error.message, to: &out)
         out += ",\"request_id\":"

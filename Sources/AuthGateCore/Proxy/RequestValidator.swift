@@ -44,7 +44,7 @@ public enum RequestValidator {
             return .failure(
                 GatewayError(
                     status: .httpVersionNotSupported,
-                    code: "http_version_not_supported",
+                    code: .httpVersionNotSupported,
                     message: "Only HTTP/1.x is accepted."
                 )
             )
