@@ -32,7 +32,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
     # Only the binaries are wanted: where systemd runs, the packages' services (nginx on :80,
-    # Prometheus on :9090, Redis on :6379) start on install; stop and disable the ones installed just now.
+    # Prometheus on :9090, Redis on :6379) start on install; stop and disable the ones
+    # installed just now.
     if [ -d /run/systemd/system ]; then
         for pkg in nginx prometheus redis-server; do
             if [[ " ${apt_packages[*]} " == *" $pkg "* ]]; then
