@@ -3,7 +3,8 @@
 # PostgreSQL 15 server binaries (the tests start their own cluster; none is left running),
 # wrk (load during reloads), nginx (the deploy kit's site in front of the gateway), promtool (the
 # deploy kit's alert rules; Debian ships it in the prometheus package), Chromium (CORS in a real
-# browser) and the pinned Python packages. Idempotent: installed parts are skipped.
+# browser), redis-server (Better Auth's secondaryStorage) and the pinned Python packages.
+# Idempotent: installed parts are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -20,6 +21,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_packages+=(ngi
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)  # tests/e2e/test_deploy_kit.py
 # tests/e2e/test_cors_browser.py drives headless Chromium (--headless=new --no-sandbox).
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || apt_packages+=(chromium)
+# tests/e2e/test_secondary_storage.py runs its own redis-server (loopback, free port, no persistence).
+command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -29,9 +32,10 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
     # Only the binaries are wanted: where systemd runs, the packages' services (nginx on :80,
-    # Prometheus on :9090) start on install; stop and disable the ones installed just now.
+    # Prometheus on :9090, Redis on :6379) start on install; stop and disable the ones
+    # installed just now.
     if [ -d /run/systemd/system ]; then
-        for pkg in nginx prometheus; do
+        for pkg in nginx prometheus redis-server; do
             if [[ " ${apt_packages[*]} " == *" $pkg "* ]]; then
                 systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
             fi
@@ -49,6 +53,6 @@ if python3 -m pip install --help 2>/dev/null | grep -q -- '--break-system-packag
     fi
 fi
 PIP_ROOT_USER_ACTION=ignore python3 -m pip install "${pip_flags[@]}" -r tests/e2e/requirements.txt
-python3 -c 'import better_auth, fastapi, uvicorn, sqlalchemy, psycopg, jwt, pytest, pytest_timeout, requests, yaml' \
+python3 -c 'import better_auth, fastapi, uvicorn, sqlalchemy, psycopg, jwt, pytest, pytest_timeout, requests, yaml, redis' \
     || { echo "install-test-deps: Python packages missing after install" >&2; exit 1; }
 echo "install-test-deps: ok"

@@ -40,7 +40,43 @@ struct ReadinessTests {
     @Test("the postgres resolver needs PostgreSQL, not the auth server")
     func postgresResolver() {
         let plan = Readiness.Plan(config: self.config(resolver: "postgres", database: true))
-        #expect(self.required(plan) == [.backend: true, .authServer: false, .postgres: true, .jwks: false])
+        #expect(
+            self.required(plan) == [
+                .backend: true, .authServer: false, .postgres: true, .jwks: false, .sessionStore: true,
+            ]
+        )
+    }
+
+    @Test("the session store is checked only where the postgres resolver looks sessions up")
+    func sessionStorePlan() {
+        #expect(!Readiness.Plan(config: self.config(database: true)).includes(.sessionStore))
+        #expect(
+            !Readiness.Plan(config: self.config(secret: false, resolver: "postgres", database: true)).includes(
+                .sessionStore
+            )
+        )
+        #expect(!Readiness.Plan(config: self.config(resolver: "postgres", database: false)).includes(.sessionStore))
+        #expect(Readiness.Plan(config: self.config(resolver: "postgres", database: true)).includes(.sessionStore))
+    }
+
+    @Test("sessions kept in secondaryStorage make the gateway unready, naming the session store and why")
+    func sessionStoreDown() throws {
+        let plan = Readiness.Plan(config: self.config(resolver: "postgres", database: true))
+        var detector = SecondaryStorageDetector(interval: .seconds(10))
+        _ = detector.lookupFoundNothing(now: .uptimeNanoseconds(1))
+        _ = detector.probeFinished(sessionExists: true)
+        let report = Readiness(
+            plan: plan,
+            found: [
+                .backend: (.up, nil), .authServer: (.up, nil), .postgres: (.up, nil), .jwks: (.up, nil),
+                .sessionStore: detector.readiness,
+            ]
+        )
+        #expect(!report.isReady)
+        let parsed = try JSONParser.parse(report.renderJSON())
+        #expect(parsed["failing"] == .array([.string("session_store")]))
+        #expect(parsed["checks"]?["session_store"]?["reason"]?.stringValue == SecondaryStorageDetector.reason)
+        #expect(parsed["checks"]?["session_store"]?["status"]?.stringValue == "down")
     }
 
     @Test("a database only for the audit trail is checked but not required")
@@ -96,7 +132,7 @@ struct ReadinessTests {
         )
         #expect(
             report.renderJSON()
-                == #"{"status":"not_ready","checks":{"backend":{"status":"up","required":true},"auth_server":{"status":"down","required":true,"reason":"GET /api/auth/ok answered 503"},"postgres":{"status":"not_configured","required":false},"jwks":{"status":"up","required":false}},"failing":["auth_server"]}"#
+                == #"{"status":"not_ready","checks":{"backend":{"status":"up","required":true},"auth_server":{"status":"down","required":true,"reason":"GET /api/auth/ok answered 503"},"postgres":{"status":"not_configured","required":false},"jwks":{"status":"up","required":false},"session_store":{"status":"not_configured","required":false}},"failing":["auth_server"]}"#
         )
         let parsed = try JSONParser.parse(report.renderJSON())
         #expect(parsed.objectValue?["status"]?.stringValue == "not_ready")

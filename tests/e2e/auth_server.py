@@ -15,6 +15,9 @@ FastAPI app under uvicorn on 127.0.0.1:
 - ``JWTPlugin()`` (EdDSA / Ed25519, 15 min, iss = aud = the base URL) and ``BearerPlugin()``
   (``set-auth-token`` response header; raw bearer tokens accepted);
 - Better Auth's own rate limiter OFF;
+- with ``--secondary-storage redis://127.0.0.1:P/0``: Better Auth's ``secondaryStorage`` on that
+  Redis (``RedisSecondaryStorage``), sessions kept there and not in the ``session`` table
+  (``storeSessionInDatabase`` false, Better Auth's default with a secondary storage);
 - a counting middleware: every request path is counted (the ``/__stats`` paths excepted);
   ``GET /__stats`` answers ``{"/api/auth/get-session": N, ...}`` and ``POST /__stats/reset``
   zeroes the counters, so tests can prove how many lookups the gateway made.
@@ -40,6 +43,141 @@ def sqlalchemy_url(database_url: str) -> str:
     if scheme in ("postgres", "postgresql"):
         return urlunsplit(("postgresql+psycopg",) + tuple(parts)[1:])
     return database_url  # already a SQLAlchemy URL (e.g. postgresql+asyncpg://)
+
+
+class RedisSecondaryStorage:
+    """Better Auth's ``SecondaryStorage`` on Redis (``redis.asyncio``): string keys and values,
+    ``ttl`` in seconds, plus the atomic ``get_and_delete`` and ``increment`` it prefers."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+
+    async def get(self, key: str) -> str | None:
+        return await self.client.get(key)
+
+    async def set(self, key: str, value: str, ttl: int | None = None) -> None:
+        if ttl is not None and ttl > 0:
+            await self.client.set(key, value, ex=ttl)
+        else:
+            await self.client.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(key)
+
+    async def get_and_delete(self, key: str) -> str | None:
+        return await self.client.getdel(key)
+
+    async def increment(self, key: str, ttl: int | None = None) -> int:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            if ttl is not None and ttl > 0:
+                pipe.expire(key, ttl, nx=True)
+            results = await pipe.execute()
+        return int(results[0])
+
+
+def sessions_in_secondary_storage(engine, storage):
+    """The SQLAlchemy adapter with the ``session`` model kept in ``storage`` only.
+
+    The port's session routes (sign-in, get-session, sign-out, update) read and write the
+    ``session`` model through the adapter; Better Auth (TS) routes them to the secondary
+    storage when there is one and ``storeSessionInDatabase`` is false. This adapter does that
+    with the port's own secondary-storage session code (``InternalAdapter.find_session`` etc.,
+    the TS wire format: key = token, ``{"session","user"}``, ``active-sessions-<userId>``), so
+    the ``session`` table gets no row. Other models go to PostgreSQL."""
+    from better_auth.adapters.sqlalchemy import SQLAlchemyAdapter
+    from better_auth.internal_adapter import InternalAdapter
+
+    class SessionsInSecondaryStorage(SQLAlchemyAdapter):
+        def __init__(self) -> None:
+            super().__init__(engine)
+            # store_session_in_database=False: its session paths never touch the table.
+            self.kv = InternalAdapter(self, secondary_storage=storage)
+
+        async def _sessions(self, where) -> list[dict]:
+            """The stored sessions matching `where` (eq / ne / in on token, userId, id)."""
+            where = list(where or [])
+            candidates: list[dict] = []
+            token = next((w.value for w in where if w.field == "token" and w.operator == "eq"), None)
+            tokens = next((w.value for w in where if w.field == "token" and w.operator == "in"), None)
+            user_id = next((w.value for w in where if w.field == "userId" and w.operator == "eq"), None)
+            if token is not None:
+                found = await self.kv.find_session(token)
+                candidates = [found["session"]] if found else []
+            elif tokens is not None:
+                for one in tokens:
+                    found = await self.kv.find_session(one)
+                    if found:
+                        candidates.append(found["session"])
+            elif user_id is not None:
+                candidates = await self.kv.list_sessions(user_id)
+
+            def matches(session: dict, clause) -> bool:
+                value = session.get(clause.field)
+                if clause.operator == "eq":
+                    return value == clause.value
+                if clause.operator == "ne":
+                    return value != clause.value
+                if clause.operator == "in":
+                    return value in clause.value
+                if clause.operator == "not_in":
+                    return value not in clause.value
+                raise NotImplementedError(f"session where {clause.field} {clause.operator}")
+
+            return [session for session in candidates if all(matches(session, w) for w in where)]
+
+        async def create(self, model, data, select=None, force_allow_id=False):
+            if model != "session":
+                return await super().create(model, data, select=select, force_allow_id=force_allow_id)
+            await self.kv._store_session_kv(data["userId"], data, data)
+            return dict(data)
+
+        async def find_one(self, model, where, *args, **kwargs):
+            if model != "session":
+                return await super().find_one(model, where, *args, **kwargs)
+            sessions = await self._sessions(where)
+            return sessions[0] if sessions else None
+
+        async def find_many(self, model, where=None, *args, **kwargs):
+            if model != "session":
+                return await super().find_many(model, where, *args, **kwargs)
+            return await self._sessions(where)
+
+        async def update(self, model, where, data, *args, **kwargs):
+            if model != "session":
+                return await super().update(model, where, data, *args, **kwargs)
+            sessions = await self._sessions(where)
+            return await self.kv._update_session_kv(sessions[0]["token"], data) if sessions else None
+
+        async def update_many(self, model, where, data):
+            if model != "session":
+                return await super().update_many(model, where, data)
+            sessions = await self._sessions(where)
+            for session in sessions:
+                await self.kv._update_session_kv(session["token"], data)
+            return len(sessions)
+
+        async def delete(self, model, where):
+            if model != "session":
+                return await super().delete(model, where)
+            await self.delete_many(model, where)
+
+        async def delete_many(self, model, where):
+            if model != "session":
+                return await super().delete_many(model, where)
+            sessions = await self._sessions(where)
+            for session in sessions:
+                await self.kv.delete_session(session["token"])
+            return len(sessions)
+
+        async def count(self, model, where=None):
+            if model != "session":
+                return await super().count(model, where)
+            return len(await self._sessions(where))
+
+    return SessionsInSecondaryStorage()
 
 
 class RequestCounter:
@@ -99,6 +237,7 @@ def build_app(
     organization_plugin: bool = False,
     cookie_cache: str | None = None,
     api_key_plugin: bool = False,
+    secondary_storage: str | None = None,
 ):
     from better_auth import BetterAuth, EmailAndPassword, RateLimit
     from better_auth.config import CookieCache, SessionOptions
@@ -112,7 +251,8 @@ def build_app(
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(sqlalchemy_url(database_url), pool_pre_ping=True)
-    adapter = SQLAlchemyAdapter(engine)
+    storage = RedisSecondaryStorage(secondary_storage) if secondary_storage else None
+    adapter = sessions_in_secondary_storage(engine, storage) if storage else SQLAlchemyAdapter(engine)
     auth = BetterAuth(
         secret=secret,
         base_url=base_url,
@@ -131,6 +271,8 @@ def build_app(
         session=SessionOptions(cookie_cache=CookieCache(enabled=True, strategy=cookie_cache)) if cookie_cache else None,
         # True: cookies are named "__Secure-better-auth.*", as over HTTPS, even on http://.
         use_secure_cookies=secure_cookies,
+        # Sessions in Redis only: the session table gets no row.
+        secondary_storage=storage,
     )
 
     @asynccontextmanager
@@ -197,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["compact", "jwt"],
         help="Better Auth's session.cookieCache with this strategy (a session_data cookie)",
     )
+    parser.add_argument(
+        "--secondary-storage",
+        metavar="REDIS_URL",
+        help="Better Auth's secondaryStorage on this Redis (redis://127.0.0.1:P/0): sessions live "
+        "there, not in the session table",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
@@ -212,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         organization_plugin=args.organization_plugin,
         cookie_cache=args.cookie_cache,
         api_key_plugin=args.api_key_plugin,
+        secondary_storage=args.secondary_storage,
     )
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

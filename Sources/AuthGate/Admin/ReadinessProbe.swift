@@ -11,12 +11,16 @@ import PostgresNIO
 ///
 /// It runs on the admin listener only, never on the request path: a TCP connect to the
 /// backend, `GET /api/auth/ok` on the auth server, one short-lived PostgreSQL connection with
-/// `SELECT 1`, and a look at the key set already loaded. Reasons never carry a password.
+/// `SELECT 1`, a look at the key set already loaded, and the session store's state as the
+/// ``SecondaryStorageWatch`` last saw it. Reasons never carry a password.
 struct ReadinessProbe: Sendable {
     let httpClient: HTTPClient
     /// The number of keys in the JWKS, if there is a key store: the keys loaded, or, while
     /// none is, those of the fetch in flight (or of a new one, outside the refetch cooldown).
     let jwksKeyCount: @Sendable (any EventLoop) async -> Int?
+    /// What the postgres resolver's ``SecondaryStorageWatch`` concluded, `nil` without one
+    /// (another resolver is running: nothing to report against).
+    let sessionStore: @Sendable () -> Result?
     let logger: Logger
 
     typealias Result = (status: Readiness.Status, reason: String?)
@@ -100,6 +104,9 @@ struct ReadinessProbe: Sendable {
         case .jwks:
             guard let count = await self.jwksKeyCount(eventLoop) else { return (.down, "no key store") }
             return count > 0 ? (.up, nil) : (.down, "no key loaded from \(snapshot.auth.authServerURL)/api/auth/jwks")
+        case .sessionStore:
+            // No I/O: the state of the probes that confirm empty lookups with get-session.
+            return self.sessionStore() ?? (.up, nil)
         }
     }
 
@@ -123,6 +130,7 @@ extension Gateway {
                 if known > 0 { return known }
                 return try? await jwks.refreshWithoutWaiting(on: eventLoop).get().count
             },
+            sessionStore: { introspection.secondaryStorage?.readiness },
             logger: self.readinessLogger
         )
     }

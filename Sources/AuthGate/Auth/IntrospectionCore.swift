@@ -46,6 +46,9 @@ final class IntrospectionCore: Sendable {
     /// checked for a ban before its identity is cached (`nil`: JWTs are not checked).
     let banLookup: PostgresSessionResolver?
     let banFlights: SingleFlight<SessionOutcome>
+    /// With the postgres resolver: confirms empty lookups of verified values with get-session,
+    /// now and then, to notice sessions kept in Better Auth's secondaryStorage.
+    let secondaryStorage: SecondaryStorageWatch?
 
     init(
         cache: IdentityCache,
@@ -55,8 +58,10 @@ final class IntrospectionCore: Sendable {
         logger: Logger,
         authServer: AuthServerClient? = nil,
         legacyIntrospection: LegacyIntrospectionClient? = nil,
-        banLookup: PostgresSessionResolver? = nil
+        banLookup: PostgresSessionResolver? = nil,
+        secondaryStorage: SecondaryStorageWatch? = nil
     ) {
+        self.secondaryStorage = secondaryStorage
         self.banLookup = banLookup
         self.banFlights = SingleFlight(shardCount: 16)
         self.authServer = authServer
@@ -222,6 +227,7 @@ final class IntrospectionCore: Sendable {
                     signer: signer,
                     kind: source.isCookie ? .betterAuthSessionCookie : .betterAuthSessionBearer,
                     cookieName: cookieName,
+                    verified: true,
                     eventLoop: eventLoop
                 )
             }
@@ -420,6 +426,7 @@ final class IntrospectionCore: Sendable {
         signer: SessionTokenSigner,
         kind: CredentialKind,
         cookieName: String,
+        verified: Bool = false,
         eventLoop: any EventLoop
     ) -> AuthOutcome {
         let key = CredentialKey(kind: .sessionCookie, credential: rawToken)
@@ -434,13 +441,28 @@ final class IntrospectionCore: Sendable {
         let cache = self.cache
         let metrics = self.metrics
         let logger = self.logger
+        // Only values whose HMAC was verified here are ever confirmed with the auth server.
+        let watch = verified ? self.secondaryStorage : nil
         let future = self.sessionFlights.run(key: key, on: eventLoop) {
             metrics.sessionLookups.increment()
             return eventLoop.makeFutureWithTask { () async -> SessionOutcome in
                 let started = NIODeadline.now()
                 defer { metrics.validationLatency.record(nanoseconds: (NIODeadline.now() - started).nanoseconds) }
                 do throws(ResolverUnavailable) {
-                    switch try await resolver.resolve(token: token, signedValue: signedValue, cookieName: cookieName) {
+                    var lookup = try await resolver.resolve(
+                        token: token,
+                        signedValue: signedValue,
+                        cookieName: cookieName
+                    )
+                    if let watch {
+                        lookup = await watch.review(
+                            lookup,
+                            token: token,
+                            signedValue: signedValue,
+                            cookieName: cookieName
+                        )
+                    }
+                    switch lookup {
                     case .found(let identity):
                         metrics.recordValidation(method: .betterAuth, outcome: .valid)
                         cache.storePositive(key, identity, ifNotInvalidatedSince: invalidation)

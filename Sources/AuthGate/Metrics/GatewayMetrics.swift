@@ -143,6 +143,10 @@ public final class GatewayMetrics: Sendable {
     public let resolverFailures = Counter()
     public let staleServed = Counter()
     public let forgedSessionValues = Counter()
+    /// Empty postgres lookups confirmed with get-session (``SecondaryStorageWatch``), by answer.
+    public let sessionStoreProbesMissingFromTable = Counter()
+    public let sessionStoreProbesNotFound = Counter()
+    public let sessionStoreProbeFailures = Counter()
     public let jwksFetches = Counter()
     public let cacheNotifications = Counter()
     public let validationLatency = Histogram(bounds: [
@@ -354,6 +358,17 @@ public final class GatewayMetrics: Sendable {
             "Session values whose HMAC did not verify.",
             self.forgedSessionValues.value
         )
+        out +=
+            "# HELP authgate_session_store_probes_total Empty postgres session lookups confirmed with the auth "
+            + "server's get-session, by its answer (found: the session lives elsewhere, Better Auth's secondaryStorage).\n"
+        out += "# TYPE authgate_session_store_probes_total counter\n"
+        for (result, value) in [
+            ("found", self.sessionStoreProbesMissingFromTable.value),
+            ("not_found", self.sessionStoreProbesNotFound.value),
+            ("error", self.sessionStoreProbeFailures.value),
+        ] {
+            out += "authgate_session_store_probes_total{result=\"\(result)\"} \(value)\n"
+        }
         counter("authgate_jwks_fetches_total", "Successful JWKS fetches.", self.jwksFetches.value)
         counter(
             "authgate_cache_notifications_total",

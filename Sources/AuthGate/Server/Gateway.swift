@@ -262,6 +262,22 @@ public final class Gateway: Sendable, CustomReflectable {
         // Warm the key set and refresh it periodically; failures are logged and retried on the
         // first unknown kid.
         jwks?.start(on: group.next())
+        // The postgres resolver cannot see sessions Better Auth keeps in its secondaryStorage:
+        // empty lookups are confirmed with get-session now and then, to say so.
+        let secondaryStorage =
+            (resolver is PostgresSessionResolver)
+            ? SecondaryStorageWatch(
+                prober: HTTPSessionResolver(
+                    client: httpClient,
+                    authServerURL: snapshot.auth.authServerURL,
+                    cookieName: snapshot.auth.authServerCookieName,
+                    timeout: timeout,
+                    adminPlugin: config.auth.adminPlugin,
+                    organizationPlugin: config.auth.organizationPlugin
+                ),
+                metrics: metrics,
+                logger: logger
+            ) : nil
         return IntrospectionCore(
             cache: cache,
             jwks: jwks,
@@ -272,7 +288,8 @@ public final class Gateway: Sendable, CustomReflectable {
             legacyIntrospection: config.auth.legacyIntrospectionURL.map {
                 LegacyIntrospectionClient(client: httpClient, url: $0, timeout: timeout)
             },
-            banLookup: Self.banLookup(config: config, snapshot: snapshot, resolver: resolver, logger: logger)
+            banLookup: Self.banLookup(config: config, snapshot: snapshot, resolver: resolver, logger: logger),
+            secondaryStorage: secondaryStorage
         )
     }
 

@@ -17,6 +17,10 @@ public struct Readiness: Sendable, Hashable {
         case postgres
         /// The auth server's JSON Web Key Set: at least one key is loaded.
         case jwks
+        /// Where the postgres resolver looks sessions up (`auth.session_resolver: postgres`):
+        /// down when the auth server's get-session finds sessions that the `session` table does
+        /// not have (Better Auth's `secondaryStorage`), see ``SecondaryStorageDetector``.
+        case sessionStore = "session_store"
     }
 
     /// The state of one dependency.
@@ -76,7 +80,9 @@ public struct Readiness: Sendable, Hashable {
         ///   requests);
         /// - the JWKS is checked, not required, whenever Better Auth is accepted: tokens of
         ///   the JWT plugin are refused while it is empty, sessions are not (and not at all with
-        ///   `auth.jwks_enabled: false`).
+        ///   `auth.jwks_enabled: false`);
+        /// - the session store is required with the postgres resolver and a database: it is
+        ///   down while the sessions are detected to live elsewhere (``SecondaryStorageDetector``).
         public init(config: GatewayConfig) {
             let acceptsBetterAuth =
                 config.auth.enableDualAuth || config.auth.preferBetterAuth
@@ -92,6 +98,9 @@ public struct Readiness: Sendable, Hashable {
             }
             if acceptsBetterAuth && config.auth.jwksEnabled {
                 checks.append(Item(.jwks, required: false))
+            }
+            if sessions && postgresResolver && config.auth.databaseURL != nil {
+                checks.append(Item(.sessionStore, required: true))
             }
             self.checks = checks
         }
