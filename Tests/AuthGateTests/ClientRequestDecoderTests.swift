@@ -239,6 +239,23 @@ struct ClientRequestDecoderTests {
         )
     }
 
+    @Test("after a request that closes the connection, what follows is neither parsed nor kept")
+    func bytesAfterCloseAreDropped() throws {
+        let channel = try makeChannel()
+        try channel.writeInbound(
+            ByteBuffer(string: "GET /last HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\n")
+        )
+        try channel.writeInbound(ByteBuffer(string: "Host: g\r\n\r\n not http at all"))
+        #expect(try delivered(channel) == ["head GET /last HTTP/1.1 [Host=g,Connection=close]", "end"])
+        let handler = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
+        let removed = channel.pipeline.syncOperations.removeHandler(handler)
+        channel.embeddedEventLoop.run()
+        try removed.wait()
+        let leftover = try delivered(channel)
+        #expect(leftover == [], "the decoder held nothing")
+        _ = try channel.finish()
+    }
+
     @Test("the connection's end inside a message is an error; between messages it is not")
     func endOfInput() throws {
         let inBody = try makeChannel()

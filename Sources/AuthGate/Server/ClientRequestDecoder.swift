@@ -14,7 +14,8 @@ import NIOHTTP1
 /// nothing more is parsed, as NIOHTTP1 stopped: what follows belongs to the new protocol if the
 /// backend answers 101 (the connection closes otherwise). When the handler is removed for the
 /// tunnel, the bytes it still holds are forwarded as one `ByteBuffer` (NIOHTTP1's
-/// `.forwardBytes` strategy).
+/// `.forwardBytes` strategy). After a request that closes the connection (`Connection: close`,
+/// or HTTP/1.0 without `keep-alive`), the bytes that follow are dropped unread.
 final class ClientRequestDecoder: ByteToMessageDecoder {
     typealias InboundOut = HTTPServerRequestPart
 
@@ -51,6 +52,11 @@ final class ClientRequestDecoder: ByteToMessageDecoder {
         // byte after it, and `ByteToMessageHandler` does not call again on an emptied buffer.
         while !self.upgradeEnded, let event = try self.parser.next(&buffer) {
             self.deliver(event, context: context)
+        }
+        if self.parser.isClosed {
+            // A request that closes the connection has ended: nothing after it is answered, so
+            // nothing after it is kept (a client streaming on would otherwise grow the buffer).
+            buffer.moveReaderIndex(to: buffer.writerIndex)
         }
         return .needMoreData
     }
