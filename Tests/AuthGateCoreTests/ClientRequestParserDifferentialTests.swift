@@ -29,7 +29,8 @@ enum StrictnessChoice: String, CaseIterable, Sendable {
             return
                 "exactly one SP between method, target and version (RFC 9112 §3); llhttp takes several before the version"
         case .targetCharacter:
-            return "RFC 3986 bytes only (HAProxy's default set): llhttp takes # { } | ^ ` \" < > \\ and non-ASCII"
+            return
+                "RFC 3986 bytes, [ ] \\, and { } | ^ ` in the query only: llhttp takes # \" < > and non-ASCII anywhere"
         case .targetForm:
             return "origin form (and OPTIONS *) only: an absolute form lets a client choose the host a backend sees"
         case .connectMethod:

@@ -61,6 +61,16 @@ struct ClientRequestParserTests {
         #expect(buffer.readableBytes == 0)
     }
 
+    @Test(
+        "targets browsers and curl send today: { } | ^ ` in the query, \\ and [ ] anywhere",
+        arguments: ["/s?q={a|b}^`c", "/api/public/..\\private", "/a[0]?b[]=1", "/?a=|"]
+    )
+    func acceptedTargetBytes(target: String) {
+        let outcome = parse("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(outcome.error == nil, "\(target): \(String(describing: outcome.error))")
+        #expect(outcome.messages.map(\.target) == [target])
+    }
+
     @Test("the head keeps the received bytes: the target is a view into them, not a copy")
     func headIsAView() throws {
         var parser = Parser()
@@ -317,8 +327,12 @@ struct ClientRequestParserTests {
         .init(name: "DEL in the target", input: "GET /a\u{7F} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
         .init(name: "non-ASCII in the target", input: "GET /caf\u{E9} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
         .init(name: "quote in the target", input: "GET /a\"b HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
-        .init(name: "backslash in the target", input: "GET /a\\b HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
-        .init(name: "brace in the target", input: "GET /?a={} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "brace in the path", input: "GET /a{b} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "caret in the path", input: "GET /a^b HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "quote in the query", input: "GET /?a=\"b\" HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "fragment after a query", input: "GET /?a#b HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "non-ASCII in the query", input: "GET /?q=caf\u{E9} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
+        .init(name: "DEL in the query", input: "GET /?q=\u{7F} HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
         .init(name: "pipe in the target", input: "GET /a|b HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
         .init(name: "angle bracket in the target", input: "GET /<a> HTTP/1.1\r\nHost: h\r\n\r\n", error: .target),
         // Framing.

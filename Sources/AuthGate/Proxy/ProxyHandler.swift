@@ -19,8 +19,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let runtime: GatewayRuntime
     private let pools: UpstreamPools
-    /// The connection's request decoder: told of each head and end, asked after an overflow.
-    private let decoder: ClientRequestDecoder?
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
 
@@ -137,11 +135,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case failed(protocolError: Bool)
     }
 
-    init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot, decoder: ClientRequestDecoder? = nil)
-    {
+    init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
         self.pools = pools
-        self.decoder = decoder
         self.snapshot = snapshot
         self.limits = Self.limits(snapshot)
         self.pool = pools.pool(for: snapshot)
@@ -201,11 +197,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
-        switch part {
-        case .head: self.decoder?.partDelivered(isEnd: false)
-        case .end: self.decoder?.partDelivered(isEnd: true)
-        case .body: break
-        }
         self.carryOut(self.pipelining.inbound(part), for: part, context: context)
     }
 
@@ -294,9 +285,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError {
-            if self.pipelining.parserError(parserError) {
-                self.received(parserError, context: context)
+        if let requestError = error as? ClientRequestParserError {
+            if self.pipelining.parserError(requestError) {
+                self.received(requestError, context: context)
             }
         } else {
             self.perform(self.machine.clientClosed(), context: context)
@@ -304,32 +295,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A malformed request: answered with 400 (or 414, 431) and the connection closed.
-    private func received(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
-        let gatewayError: GatewayError
-        switch parserError {
-        case .headerOverflow:
-            // llhttp counts the request target as a header field: the decoder knows which it was.
-            gatewayError = self.decoder?.requestLineTooLong == true ? .uriTooLong : .headersTooLarge
-        case .invalidURL:
-            gatewayError = .badRequest("The request target is malformed.")
-        case .unexpectedContentLength, .invalidContentLength:
-            gatewayError = .badRequest("Conflicting, duplicate or invalid Content-Length.")
-        case .invalidChunkSize:
-            gatewayError = .badRequest("Invalid chunk size in a chunked body.")
-        case .lfExpected, .invalidHeaderToken, .strictModeAssertion, .invalidConstant:
-            gatewayError = .badRequest("Malformed header line (bare CR, obs-fold or an invalid character).")
-        case .invalidMethod:
-            gatewayError = .badRequest("Unknown request method.")
-        case .invalidVersion:
-            gatewayError = .badRequest("Unsupported HTTP version.")
-        case .unknown:
-            gatewayError = .badRequest(
-                "Ambiguous message framing (Content-Length with Transfer-Encoding, or an invalid Transfer-Encoding)."
-            )
-        default:
-            gatewayError = .badRequest("Malformed request.")
-        }
+    /// A malformed request: answered with the status the parser's error says (400, 414 or
+    /// 431), and the connection closed.
+    private func received(_ requestError: any Error & Sendable, context: ChannelHandlerContext) {
+        let gatewayError =
+            (requestError as? ClientRequestParserError)?.gatewayError ?? .badRequest("Malformed request.")
         self.runtime.metrics.rejectedRequests.increment()
         // A request whose head never parsed has no origin known to be allowed.
         if self.machine.isIdle { self.corsHeaders = nil }

@@ -2,81 +2,96 @@ import AuthGateCore
 import NIOCore
 import NIOHTTP1
 
-/// NIOHTTP1's request decoder with a ``RequestLineGuard`` beside it, so that a request target
-/// too long for the decoder is answered 414 rather than 431.
+/// Decodes a client connection's requests with AuthGate's strict ``ClientRequestParser`` and
+/// hands them on as `HTTPServerRequestPart`s, as NIOHTTP1's decoder did.
 ///
-/// llhttp counts the target as a header field: an oversized target and oversized header
-/// fields both fail with `HTTPParserError.headerOverflow`. The guard sees each message's first
-/// line before the decoder does; ``requestLineTooLong`` says which of the two overflowed. The
-/// proxy handler reports the heads and ends it receives (``partDelivered(isEnd:)``), which
-/// tells the guard where the next request line begins.
+/// Heads are converted to `HTTPRequestHead` for the proxy handler; bodies are slices of the
+/// received buffer, not copies; a chunked body's trailers come with its `.end`. A parse error
+/// is thrown (``ClientRequestParserError``, which says its own status: 400, 414 or 431); the
+/// `ByteToMessageHandler` then fires it and reads nothing more.
 ///
-/// Everything else (parts, leftover bytes after an upgrade, errors) is the inner decoder's.
+/// After the `.end` of a request asking for an upgrade (`Connection: upgrade` and `Upgrade`),
+/// nothing more is parsed, as NIOHTTP1 stopped: what follows belongs to the new protocol if the
+/// backend answers 101 (the connection closes otherwise). When the handler is removed for the
+/// tunnel, the bytes it still holds are forwarded as one `ByteBuffer` (NIOHTTP1's
+/// `.forwardBytes` strategy). After a request that closes the connection (`Connection: close`,
+/// or HTTP/1.0 without `keep-alive`), the bytes that follow are dropped unread.
 final class ClientRequestDecoder: ByteToMessageDecoder {
     typealias InboundOut = HTTPServerRequestPart
 
-    private let inner: HTTPRequestDecoder
-    private var lineGuard: RequestLineGuard
-    /// Bytes at the front of the buffer the guard has already seen (the decoder leaves an
-    /// unfinished field in the buffer and is handed it again with what arrives next).
-    private var seenPrefix = 0
-    /// Whether the last part the decoder delivered was an `.end`.
-    private var endIsLastPart = false
+    private var parser: ClientRequestParser
+    /// An upgrade request has ended: the bytes that follow are not HTTP.
+    private var upgradeEnded = false
+    /// The head being received asks for an upgrade.
+    private var messageIsUpgrade = false
 
-    init(limits: NIOHTTPDecoderLimitConfiguration, maxURIBytes: Int) {
-        self.inner = HTTPRequestDecoder(
-            leftOverBytesStrategy: .forwardBytes,
-            informationalResponseStrategy: .drop,
-            limitConfiguration: limits
+    init(limits: ClientRequestParser.Limits) {
+        self.parser = ClientRequestParser(limits: limits)
+    }
+
+    /// The parser's limits for a gateway's `limits.*` settings.
+    ///
+    /// The request target is bounded by `max_uri_bytes` (414), and the request line by that plus
+    /// room for the longest method and ` HTTP/1.1`, so only an oversized target makes it too long.
+    /// The field count is `max_header_count` (431). `max_header_bytes` counts names and values,
+    /// as `RequestValidator` checks it exactly once the head is complete; the parser counts raw
+    /// lines (colon, whitespace and CRLF included), so its bound adds four bytes a field and
+    /// 1 KiB of whitespace slack: it caps what an unfinished head may buffer without ever
+    /// refusing a head the validator would accept.
+    static func limits(_ limits: GatewayConfig.Limits) -> ClientRequestParser.Limits {
+        ClientRequestParser.Limits(
+            maxRequestLineBytes: limits.maxURIBytes + 64,
+            maxTargetBytes: limits.maxURIBytes,
+            maxFieldBytes: limits.maxHeaderBytes + 4 * limits.maxHeaderCount + 1024,
+            maxFieldCount: limits.maxHeaderCount
         )
-        self.lineGuard = RequestLineGuard(maxURIBytes: maxURIBytes)
-    }
-
-    /// Whether the request line of the message being decoded exceeds the URI limit: a
-    /// `headerOverflow` from the decoder is then a 414.
-    var requestLineTooLong: Bool { self.lineGuard.requestLineTooLong }
-
-    /// Called by the proxy handler for every head and end it receives from this decoder.
-    func partDelivered(isEnd: Bool) {
-        self.endIsLastPart = isEnd
-    }
-
-    func decoderAdded(context: ChannelHandlerContext) {
-        self.inner.decoderAdded(context: context)
-    }
-
-    func decoderRemoved(context: ChannelHandlerContext) {
-        self.inner.decoderRemoved(context: context)
     }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        self.watch(buffer)
-        let state = try self.inner.decode(context: context, buffer: &buffer)
-        self.decoded(buffer)
-        return state
+        // Every event the bytes hold, not one per call: a head without a body ends with no
+        // byte after it, and `ByteToMessageHandler` does not call again on an emptied buffer.
+        while !self.upgradeEnded, let event = try self.parser.next(&buffer) {
+            self.deliver(event, context: context)
+        }
+        if self.parser.isClosed {
+            // A request that closes the connection has ended: nothing after it is answered, so
+            // nothing after it is kept (a client streaming on would otherwise grow the buffer).
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+        }
+        return .needMoreData
     }
 
     func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        self.watch(buffer)
-        let state = try self.inner.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
-        self.decoded(buffer)
-        return state
-    }
-
-    private func watch(_ buffer: ByteBuffer) {
-        self.endIsLastPart = false
-        if self.lineGuard.isScanning {
-            self.lineGuard.scan(buffer.readableBytesView.dropFirst(self.seenPrefix))
+        if !self.upgradeEnded {
+            if seenEOF {
+                // Inside a message, the connection's end is an error (`.incomplete`), as llhttp's.
+                while !self.upgradeEnded, let event = try self.parser.finish(&buffer) {
+                    self.deliver(event, context: context)
+                }
+            } else {
+                while !self.upgradeEnded, let event = try self.parser.next(&buffer) {
+                    self.deliver(event, context: context)
+                }
+            }
         }
+        if buffer.readableBytes > 0 && !seenEOF {
+            // Removed from the pipeline (a tunnel starts): the bytes after the handshake go on.
+            context.fireChannelRead(NIOAny(buffer))
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+        }
+        return .needMoreData
     }
 
-    private func decoded(_ buffer: ByteBuffer) {
-        if self.endIsLastPart {
-            // The next request starts in what is left (if anything): show it to the guard.
-            self.lineGuard.messageEnded()
-            self.seenPrefix = 0
-        } else {
-            self.seenPrefix = buffer.readableBytes
+    private func deliver(_ event: ClientRequestParser.Event, context: ChannelHandlerContext) {
+        switch event {
+        case .head(let head):
+            self.messageIsUpgrade = head.isUpgrade
+            context.fireChannelRead(Self.wrapInboundOut(.head(head.makeHTTPRequestHead())))
+        case .body(let bytes):
+            context.fireChannelRead(Self.wrapInboundOut(.body(bytes)))
+        case .end(let trailers):
+            self.upgradeEnded = self.messageIsUpgrade
+            context.fireChannelRead(Self.wrapInboundOut(.end(trailers?.headers)))
         }
     }
 }

@@ -344,17 +344,11 @@ public final class Gateway: Sendable, CustomReflectable {
         runtime: GatewayRuntime,
         pools: UpstreamPools
     ) throws {
-        let limits = snapshot.config.limits
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        // The decoder's own bound is generous (it counts the URI too); the exact limits, with
-        // 414 and 431 answers, are checked by RequestValidator. Past the decoder's bound,
-        // ClientRequestDecoder tells an oversized request line (414) from oversized headers.
-        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes + 1024
-        decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes) + 1024
-        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
+        // The parser answers 414 and 431 past its bounds; RequestValidator then checks the
+        // exact `limits.*` on the complete head.
         let sync = channel.pipeline.syncOperations
-        let decoder = ClientRequestDecoder(limits: decoderLimits, maxURIBytes: limits.maxURIBytes)
-        let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot, decoder: decoder)
+        let decoder = ClientRequestDecoder(limits: ClientRequestDecoder.limits(snapshot.config.limits))
+        let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot)
         try sync.addHandler(ClientResponseEncoder())
         try sync.addHandler(ClientReadObserver(proxy: proxy))
         try sync.addHandler(ByteToMessageHandler(decoder))

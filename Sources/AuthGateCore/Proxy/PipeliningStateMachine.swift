@@ -16,7 +16,9 @@ public struct PipeliningStateMachine: Sendable {
     /// A held inbound event.
     public enum Event: Sendable {
         case part(HTTPServerRequestPart)
-        case parserError(HTTPParserError)
+        /// The decoder's error (a ``ClientRequestParserError`` on the gateway's connections),
+        /// opaque to this machine: it only keeps it in order.
+        case parserError(any Error & Sendable)
     }
 
     /// What the handler does with an inbound part.
@@ -117,7 +119,17 @@ public struct PipeliningStateMachine: Sendable {
 
     /// A parser error arrived from the decoder. `true`: deliver it now; `false`: it is held
     /// behind the response in flight.
+    public mutating func parserError(_ error: ClientRequestParserError) -> Bool {
+        self.decoderError(error)
+    }
+
+    /// An error of NIOHTTP1's decoder, for a pipeline decoding with it; as
+    /// the overload taking a ``ClientRequestParserError``.
     public mutating func parserError(_ error: HTTPParserError) -> Bool {
+        self.decoderError(error)
+    }
+
+    private mutating func decoderError(_ error: any Error & Sendable) -> Bool {
         if !self.held.isEmpty || self.state == .responsePending {
             self.held.append(.parserError(error))
             return false

@@ -383,7 +383,14 @@ public struct ClientRequestParser: Sendable {
         let targetStart = index + 1
         index = targetStart
         while index < end && bytes[index] != ASCII.space {
-            guard HTTPCharacterClass.isTarget(bytes[index]) else { throw .target }
+            let byte = bytes[index]
+            guard HTTPCharacterClass.isTarget(byte) else { throw .target }
+            index += 1
+            if byte == UInt8(ascii: "?") { break }
+        }
+        // The query (after the first `?`) takes a few bytes more than the path.
+        while index < end && bytes[index] != ASCII.space {
+            guard HTTPCharacterClass.isQueryTarget(bytes[index]) else { throw .target }
             index += 1
         }
         guard index > targetStart, index < end else { throw .requestLine }

@@ -18,12 +18,17 @@ enum HTTPCharacterClass {
         }
     }
 
-    /// The bytes of an origin-form request target: RFC 3986 `pchar`, `/`, `?` and `%`, plus `[`
-    /// and `]` (browsers leave them unescaped in queries, as HAProxy accepts them).
+    /// The bytes of an origin-form request target's path: RFC 3986 `pchar`, `/`, `?` and `%`,
+    /// plus `[` and `]` (browsers leave them unescaped, as HAProxy accepts them) and `\`.
     ///
-    /// Refused, as HAProxy refuses them by default: controls, space, `"`, `<`, `>`, `\`, `^`,
-    /// `` ` ``, `{`, `|`, `}`, DEL and every byte above it; and `#`, since a fragment is never
+    /// `\` is accepted because clients send it today and the gateway's path normalisation
+    /// reads it as `/` before routing, so `/public/..\private` is routed (and forwarded) as
+    /// `/private`: refusing it would turn those answers into 400s.
+    ///
+    /// Refused: controls, space, `"`, `<`, `>`, `^`, `` ` ``, `{`, `|`, `}`, DEL and every byte
+    /// above it (a backend may decode non-ASCII differently); and `#`, since a fragment is never
     /// part of a request target and a backend might read the path differently from the gateway.
+    /// The query accepts a few more (``isQueryTarget(_:)``).
     @inline(__always)
     static func isTarget(_ byte: UInt8) -> Bool {
         switch byte {
@@ -35,10 +40,26 @@ enum HTTPCharacterClass {
             UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
             UInt8(ascii: "="),  // sub-delims
             UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "%"),
-            UInt8(ascii: "["), UInt8(ascii: "]"):
+            UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "\\"):
             return true
         default:
             return false
+        }
+    }
+
+    /// The bytes of a request target's query (after its first `?`): those of the path, plus
+    /// `{`, `}`, `|`, `^` and `` ` ``, which browsers send unescaped in queries (the WHATWG
+    /// URL standard's query set escapes only controls, space, `"`, `#`, `<`, `>` and `'` for
+    /// special schemes) and which NIOHTTP1's decoder accepted. They delimit nothing in a query,
+    /// so they cannot make a backend split the target differently. Controls, space, DEL,
+    /// non-ASCII, `"`, `<`, `>` and `#` stay refused.
+    @inline(__always)
+    static func isQueryTarget(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "|"), UInt8(ascii: "^"), UInt8(ascii: "`"):
+            return true
+        default:
+            return Self.isTarget(byte)
         }
     }
 
