@@ -167,7 +167,7 @@ struct ClientRequestDecoderTests {
         let outcome = try feed(request)
         let error = try #require(outcome.error, "\(shape) accepted: \(outcome.parts)")
         #expect(error.status == .badRequest, "\(shape): \(error)")
-        #expect(error.gatewayError.code == "bad_request", "\(shape)")
+        #expect(error.gatewayError.code.rawValue == "bad_request", "\(shape)")
         #expect(!outcome.parts.contains { $0.hasPrefix("end") }, "\(shape): the request never ends")
     }
 
@@ -196,7 +196,7 @@ struct ClientRequestDecoderTests {
             limits: limits
         )
         #expect(big.error?.status == .requestHeaderFieldsTooLarge)
-        #expect(big.error?.gatewayError.code == "request_header_fields_too_large")
+        #expect(big.error?.gatewayError.code.rawValue == "request_header_fields_too_large")
         // Names and values of exactly max_header_bytes pass the parser (RequestValidator checks
         // the exact sum): the raw bound leaves room for colons, whitespace and CRLFs.
         let value = String(repeating: "v", count: 200 - "Host".count - 1 - "X-V".count)

@@ -35,6 +35,10 @@ struct SecondaryStorageWatchTests {
             return try self.answer.withLockedValue { $0 }.get()
         }
 
+        func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup {
+            .refused(.apiKeyInvalid)
+        }
+
         func shutdown() async {}
     }
 
