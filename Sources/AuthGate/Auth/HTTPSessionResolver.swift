@@ -66,20 +66,27 @@ struct HTTPSessionResolver: SessionResolver {
         return .found(identity)
     }
 
-    private func getJSON(_ url: String, cookie: String, what: String) async throws(ResolverUnavailable) -> JSONValue {
+    /// `GET url` with one credential header; the status and at most ``maxBodyBytes`` of body.
+    private func get(
+        _ url: String,
+        header: String,
+        value: String,
+        what: String
+    ) async throws(ResolverUnavailable) -> (HTTPResponseStatus, ByteBuffer) {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
-        request.headers.add(name: "Cookie", value: cookie)
+        request.headers.add(name: header, value: value)
         request.headers.add(name: "Accept", value: "application/json")
-        let body: ByteBuffer
-        let status: HTTPResponseStatus
         do {
             let response = try await self.client.execute(request, timeout: self.timeout)
-            status = response.status
-            body = try await response.body.collect(upTo: self.maxBodyBytes)
+            return (response.status, try await response.body.collect(upTo: self.maxBodyBytes))
         } catch {
             throw ResolverUnavailable(reason: "\(what) failed: \(error)", underlying: error)
         }
+    }
+
+    private func getJSON(_ url: String, cookie: String, what: String) async throws(ResolverUnavailable) -> JSONValue {
+        let (status, body) = try await self.get(url, header: "Cookie", value: cookie, what: what)
         guard status == .ok else {
             throw ResolverUnavailable(reason: "\(what) answered \(status.code)")
         }
@@ -127,19 +134,7 @@ struct HTTPSessionResolver: SessionResolver {
     /// plugin (with `enableSessionForAPIKeys`) verifies it, counts the use and answers the
     /// key's owner. So the auth server keeps every key's accounting, and nothing is cached.
     func resolveAPIKey(_ key: String, header: String) async throws(ResolverUnavailable) -> APIKeyLookup {
-        var request = HTTPClientRequest(url: self.url)
-        request.method = .GET
-        request.headers.add(name: header, value: key)
-        request.headers.add(name: "Accept", value: "application/json")
-        let body: ByteBuffer
-        let status: HTTPResponseStatus
-        do {
-            let response = try await self.client.execute(request, timeout: self.timeout)
-            status = response.status
-            body = try await response.body.collect(upTo: self.maxBodyBytes)
-        } catch {
-            throw ResolverUnavailable(reason: "get-session failed: \(error)", underlying: error)
-        }
+        let (status, body) = try await self.get(self.url, header: header, value: key, what: "get-session")
         let json = try? JSONParser.parse(Array(body.readableBytesView))
         switch status.code {
         case 200:

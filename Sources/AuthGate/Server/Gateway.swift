@@ -228,6 +228,17 @@ public final class Gateway: Sendable, CustomReflectable {
             )
         )
         let timeout = TimeAmount.milliseconds(Int64(config.auth.authServerTimeoutMs))
+        // The auth server's get-session: the http resolver, and the postgres resolver's check
+        // for sessions kept in secondaryStorage.
+        var authServerResolver = HTTPSessionResolver(
+            client: httpClient,
+            authServerURL: snapshot.auth.authServerURL,
+            cookieName: snapshot.auth.authServerCookieName,
+            timeout: timeout,
+            adminPlugin: config.auth.adminPlugin,
+            organizationPlugin: config.auth.organizationPlugin
+        )
+        authServerResolver.apiKeyHeader = config.auth.apiKeyHeader.lowercased()
         let resolver: (any SessionResolver)?
         switch config.auth.sessionResolver {
         case "postgres":
@@ -237,16 +248,7 @@ public final class Gateway: Sendable, CustomReflectable {
                 resolver = nil
             }
         default:
-            var http = HTTPSessionResolver(
-                client: httpClient,
-                authServerURL: snapshot.auth.authServerURL,
-                cookieName: snapshot.auth.authServerCookieName,
-                timeout: timeout,
-                adminPlugin: config.auth.adminPlugin,
-                organizationPlugin: config.auth.organizationPlugin
-            )
-            http.apiKeyHeader = config.auth.apiKeyHeader.lowercased()
-            resolver = http
+            resolver = authServerResolver
         }
         let jwks =
             config.auth.jwksEnabled
@@ -267,14 +269,7 @@ public final class Gateway: Sendable, CustomReflectable {
         let secondaryStorage =
             (resolver is PostgresSessionResolver)
             ? SecondaryStorageWatch(
-                prober: HTTPSessionResolver(
-                    client: httpClient,
-                    authServerURL: snapshot.auth.authServerURL,
-                    cookieName: snapshot.auth.authServerCookieName,
-                    timeout: timeout,
-                    adminPlugin: config.auth.adminPlugin,
-                    organizationPlugin: config.auth.organizationPlugin
-                ),
+                prober: authServerResolver,
                 metrics: metrics,
                 logger: logger
             ) : nil
