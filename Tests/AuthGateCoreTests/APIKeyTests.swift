@@ -112,6 +112,17 @@ struct APIKeyTests {
         #expect(GatewayError.unauthorized(.apiKeyExpired).status == .unauthorized)
     }
 
+    @Test("a spent or expired key does not count towards the lockout; an unknown or disabled one does")
+    func lockout() {
+        #expect(!RejectionReason.apiKeyUsageExceeded.countsTowardsLockout)
+        #expect(!RejectionReason.apiKeyRateLimited.countsTowardsLockout)
+        #expect(!RejectionReason.apiKeyExpired.countsTowardsLockout)
+        #expect(RejectionReason.apiKeyInvalid.countsTowardsLockout)
+        #expect(RejectionReason.apiKeyDisabled.countsTowardsLockout)
+        #expect(RejectionReason.badSignature.countsTowardsLockout)
+        #expect(!RejectionReason.missingCredential.countsTowardsLockout)
+    }
+
     @Test("the lookup locks the key's row by its hash and joins its owner; the use is one update")
     func sql() {
         var schema = SessionSchema()

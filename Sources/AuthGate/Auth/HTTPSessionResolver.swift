@@ -130,11 +130,12 @@ struct HTTPSessionResolver: SessionResolver {
         return .found(identity)
     }
 
-    /// Asks get-session with the key in `header`, as a client of the auth server would: the
+    /// Asks get-session with the key in ``apiKeyHeader``, as a client of the auth server would: the
     /// plugin (with `enableSessionForAPIKeys`) verifies it, counts the use and answers the
     /// key's owner. So the auth server keeps every key's accounting, and nothing is cached.
-    func resolveAPIKey(_ key: String, header: String) async throws(ResolverUnavailable) -> APIKeyLookup {
-        let (status, body) = try await self.get(self.url, header: header, value: key, what: "get-session")
+    /// `usage` is the gateway's own accounting, not used here.
+    func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup {
+        let (status, body) = try await self.get(self.url, header: self.apiKeyHeader, value: key, what: "get-session")
         let json = try? JSONParser.parse(Array(body.readableBytesView))
         switch status.code {
         case 200:
@@ -165,10 +166,6 @@ struct HTTPSessionResolver: SessionResolver {
         case "USER_BANNED", "BANNED_USER": return .userBanned
         default: return .apiKeyInvalid
         }
-    }
-
-    func resolveAPIKey(_ key: String, usage: APIKeyUsage) async throws(ResolverUnavailable) -> APIKeyLookup {
-        try await self.resolveAPIKey(key, header: self.apiKeyHeader)
     }
 
     func shutdown() async {}

@@ -529,7 +529,7 @@ final class IntrospectionCore: Sendable {
     }
 
     static func nowMillis() -> Int64 {
-        Int64(Timestamp.epochMicros() / 1000)
+        Timestamp.epochMillis()
     }
 
     static func nowSeconds() -> Int64 {

@@ -124,7 +124,7 @@ final class PostgresSessionResolver: SessionResolver {
                     )
                 }
                 guard let (record, email, role, ban) = found else { return .refused(.apiKeyInvalid) }
-                let nowMillis = Int64(Timestamp.epochMicros() / 1000)
+                let nowMillis = Timestamp.epochMillis()
                 if ban.isInEffect(now: nowMillis / 1000) { return .refused(.userBanned) }
                 switch usage.evaluate(record, now: nowMillis) {
                 case .refuse(let reason, _):

@@ -66,6 +66,11 @@ enum Timestamp {
         return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
     }
 
+    /// Milliseconds since 1970.
+    static func epochMillis() -> Int64 {
+        Self.epochMicros() / 1_000
+    }
+
     /// The current UTC time as `2026-11-26T20:15:18.123Z`.
     static func iso8601Now() -> String {
         var spec = timespec()

@@ -973,20 +973,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         handler?.resumeReading()
     }
 
-    /// Whether a rejection is evidence of guessing or forging: a credential refused by the
-    /// phase, an expired one or none at all is what honest clients send after a flip or a
-    /// long pause, and must not lock their address out.
-    static func countsTowardsLockout(_ reason: RejectionReason) -> Bool {
-        switch reason {
-        case .methodNotAllowed, .expired, .sessionExpired, .missingCredential, .userMigrated, .notYetValid,
-            .apiKeyExpired, .apiKeyUsageExceeded, .apiKeyRateLimited:
-            // A genuine credential used too late or too often is no guess at one.
-            return false
-        default:
-            return true
-        }
-    }
-
     /// A bearer JWT that the legacy keys verify, on a route whose phase refuses legacy tokens:
     /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
     /// `unknown_key`. Runs only on a rejection.
@@ -1111,7 +1097,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: reason.rawValue)
             self.pendingHead = nil
             self.evictOnSuccess = []
-            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled && Self.countsTowardsLockout(reason) {
+            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled && reason.countsTowardsLockout {
                 self.countFailure()
             }
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)

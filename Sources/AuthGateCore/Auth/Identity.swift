@@ -137,3 +137,19 @@ extension RejectionReason {
         }
     }
 }
+
+extension RejectionReason {
+    /// Whether a rejection is evidence of guessing or forging: a credential refused by the
+    /// phase, an expired one or none at all is what honest clients send after a flip or a
+    /// long pause, and must not lock their address out; nor is a genuine API key used too
+    /// late or too often a guess at one.
+    public var countsTowardsLockout: Bool {
+        switch self {
+        case .methodNotAllowed, .expired, .sessionExpired, .missingCredential, .userMigrated, .notYetValid,
+            .apiKeyExpired, .apiKeyUsageExceeded, .apiKeyRateLimited:
+            return false
+        default:
+            return true
+        }
+    }
+}

@@ -117,9 +117,7 @@ public struct APIKeyUsage: Sendable {
             update.lastRequest = now
             return .accept(update)
         }
-        guard let window = record.rateLimitTimeWindow, let max = record.rateLimitMax else {
-            return .accept(update)
-        }
+        guard let (window, max) = self.window(of: record) else { return .accept(update) }
         guard let lastRequest = record.lastRequest, now - lastRequest <= window else {
             // The first request, or the window has passed: a new window starts.
             update.requestCount = 1
@@ -137,8 +135,14 @@ public struct APIKeyUsage: Sendable {
     /// Whether uses of `record` need counting at all: a key with no `remaining` and no window
     /// can be verified once and cached like a session; any other key is checked on every use.
     public func counts(_ record: APIKeyRecord) -> Bool {
-        if record.remaining != nil { return true }
-        return self.rateLimitEnabled && record.rateLimitEnabled && record.rateLimitTimeWindow != nil
-            && record.rateLimitMax != nil
+        record.remaining != nil || self.window(of: record) != nil
+    }
+
+    /// The key's window (`rateLimitTimeWindow`, `rateLimitMax`) when it is enforced.
+    private func window(of record: APIKeyRecord) -> (Int64, Int64)? {
+        guard self.rateLimitEnabled, record.rateLimitEnabled, let window = record.rateLimitTimeWindow,
+            let max = record.rateLimitMax
+        else { return nil }
+        return (window, max)
     }
 }
