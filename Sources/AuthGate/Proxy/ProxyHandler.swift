@@ -1577,12 +1577,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 )
             }
             upstream.requestsServed += 1
-            upstream.write(.head(head))
+            upstream.writeHead(head)
             for buffer in body {
-                upstream.write(.body(.byteBuffer(buffer)))
+                upstream.writeBody(buffer)
             }
             if end {
-                upstream.writeAndFlush(.end(nil))
+                upstream.writeEndAndFlush()
             } else {
                 upstream.flush()
             }
@@ -1591,13 +1591,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.resumeClientReadIfPossible()
 
         case .forwardRequestBody(let buffer):
-            self.upstream?.write(.body(.byteBuffer(buffer)))
+            self.upstream?.writeBody(buffer)
             self.upstreamNeedsFlush = true
 
         case .forwardRequestEnd:
             self.upstreamNeedsFlush = false
             if let upstream = self.upstream {
-                upstream.writeAndFlush(.end(nil))
+                upstream.writeEndAndFlush()
             }
 
         case .forwardResponseHead:

@@ -37,7 +37,6 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Upstream: drop the HTTP handlers; the decoder goes last so that its leftover bytes
         // reach the tunnel handler.
         _ = upstreamPipeline.removeHandler(upstream.handler)
-        _ = try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
         let upstreamDecoderRemoved = try upstreamPipeline.removeHandler(
             upstreamPipeline.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self)
         )

@@ -14,19 +14,57 @@ final class UpstreamConnection: @unchecked Sendable {
     /// When the connection last went back to the pool (the idle timeout counts from here).
     var parkedAt: NIODeadline = .uptimeNanoseconds(0)
 
-    init(id: UpstreamPoolStateMachine.ConnectionID, channel: any Channel, handler: UpstreamHandler) {
+    /// The framing of the request being written.
+    private var writer = UpstreamRequestWriter()
+    /// Tells the response decoder which method each response answers.
+    private let sentRequests: UpstreamSentRequests
+
+    init(
+        id: UpstreamPoolStateMachine.ConnectionID,
+        channel: any Channel,
+        handler: UpstreamHandler,
+        sentRequests: UpstreamSentRequests
+    ) {
         self.id = id
         self.channel = channel
         self.handler = handler
+        self.sentRequests = sentRequests
     }
 
-    @inline(__always) func write(_ part: HTTPClientRequestPart) {
-        self.channel.write(part, promise: nil)
+    /// Writes the request's head as bytes (not flushed).
+    func writeHead(_ head: HTTPRequestHead) {
+        var buffer = self.channel.allocator.buffer(capacity: 512)
+        self.writer.writeHead(head, into: &buffer)
+        self.sentRequests.append(head.method)
+        self.channel.write(IOData.byteBuffer(buffer), promise: nil)
     }
 
-    /// One pass through the pipeline for the last part and the flush.
-    @inline(__always) func writeAndFlush(_ part: HTTPClientRequestPart) {
-        self.channel.writeAndFlush(part, promise: nil)
+    /// Writes body bytes, chunk-framed when the request's body is chunked (not flushed).
+    func writeBody(_ body: ByteBuffer) {
+        var header = ByteBuffer()
+        if self.writer.isChunked {
+            header = self.channel.allocator.buffer(capacity: 18)
+        }
+        if self.writer.writeChunkHeader(length: body.readableBytes, into: &header) {
+            self.channel.write(IOData.byteBuffer(header), promise: nil)
+            self.channel.write(IOData.byteBuffer(body), promise: nil)
+            self.channel.write(IOData.byteBuffer(UpstreamRequestWriter.chunkTerminator), promise: nil)
+        } else {
+            self.channel.write(IOData.byteBuffer(body), promise: nil)
+        }
+    }
+
+    /// Ends the request (the last chunk of a chunked body) and flushes.
+    func writeEndAndFlush() {
+        var buffer = ByteBuffer()
+        if self.writer.isChunked {
+            buffer = self.channel.allocator.buffer(capacity: 5)
+        }
+        if self.writer.writeEnd(into: &buffer) {
+            self.channel.writeAndFlush(IOData.byteBuffer(buffer), promise: nil)
+        } else {
+            self.channel.flush()
+        }
     }
 
     @inline(__always) func flush() {

@@ -16,8 +16,8 @@ protocol UpstreamConnectionDelegate: AnyObject {
 /// holds back reads while the client cannot take more (backpressure).
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = UpstreamResponseParser.Event
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     weak var delegate: (any UpstreamConnectionDelegate)?
     /// Called once when the channel goes away, so the pool can forget the connection.

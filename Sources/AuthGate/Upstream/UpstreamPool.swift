@@ -252,18 +252,18 @@ final class UpstreamPool: @unchecked Sendable {
     private func makeChannel(_ id: UpstreamPoolStateMachine.ConnectionID) -> EventLoopFuture<UpstreamConnection> {
         let target = self.configuration.target
         let metrics = self.metrics
+        let sentRequests = UpstreamSentRequests()
         return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
             .channelInitializer { channel in
                 do {
-                    // Explicit handlers (not addHTTPClientHandlers) so the tunnel knows exactly what
-                    // to remove after a 101. The decoder observes the request heads it must
-                    // pair responses with (HEAD has no body), so it sits after the encoder.
+                    // Requests go down as bytes (UpstreamRequestWriter); the decoder learns
+                    // which method each response answers from the connection (HEAD has no
+                    // body). After a 101 the tunnel removes the decoder and the handler.
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder()))
+                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(sentRequests: sentRequests)))
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -274,7 +274,7 @@ final class UpstreamPool: @unchecked Sendable {
             .flatMapThrowing { channel in
                 metrics.upstreamConnectionsOpened.increment()
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                return UpstreamConnection(id: id, channel: channel, handler: handler)
+                return UpstreamConnection(id: id, channel: channel, handler: handler, sentRequests: sentRequests)
             }
     }
 }
