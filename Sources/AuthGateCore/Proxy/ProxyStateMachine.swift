@@ -63,8 +63,9 @@ public struct ProxyStateMachine: Sendable {
         case close
     }
 
-    /// A side effect for the handler.
-    public enum Action: Sendable {
+    /// A side effect for the handler, with everything it needs to carry it out (Equatable, so
+    /// tests assert whole sequences of them).
+    public enum Action: Sendable, Equatable {
         case none
         /// Ask the introspection core who the caller is; the request waits, its body buffered.
         case authenticate
