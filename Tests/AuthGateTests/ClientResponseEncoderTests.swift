@@ -5,10 +5,22 @@ import Testing
 
 @testable import AuthGate
 
-/// An embedded channel whose pipeline holds only a `ClientResponseEncoder`.
+/// Drives a `ClientResponseEncoder` from a handler's context, as `ProxyHandler` does.
+private final class EncoderHost: ChannelOutboundHandler {
+    typealias OutboundIn = ClientResponsePart
+    typealias OutboundOut = ByteBuffer
+
+    private var encoder = ClientResponseEncoder()
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.encoder.write(Self.unwrapOutboundIn(data), context: context, promise: promise)
+    }
+}
+
+/// An embedded channel whose pipeline holds only a `ClientResponseEncoder`'s host.
 private func makeChannel() throws -> EmbeddedChannel {
     let channel = EmbeddedChannel()
-    try channel.pipeline.syncOperations.addHandler(ClientResponseEncoder())
+    try channel.pipeline.syncOperations.addHandler(EncoderHost())
     return channel
 }
 

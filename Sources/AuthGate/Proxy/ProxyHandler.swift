@@ -14,13 +14,15 @@ import NIOHTTP1
 /// cancelled per request.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = ClientResponsePart
-    typealias OutboundOut = ClientResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let runtime: GatewayRuntime
     private let pools: UpstreamPools
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
+    /// Writes the responses' bytes (no encoder handler: one pipeline hop less per part).
+    private var encoder = ClientResponseEncoder()
 
     // Per-connection cache of the config snapshot, refreshed when the generation moves.
     private var snapshot: ConfigSnapshot
@@ -1487,7 +1489,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context: context
         )
         if self.requestMethod != .HEAD {
-            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
+            self.encoder.write(.body(buffer), context: context, promise: nil)
         }
         self.writeEnd(close: !keepAlive, context: context)
     }
@@ -1560,10 +1562,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // `100 Continue` is told to send it now.
             if self.expectsContinue {
                 self.expectsContinue = false
-                context.writeAndFlush(
-                    self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: .continue))),
+                self.encoder.write(
+                    .head(HTTPResponseHead(version: self.requestVersion, status: .continue)),
+                    context: context,
                     promise: nil
                 )
+                context.flush()
             }
             self.resumeClientReadIfPossible()
 
@@ -1571,10 +1575,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard let upstream = self.upstream else { return }
             if self.expectsContinue && !end {
                 self.expectsContinue = false
-                context.writeAndFlush(
-                    self.wrapOutboundOut(.head(HTTPResponseHead(version: self.requestVersion, status: .continue))),
+                self.encoder.write(
+                    .head(HTTPResponseHead(version: self.requestVersion, status: .continue)),
+                    context: context,
                     promise: nil
                 )
+                context.flush()
             }
             upstream.requestsServed += 1
             upstream.writeHead(head)
@@ -1621,10 +1627,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if self.countLoginFailure && status == .unauthorized {
                 self.countFailure()
             }
-            context.write(self.wrapOutboundOut(.relayedHead(bytes, chunked: chunked)), promise: nil)
+            self.encoder.write(.relayedHead(bytes, chunked: chunked), context: context, promise: nil)
 
         case .forwardResponseBody(let buffer):
-            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
+            self.encoder.write(.body(buffer), context: context, promise: nil)
 
         case .finishResponse(let disposition, let closeClient):
             self.logAccess(status: self.responseStatus)
@@ -1705,7 +1711,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.logAccess(status: error.status.code, error: error.code.rawValue)
         self.writeResponseHead(head, context: context)
         if self.requestMethod != .HEAD {
-            context.write(self.wrapOutboundOut(.body(buffer)), promise: nil)
+            self.encoder.write(.body(buffer), context: context, promise: nil)
         }
         self.writeEnd(close: closeClient, context: context)
     }
@@ -1713,12 +1719,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes a response head; a draining connection's says `Connection: close`.
     private func writeResponseHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
         guard self.pipelining.responseMustClose, head.isKeepAlive else {
-            context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+            self.encoder.write(.head(head), context: context, promise: nil)
             return
         }
         var head = head
         head.headers.replaceOrAdd(name: "connection", value: "close")
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        self.encoder.write(.head(head), context: context, promise: nil)
     }
 
     /// Writes the response end and, if asked (or the connection is draining), closes the
@@ -1734,11 +1740,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.eventLoop.assumeIsolated().execute { [weak self] in self?.deliverHeld() }
         }
         guard close else {
-            context.writeAndFlush(self.wrapOutboundOut(.end), promise: nil)
+            self.encoder.write(.end, context: context, promise: nil)
+            context.flush()
             return
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(self.wrapOutboundOut(.end), promise: promise)
+        self.encoder.write(.end, context: context, promise: promise)
+        context.flush()
         promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -1775,7 +1783,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let observer = try? context.pipeline.syncOperations.handler(type: ClientReadObserver.self) {
             _ = context.pipeline.syncOperations.removeHandler(observer)
         }
-        context.writeAndFlush(self.wrapOutboundOut(.end), promise: nil)
+        self.encoder.write(.end, context: context, promise: nil)
+        context.flush()
         let metrics = self.runtime.metrics
         if let identity = self.identity {
             let sessionKey = self.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in

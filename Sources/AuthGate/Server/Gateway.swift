@@ -344,7 +344,6 @@ public final class Gateway: Sendable, CustomReflectable {
         let sync = channel.pipeline.syncOperations
         let decoder = ClientRequestDecoder(limits: ClientRequestDecoder.limits(snapshot.config.limits))
         let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot)
-        try sync.addHandler(ClientResponseEncoder())
         try sync.addHandler(ClientReadObserver(proxy: proxy))
         try sync.addHandler(ByteToMessageHandler(decoder))
         try sync.addHandler(proxy)

@@ -43,7 +43,6 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         // Client: everything HTTP goes, this proxy handler included.
         _ = clientPipeline.removeHandler(context: client)
-        _ = try clientPipeline.removeHandler(clientPipeline.handler(type: ClientResponseEncoder.self))
         let clientDecoderRemoved = try clientPipeline.removeHandler(
             clientPipeline.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
         )
