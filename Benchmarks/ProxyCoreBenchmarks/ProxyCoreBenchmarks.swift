@@ -25,14 +25,28 @@ private func browserRequestHead() -> HTTPRequestHead {
     headers.add(name: "Referer", value: "https://app.example.com/dashboard")
     headers.add(
         name: "Cookie",
-        value: "theme=dark; better-auth.session_token=Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE.c2lnbmF0dXJlLXBsYWNlaG9sZGVyLWZvci1iZW5jaA%3D%3D"
+        value:
+            "theme=dark; better-auth.session_token=Yp1Wc3zK8tq2fU0aN5vQ7rL4mH6dS9xE.c2lnbmF0dXJlLXBsYWNlaG9sZGVyLWZvci1iZW5jaA%3D%3D"
     )
     headers.add(name: "Connection", value: "keep-alive")
     headers.add(name: "Sec-Fetch-Dest", value: "empty")
     headers.add(name: "Sec-Fetch-Mode", value: "cors")
     headers.add(name: "Sec-Fetch-Site", value: "same-origin")
     headers.add(name: "X-Forwarded-For", value: "203.0.113.7")
-    return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/api/v1/projects?page=2&sort=updated", headers: headers)
+    return HTTPRequestHead(
+        version: .http1_1,
+        method: .GET,
+        uri: "/api/v1/projects?page=2&sort=updated",
+        headers: headers
+    )
+}
+
+/// `browserRequestHead()` as the bytes nginx sends.
+private func browserRequestBytes() -> ByteBuffer {
+    let head = browserRequestHead()
+    var text = "GET \(head.uri) HTTP/1.1\r\n"
+    for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
+    return ByteBuffer(string: text + "\r\n")
 }
 
 /// A typical JSON response head from the backend: 8 headers.
@@ -120,6 +134,87 @@ let benchmarks: @Sendable () -> Void = {
             )
             blackHole(out)
             blackHole(result)
+        }
+    }
+
+    // The stages of a request on the data path, one by one and together: what the client's
+    // bytes cost before a byte goes to the backend.
+    Benchmark("ClientRequestParser.next (browser head bytes, 12 headers)") { benchmark in
+        let received = browserRequestBytes()
+        let limits = ClientRequestParser.Limits()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var parser = ClientRequestParser(limits: limits)
+            var buffer = received
+            guard case .head(let head)? = try? parser.next(&buffer) else { fatalError("unparsable head") }
+            blackHole(head)
+        }
+    }
+
+    Benchmark("ParsedRequestHead.makeHTTPRequestHead (12 headers)") { benchmark in
+        var parser = ClientRequestParser(limits: ClientRequestParser.Limits())
+        var buffer = browserRequestBytes()
+        guard case .head(let parsed)? = try? parser.next(&buffer) else { fatalError("unparsable head") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(parsed.makeHTTPRequestHead())
+        }
+    }
+
+    Benchmark("UpstreamRequestWriter.writeHead (rewritten browser head)") { benchmark in
+        var head = browserRequestHead()
+        var generator = RequestIDGenerator(seed: 42)
+        _ = HeaderPolicy.rewriteRequest(
+            &head,
+            framing: .none,
+            context: ForwardingContext(peerIP: "127.0.0.1", peerIsTrusted: false),
+            trustedProxies: try! TrustedProxies([]),
+            requestIDGenerator: &generator
+        )
+        var out = ByteBuffer()
+        out.reserveCapacity(1024)
+        var writer = UpstreamRequestWriter()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.clear()
+            writer.writeHead(head, into: &out)
+            blackHole(writer.writeEnd(into: &out))
+            blackHole(out)
+        }
+    }
+
+    Benchmark("Request path, public route: parse + HTTPRequestHead + validate + rewrite + write head") { benchmark in
+        let received = browserRequestBytes()
+        let parserLimits = ClientRequestParser.Limits()
+        let limits = defaultLimits
+        let trusted = try! TrustedProxies([])
+        let context = ForwardingContext(peerIP: "127.0.0.1", peerIsTrusted: false)
+        var generator = RequestIDGenerator(seed: 42)
+        var out = ByteBuffer()
+        out.reserveCapacity(1024)
+        var writer = UpstreamRequestWriter()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var parser = ClientRequestParser(limits: parserLimits)
+            var buffer = received
+            guard case .head(let parsed)? = try? parser.next(&buffer) else { fatalError("unparsable head") }
+            var head = parsed.makeHTTPRequestHead()
+            guard case .success(let framing) = RequestValidator.validate(head, limits: limits) else {
+                fatalError("invalid head")
+            }
+            blackHole(
+                HeaderPolicy.rewriteRequest(
+                    &head,
+                    framing: framing,
+                    context: context,
+                    trustedProxies: trusted,
+                    requestIDGenerator: &generator
+                )
+            )
+            out.clear()
+            writer.writeHead(head, into: &out)
+            blackHole(writer.writeEnd(into: &out))
+            blackHole(out)
         }
     }
 
