@@ -545,9 +545,3 @@ extension AuthOutcome {
         }
     }
 }
-
-extension CredentialKey.Kind {
-    static let legacyJWT = CredentialKey.Kind(rawValue: 10)
-    static let betterAuthJWT = CredentialKey.Kind(rawValue: 11)
-    static let apiKey = CredentialKey.Kind(rawValue: 12)
-}

@@ -70,19 +70,8 @@ public final class Histogram: Sendable {
 /// every request, and a relaxed atomic add is the cheapest thing that stays exact.
 public final class GatewayMetrics: Sendable {
     /// The `route_class` label: what kind of route answered.
-    public enum RouteClass: Int, CaseIterable, Sendable {
-        case `public`, authenticated, betterAuthOnly, login, gateway, unrouted
-        var label: String {
-            switch self {
-            case .public: return "public"
-            case .authenticated: return "authenticated"
-            case .betterAuthOnly: return "better_auth_only"
-            case .login: return "login"
-            case .gateway: return "gateway"
-            case .unrouted: return "unrouted"
-            }
-        }
-    }
+    /// The class a request is counted under (`route_class`), decided by admission.
+    public typealias RouteClass = AuthGateCore.RouteClass
 
     /// The `outcome` label of `better_auth_token_validations_total`.
     public enum ValidationOutcome: Int, CaseIterable, Sendable {
@@ -456,7 +445,11 @@ public final class GatewayMetrics: Sendable {
             self.auditWriteFailures.value
         )
         counter("authgate_config_reloads_total", "Successful configuration reloads.", self.configReloads.value)
-        counter("authgate_config_reload_failures_total", "Rejected configuration reloads.", self.configReloadFailures.value)
+        counter(
+            "authgate_config_reload_failures_total",
+            "Rejected configuration reloads.",
+            self.configReloadFailures.value
+        )
         return out
     }
 }

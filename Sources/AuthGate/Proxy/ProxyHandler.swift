@@ -80,16 +80,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static let maxLocalBodyBytes = 16 * 1024
     /// The request waiting for the introspection core's verdict.
     private var pendingHead: HTTPRequestHead?
-    private var pendingAttempts: [CredentialAttempt] = []
-    private var pendingHadCredentials = false
-    /// The request's credentials are of a kind the route's policy does not accept now (a
-    /// Better Auth cookie during a rollback): 401 `auth_method_not_allowed`, not a failure
-    /// that counts towards the lockout.
-    private var pendingRefusedByPolicy = false
-    /// The bearer token and whether the route's policy accepts legacy tokens, to tell a valid
-    /// legacy token refused by the phase from a forged one.
-    private var pendingBearer: Substring?
-    private var pendingLegacyAccepted = true
+    /// How the pending request is authenticated (attempts, and what decides a refusal's reason).
+    private var plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     /// Cache keys to evict once a sign-out passing through the gateway succeeds.
     private var evictOnSuccess: [CredentialKey] = []
     /// The pool the exchange's upstream connection comes from (the backend's or the auth
@@ -115,9 +107,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A 401 answer to this exchange counts towards the lockout.
     private var countLoginFailure = false
     /// The `route_class` of the exchange's metrics.
-    private var routeClass: GatewayMetrics.RouteClass = .unrouted
+    private var routeClass: RouteClass = .unrouted
     /// The system the exchange's first credential was offered to (metrics' `auth_method`).
-    private var attemptMethod: AuthMethod?
     /// The normalised target and the user agent, for audit events.
     private var auditTarget = ""
     private var userAgent: String?
@@ -510,305 +501,89 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.requestMethod = head.method
         self.requestVersion = head.version
         self.requestStartedAt = .now()
-        if self.snapshot.config.logging.accessLog {
+        let accessLog = self.snapshot.config.logging.accessLog
+        if accessLog {
             self.requestURI = head.uri
         }
-        // CORS: the request's Origin is looked at once, here; without `cors:` not at all.
-        var corsPreflight: CORSPreflightAnswer? = nil
-        if let cors = self.snapshot.cors {
-            let decision = cors.decide(method: head.method, headers: head.headers)
-            self.corsHeaders = decision.response
-            corsPreflight = decision.preflight
-        } else {
-            self.corsHeaders = nil
-        }
-
-        let framing: RequestBodyFraming
-        switch RequestValidator.validate(head, limits: self.limits) {
-        case .success(let validated):
-            framing = validated
-        case .failure(let error):
-            self.requestID = self.idGenerator.next()
-            self.runtime.metrics.rejectedRequests.increment()
-            self.perform(self.machine.requestRejected(error), context: context)
+        let admission = RequestAdmission.admit(
+            &head,
+            snapshot: self.snapshot,
+            limits: self.limits,
+            forwarding: self.forwarding,
+            requestIDs: &self.idGenerator,
+            state: self.runtime.admissionState,
+            clock: AdmissionClock(
+                uptimeNanoseconds: self.requestStartedAt.uptimeNanoseconds,
+                epochSeconds: IntrospectionCore.nowSeconds
+            )
+        )
+        self.corsHeaders = admission.cors
+        self.requestID = admission.requestID
+        if let counter = admission.counter { self.runtime.metrics.count(counter) }
+        guard let info = admission.info else {
+            if case .invalid(let error) = admission.decision {
+                self.perform(self.machine.requestRejected(error), context: context)
+            }
             return
         }
-
-        let forwarded = HeaderPolicy.rewriteRequest(
-            &head,
-            framing: framing,
-            context: self.forwarding,
-            trustedProxies: self.snapshot.trustedProxies,
-            strippedHeaders: self.snapshot.policy.strippedHeaders,
-            requestIDGenerator: &self.idGenerator
-        )
-        self.requestID = forwarded.requestID
-        self.clientIP = forwarded.clientIP
-        self.clientKeepAlive = forwarded.clientKeepAlive
-        self.expectsContinue = forwarded.expectsContinue
-
+        self.clientIP = admission.clientIP
+        self.clientKeepAlive = admission.keepAlive
+        self.expectsContinue = admission.expectsContinue
         self.resetExchange()
         if self.runtime.audit.isEnabled {
             self.userAgent = head.headers.first(name: "user-agent")
         }
-        let info = ProxyStateMachine.RequestInfo(
-            method: head.method,
-            framing: framing,
-            keepAlive: forwarded.clientKeepAlive,
-            isUpgrade: forwarded.isUpgrade,
-            maxBodyBytes: self.limits.maxBodyBytes,
-            retryIdempotent: self.snapshot.config.upstream.retryIdempotent,
-            requestBufferBytes: Int64(self.snapshot.config.upstream.requestBufferBytes)
-        )
         self.exchangeIsUpgrade = info.isUpgrade
-        let policy = self.snapshot.policy
-
-        // One normalisation: the path matched is the path forwarded.
-        switch PathNormalizer.normalize(
-            target: head.uri,
-            escapedSlashes: policy.escapedSlashes,
-            pathParameters: policy.pathParameters
-        ) {
-        case .success(let target):
-            // Nearly every target is already normal (the same string comes back): setting
-            // it anyway would copy the head's storage.
-            if target != head.uri { head.uri = target }
-        case .failure(let problem):
-            self.runtime.metrics.badPaths.increment()
-            self.refuse(.badRequest(problem.message), head: head, info: info, context: context)
-            return
+        if accessLog {
+            self.requestURI = admission.target
         }
-        if self.snapshot.config.logging.accessLog {
-            self.requestURI = head.uri
-        }
-        self.auditTarget = head.uri
-        let path = Self.path(of: head.uri)
-        // A route with `cors: false` leaves CORS to the backend; looked up here only for an
-        // allowed origin (other requests learn it from the route match below).
-        if self.corsHeaders?.allowOrigin != nil, !self.snapshot.auth.routes.match(path: path).cors {
-            self.corsHeaders = nil
-            corsPreflight = nil
-        }
-
-        let local = GatewayEndpoints.match(method: self.requestMethod, uri: head.uri)
-        if local != nil { self.routeClass = .gateway }
-        if case .health = local {
-            // Probes are never limited.
-            self.answerLocally(.health, keepAlive: forwarded.clientKeepAlive, context: context)
-            return
-        }
-
-        // Per client IP, before any crypto.
-        let limiting = policy.rateLimitsEnabled
-        let now = limiting ? NIODeadline.now().uptimeNanoseconds : 0
-        if limiting {
-            let decision = self.runtime.rateLimiter.check(
-                RateLimitKey(namespace: "ip", value: self.clientIP),
-                limit: policy.ipLimit,
-                now: now
-            )
-            if let error = RateLimitHeaders.error(for: decision) {
-                self.runtime.metrics.rateLimitedIP.increment()
-                self.refuse(error, head: head, info: info, context: context)
-                return
-            }
-        }
-
-        // A preflight from an allowed origin is answered here: it carries no credentials.
-        if let corsPreflight {
-            self.routeClass = .gateway
-            self.answerPreflight(corsPreflight, keepAlive: forwarded.clientKeepAlive, context: context)
-            return
-        }
-
-        var forcePublic = false
-        if let local {
-            switch local {
-            case .refresh:
-                switch self.routeRefresh(&head, framing: framing) {
-                case .readBody:
-                    // The guide's {"refresh_token": …}: judged once the body is in.
-                    self.answeringLocally = true
-                    self.localBody = context.channel.allocator.buffer(capacity: 256)
-                    self.localKeepAlive = forwarded.clientKeepAlive
-                    self.pendingRefresh = (head, info)
-                    return
-                case .forwardToBackend:
-                    forcePublic = true
-                    self.audit(.refresh, method: .legacy, success: true, identity: nil, reason: nil)
-                case .answerHere(let signedValue):
-                    self.audit(.refresh, method: .betterAuth, success: true, identity: nil, reason: nil)
-                    self.answeringLocally = true
-                    self.refreshBetterAuthSession(signedValue, keepAlive: forwarded.clientKeepAlive, context: context)
-                    return
-                case .reject(let reason):
-                    self.answeringLocally = true
-                    self.refuseRefresh(reason, keepAlive: forwarded.clientKeepAlive, context: context)
-                    return
-                }
-            case .introspect:
-                if limiting, let error = self.classLimitError("introspect", now: now) {
-                    self.runtime.metrics.rateLimitedClass.increment()
-                    self.answeringLocally = true
-                    self.writeLocal(
-                        error.status,
-                        json: ErrorBody.render(error, requestID: self.requestID),
-                        keepAlive: forwarded.clientKeepAlive,
-                        context: context,
-                        extraHeaders: error.headers
-                    )
-                    return
-                }
-                self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
-                return
-            case .flags:
-                self.answeringLocally = true
-                self.answerFlags(head, keepAlive: forwarded.clientKeepAlive, context: context)
-                return
-            case .health:
-                self.answerLocally(local, keepAlive: forwarded.clientKeepAlive, context: context)
-                return
-            }
-        }
-
-        let auth = self.snapshot.auth
-        let route: RouteMatch
-        if policy.pathParameters == .allow {
-            switch auth.routes.match(pathWithParameters: path) {
-            case .success(let match):
-                route = match
-            case .failure(let problem):
-                self.runtime.metrics.badPaths.increment()
-                self.refuse(.badRequest(problem.message), head: head, info: info, context: context)
-                return
-            }
-        } else {
-            route = auth.routes.match(path: path)
-        }
-        self.route = route
-        if !route.cors { self.corsHeaders = nil }
-        if route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
+        self.auditTarget = admission.target
+        self.route = admission.route
+        self.routeClass = admission.routeClass
+        if admission.route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
             self.exchangePool = authServer
         }
-        let access = forcePublic ? .public : route.access
-        let isLogin = policy.isLoginPath(path)
-        if !forcePublic {
-            switch access {
-            case _ where isLogin: self.routeClass = .login
-            case .public: self.routeClass = .public
-            case .authenticated: self.routeClass = .authenticated
-            case .betterAuthOnly: self.routeClass = .betterAuthOnly
-            }
+        self.evictOnSuccess = admission.evictOnSuccess
+        self.countLoginFailure = admission.countsLoginFailure
+        if let event = admission.audit {
+            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
         }
 
-        // Lockout of a client IP, before any credential or body is looked at.
-        if policy.lockoutEnabled && (access != .public || isLogin),
-            let error = RateLimitHeaders.error(
-                for: self.runtime.lockout.isLockedOut(RateLimitKey(namespace: "ip", value: self.clientIP), now: now)
+        switch admission.decision {
+        case .invalid(let error):
+            self.perform(self.machine.requestRejected(error), context: context)
+        case .reject(let error):
+            self.refuse(error, head: head, info: info, context: context)
+        case .answerLocally(let answer):
+            self.answerLocally(answer, head: head, info: info, keepAlive: admission.keepAlive, context: context)
+        case .checkLoginBody(let contentType):
+            self.loginCheck = LoginCheck(
+                body: context.channel.allocator.buffer(capacity: 256),
+                contentType: contentType
             )
-        {
-            self.runtime.metrics.lockedOut.increment()
-            self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out")
-            self.refuse(error, head: head, info: info, context: context)
-            return
-        }
-        // Route classes of anonymous requests count per client IP; the login class always does.
-        if limiting, access == .public || isLogin, let name = isLogin ? "login" : route.rateLimitClass,
-            let error = self.classLimitError(name, now: now)
-        {
-            self.runtime.metrics.rateLimitedClass.increment()
-            self.refuse(error, head: head, info: info, context: context)
-            return
-        }
-
-        // A sign-out through the gateway evicts its session once it succeeds.
-        if self.requestMethod == .POST && path == auth.signOutPath {
-            let credentials = auth.extractor.extract(from: head.headers)
-            if let value = credentials.sessionCookie ?? credentials.bearer,
-                let key = auth.sessionCacheKey(signedValue: value)
-            {
-                self.evictOnSuccess = [key]
-            }
-        }
-
-        if isLogin && policy.lockoutEnabled {
-            self.countLoginFailure = true
-            if self.requestMethod == .POST && framing != .none && access == .public {
-                // The account is in the body: read it (bounded) before the request goes on. (A
-                // login path that also needs a credential is authenticated first, like any
-                // route, and counted per client IP only.)
-                self.loginCheck = LoginCheck(
-                    body: context.channel.allocator.buffer(capacity: 256),
-                    contentType: head.headers.first(name: "content-type")
-                )
-                self.pendingHead = head
-                self.perform(
-                    self.machine.requestHead(head, info: info, authenticate: true, readBody: true),
-                    context: context
-                )
+            self.pendingHead = head
+            self.perform(
+                self.machine.requestHead(head, info: info, authenticate: true, readBody: true),
+                context: context
+            )
+        case .forward:
+            self.perform(self.machine.requestHead(head, info: info), context: context)
+        case .authenticate(let plan):
+            if plan.isMalformed {
+                self.plan = plan
+                self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
+                self.authenticationFinished(.rejected(.malformed), context: context)
                 return
             }
-        }
-
-        if access == .public {
-            self.stripCredentials(&head)
-            self.perform(self.machine.requestHead(head, info: info), context: context)
-            return
-        }
-        var credentials: ExtractedCredentials
-        if info.isUpgrade && (policy.tokenSubprotocol != nil || policy.tokenQueryParameter != nil) {
-            credentials = auth.extractor.extractForUpgrade(
-                from: head.headers,
-                target: head.uri,
-                subprotocolMarker: policy.tokenSubprotocol,
-                queryParameter: policy.tokenQueryParameter
+            self.plan = plan
+            // The pending head is the only owner of its headers, so the identity headers are
+            // added in place (a cache hit decides within this call).
+            self.pendingHead = consume head
+            self.perform(
+                self.machine.requestHead(self.pendingHead!, info: info, authenticate: true),
+                context: context
             )
-            CredentialExtractor.removingUpgradeTokens(
-                &head,
-                subprotocolMarker: policy.tokenSubprotocol,
-                queryParameter: policy.tokenQueryParameter
-            )
-        } else {
-            credentials = auth.extractor.extract(from: head.headers)
         }
-        if credentials.isMalformed {
-            self.pendingHadCredentials = true
-            self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
-            self.authenticationFinished(.rejected(.malformed), context: context)
-            return
-        }
-        let authPolicy =
-            route.enableDualAuth == nil && route.preferBetterAuth == nil
-            ? auth.policy
-            : auth.policy.overriding(enableDualAuth: route.enableDualAuth, preferBetterAuth: route.preferBetterAuth)
-        self.pendingAttempts = authPolicy.attempts(for: credentials, access: access)
-        self.pendingHadCredentials = !credentials.isEmpty
-        self.pendingBearer = credentials.bearer
-        self.pendingLegacyAccepted = authPolicy.accepts(.legacy, access: access)
-        if self.pendingAttempts.isEmpty && !credentials.isEmpty {
-            let everything = AuthPolicy(
-                enableDualAuth: true,
-                preferBetterAuth: false,
-                legacyOpaqueEnabled: authPolicy.legacyOpaqueEnabled,
-                acceptRawBearer: authPolicy.acceptRawBearer
-            )
-            self.pendingRefusedByPolicy = !everything.attempts(for: credentials, access: .authenticated).isEmpty
-        }
-        self.attemptMethod = self.pendingAttempts.first?.method
-        // The pending head is the only owner of its headers, so the identity headers are added
-        // in place (a cache hit decides within this call).
-        self.pendingHead = consume head
-        self.perform(self.machine.requestHead(self.pendingHead!, info: info, authenticate: true), context: context)
-    }
-
-    /// The 429 of route class `name`'s limit for this client IP (or, given `userID`, for this
-    /// user); `nil` when the request is within it or the class has no limit.
-    private func classLimitError(_ name: String, userID: String? = nil, now: UInt64) -> GatewayError? {
-        guard let limit = self.snapshot.policy.classLimits[name] else { return nil }
-        let key =
-            userID.map { RateLimitKey(namespace: limit.userNamespace, value: $0) }
-            ?? RateLimitKey(namespace: limit.ipNamespace, value: self.clientIP)
-        return RateLimitHeaders.error(for: self.runtime.rateLimiter.check(key, limit: limit.limit, now: now))
     }
 
     /// Clears what the previous exchange left.
@@ -824,11 +599,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.countLoginFailure = false
         self.evictOnSuccess = []
         self.routeClass = .unrouted
-        self.attemptMethod = nil
         self.userAgent = nil
-        self.pendingRefusedByPolicy = false
-        self.pendingBearer = nil
-        self.pendingLegacyAccepted = true
+        self.plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     }
 
     /// Answers `error` for a request refused before anything was sent upstream, keeping the
@@ -843,21 +615,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ = self.machine.requestHead(head, info: info, authenticate: true)
         self.pendingHead = nil
         self.perform(self.machine.authenticationFailed(error), context: context)
-    }
-
-    /// Removes the credentials the config keeps from the backend (`forwarding.*`); requests to
-    /// the auth server keep them, it needs them.
-    private func stripCredentials(_ head: inout HTTPRequestHead) {
-        let policy = self.snapshot.policy
-        guard self.route.upstream == .backend, !policy.forwardAuthorization || !policy.forwardSessionCookie else {
-            return
-        }
-        let extractor = self.snapshot.auth.extractor
-        CredentialForwarding.strip(
-            &head.headers,
-            authorization: !policy.forwardAuthorization,
-            sessionCookieNames: policy.forwardSessionCookie ? [] : [extractor.cookieName, extractor.secureCookieName]
-        )
     }
 
     // MARK: - Login bodies
@@ -979,7 +736,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
     /// `unknown_key`. Runs only on a rejection.
     private func isValidLegacyTokenRefusedByPhase() -> Bool {
-        guard !self.pendingLegacyAccepted, let bearer = self.pendingBearer, TokenShape(classifying: bearer) == .jwt,
+        guard !self.plan.legacyAccepted, let bearer = self.plan.bearer, TokenShape(classifying: bearer) == .jwt,
             let verifier = self.snapshot.auth.legacyVerifier
         else { return false }
         if case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) { return true }
@@ -1005,7 +762,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 sessionID: identity?.sessionID,
                 clientIP: self.clientIP,
                 userAgent: self.userAgent,
-                route: String(Self.path(of: self.auditTarget)),
+                route: String(RequestAdmission.path(of: self.auditTarget)),
                 reason: reason,
                 requestID: self.requestID,
                 timeMicros: Timestamp.epochMicros()
@@ -1030,8 +787,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func authenticate(context: ChannelHandlerContext) {
         // A login's verdict comes once its body is read (finishLoginCheck).
         if self.loginCheck != nil { return }
-        let attempts = self.pendingAttempts
-        self.pendingAttempts = []
+        let attempts = self.plan.attempts
+        self.plan.attempts = []
         if self.exchangeIsUpgrade {
             // Only a tunnel outlives its exchange and needs its credentials again.
             self.acceptedAttempts = attempts
@@ -1039,8 +796,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !attempts.isEmpty else {
             // A credential that no accepted system can even parse is malformed, not missing.
             let reason: RejectionReason =
-                self.pendingRefusedByPolicy
-                ? .methodNotAllowed : self.pendingHadCredentials ? .malformed : .missingCredential
+                self.plan.refusedByPolicy
+                ? .methodNotAllowed : self.plan.hadCredentials ? .malformed : .missingCredential
             self.authenticationFinished(.rejected(reason), context: context)
             return
         }
@@ -1094,20 +851,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if reason != .methodNotAllowed && self.isValidLegacyTokenRefusedByPhase() {
                 reason = .methodNotAllowed
             }
-            metrics.recordAttempt(method: self.attemptMethod)
-            metrics.recordFailure(method: self.attemptMethod, reason: reason)
-            self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: reason.rawValue)
+            metrics.recordAttempt(method: self.plan.attemptMethod)
+            metrics.recordFailure(method: self.plan.attemptMethod, reason: reason)
+            self.audit(
+                .failure,
+                method: self.plan.attemptMethod,
+                success: false,
+                identity: nil,
+                reason: reason.rawValue
+            )
             self.pendingHead = nil
             self.evictOnSuccess = []
-            if self.pendingHadCredentials && self.snapshot.policy.lockoutEnabled && reason.countsTowardsLockout {
+            if self.plan.hadCredentials && self.snapshot.policy.lockoutEnabled && reason.countsTowardsLockout {
                 self.countFailure()
             }
             self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
         case .unavailable:
             metrics.authUnavailable.increment()
-            metrics.recordAttempt(method: self.attemptMethod)
-            metrics.recordFailure(method: self.attemptMethod, reason: nil)
-            self.audit(.failure, method: self.attemptMethod, success: false, identity: nil, reason: "auth_unavailable")
+            metrics.recordAttempt(method: self.plan.attemptMethod)
+            metrics.recordFailure(method: self.plan.attemptMethod, reason: nil)
+            self.audit(
+                .failure,
+                method: self.plan.attemptMethod,
+                success: false,
+                identity: nil,
+                reason: "auth_unavailable"
+            )
             self.pendingHead = nil
             self.evictOnSuccess = []
             self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
@@ -1170,7 +939,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if refusal != nil {
                 self.runtime.metrics.rateLimitedUser.increment()
             } else if let name = self.route.rateLimitClass {
-                refusal = self.classLimitError(name, userID: identity.userID, now: now)
+                refusal = RequestAdmission.classLimitError(
+                    name,
+                    clientIP: self.clientIP,
+                    userID: identity.userID,
+                    policy: policy,
+                    limiter: self.runtime.rateLimiter,
+                    now: now
+                )
                 if refusal != nil { self.runtime.metrics.rateLimitedClass.increment() }
             }
             if let refusal {
@@ -1191,13 +967,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let assertion = signer.sign(
                 identity: identity,
                 method: head.method.rawValue,
-                path: String(Self.path(of: head.uri)),
+                path: String(RequestAdmission.path(of: head.uri)),
                 requestID: self.requestID,
                 now: Int64(Timestamp.epochSeconds())
             )
             head.headers.add(name: "X-Auth-Assertion", value: assertion)
         }
-        self.stripCredentials(&head)
+        RequestAdmission.stripCredentials(&head, route: self.route, snapshot: self.snapshot)
         self.identity = identity
         self.perform(self.machine.authenticated(head), context: context)
     }
@@ -1235,16 +1011,49 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func answerLocally(_ endpoint: GatewayEndpoints.Endpoint, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// Carries out an answer the gateway gives itself.
+    private func answerLocally(
+        _ answer: Admission.LocalAnswer,
+        head: HTTPRequestHead,
+        info: ProxyStateMachine.RequestInfo,
+        keepAlive: Bool,
+        context: ChannelHandlerContext
+    ) {
         self.answeringLocally = true
-        if case .introspect = endpoint {
+        switch answer {
+        case .health:
+            self.writeLocal(
+                .ok,
+                json: "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}",
+                keepAlive: keepAlive,
+                context: context
+            )
+        case .preflight(let preflight):
+            self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
+        case .introspect:
             // The answer comes once the body is read.
             self.localBody = context.channel.allocator.buffer(capacity: 256)
             self.localKeepAlive = keepAlive
-            return
+        case .flags:
+            self.answerFlags(head, keepAlive: keepAlive, context: context)
+        case .refreshFromBody:
+            // The guide's {"refresh_token": …}: judged once the body is in.
+            self.localBody = context.channel.allocator.buffer(capacity: 256)
+            self.localKeepAlive = keepAlive
+            self.pendingRefresh = (head, info)
+        case .refreshSession(let signedValue):
+            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+        case .refreshRefused(let reason):
+            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
+        case .limited(let error):
+            self.writeLocal(
+                error.status,
+                json: ErrorBody.render(error, requestID: self.requestID),
+                keepAlive: keepAlive,
+                context: context,
+                extraHeaders: error.headers
+            )
         }
-        let (status, body) = endpoint.respond()
-        self.writeLocal(status, json: body, keepAlive: keepAlive, context: context)
     }
 
     /// `POST /api/auth-proxy/introspect`: the same core, cache and flags as a proxied request,
@@ -1321,61 +1130,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    enum RefreshRoute {
-        /// No credential in the headers, a body: the token may be in it.
-        case readBody
-        /// A legacy token: the backend's refresh path gets the request as it is.
-        case forwardToBackend
-        /// A Better Auth session: the auth server extends it.
-        case answerHere(signedValue: String)
-        case reject(RejectionReason)
-    }
-
-    /// Decides who issued the credential of `POST /api/auth-proxy/refresh` and evicts its cache
-    /// entry: a refresh means the old answer is about to change.
-    private func routeRefresh(_ head: inout HTTPRequestHead, framing: RequestBodyFraming) -> RefreshRoute {
-        let auth = self.snapshot.auth
-        let credentials = auth.extractor.extract(from: head.headers)
-        if credentials.isEmpty && framing != .none {
-            return .readBody
-        }
-        return self.routeRefresh(&head, bearer: credentials.bearer, sessionCookie: credentials.sessionCookie)
-            ?? .reject(credentials.isEmpty ? .missingCredential : .malformed)
-    }
-
-    /// The refresh route of a bearer token or session cookie, from a header or the body;
-    /// `nil` when neither is one the gateway knows.
-    private func routeRefresh(
-        _ head: inout HTTPRequestHead,
-        bearer: Substring?,
-        sessionCookie: Substring?
-    ) -> RefreshRoute? {
-        let auth = self.snapshot.auth
-        let cache = self.runtime.introspection.cache
-        if let bearer, TokenShape(classifying: bearer) == .jwt, var verifier = auth.legacyVerifier {
-            // An expired access token is exactly what gets refreshed: check the signature only.
-            verifier.leewaySeconds = Int64(Int32.max)
-            verifier.requireExp = false
-            guard case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) else {
-                return .reject(.badSignature)
-            }
-            cache.evict(CredentialKey(kind: .legacyJWT, credential: bearer))
-            let query = head.uri.firstIndex(of: "?").map { String(head.uri[$0...]) } ?? ""
-            head.uri = self.snapshot.config.auth.legacyRefreshPath + query
-            return .forwardToBackend
-        }
-        if let value = sessionCookie ?? bearer, let signer = auth.sessionSigner {
-            switch signer.verify(signedValue: value) {
-            case .success(let token):
-                cache.evict(CredentialKey(kind: .sessionCookie, credential: token))
-                return .answerHere(signedValue: signer.signedValue(token: token))
-            case .failure(let reason):
-                return .reject(reason)
-            }
-        }
-        return nil
-    }
-
     /// A refresh whose body is read: its `refresh_token` is routed like a bearer token, and a
     /// legacy one goes to the backend with the body as the client sent it.
     private func refresh(
@@ -1401,25 +1155,36 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         var head = head
-        switch self.routeRefresh(&head, bearer: Substring(token), sessionCookie: nil) ?? .reject(.malformed) {
+        let route =
+            RefreshRoute.route(
+                &head,
+                bearer: Substring(token),
+                sessionCookie: nil,
+                auth: self.snapshot.auth,
+                legacyRefreshPath: self.snapshot.config.auth.legacyRefreshPath,
+                cache: self.runtime.introspection.cache,
+                epochSeconds: IntrospectionCore.nowSeconds
+            ) ?? .reject(.malformed)
+        if let event = route.audit {
+            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
+        }
+        switch route {
         case .readBody:
             preconditionFailure("a body is only read for a refresh without a header credential")
         case .forwardToBackend:
-            self.audit(.refresh, method: .legacy, success: true, identity: nil, reason: nil)
             self.answeringLocally = false
             self.perform(self.machine.requestHead(head, info: info), context: context)
             self.perform(self.machine.requestBody(body), context: context)
             self.perform(self.machine.requestEnd(), context: context)
         case .answerHere(let signedValue):
-            self.audit(.refresh, method: .betterAuth, success: true, identity: nil, reason: nil)
             self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
         case .reject(let reason):
             self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
         }
     }
 
+    /// A refresh of nothing the gateway can refresh (audited with its route).
     private func refuseRefresh(_ reason: RejectionReason, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.audit(.refresh, method: nil, success: false, identity: nil, reason: reason.rawValue)
         let error = GatewayError.unauthorized(reason)
         self.writeLocal(
             .unauthorized,

@@ -20,6 +20,8 @@ final class GatewayRuntime: Sendable {
     /// Where authentication events go: ``AuditLog`` when `audit.enabled` and
     /// `auth.database_url`, else ``DisabledAuditSink``.
     let audit: any AuditSink
+    /// The limiter, the lockout and the identity cache, as admission reads them.
+    let admissionState: AdmissionState
 
     /// The limiter's and the lockout's sizes, and the lockout's threshold, window and store, are
     /// read from `config` once, at start.
@@ -55,6 +57,11 @@ final class GatewayRuntime: Sendable {
         } else {
             self.lockoutStore = nil
         }
+        self.admissionState = AdmissionState(
+            rateLimiter: self.rateLimiter,
+            lockout: self.lockout,
+            cache: introspection.cache
+        )
         self.tunnels = TunnelRegistry(metrics: metrics)
         self.migrationStatus = MigrationStatusStore(logger: logger, metrics: metrics)
     }

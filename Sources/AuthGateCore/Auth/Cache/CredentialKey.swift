@@ -31,6 +31,12 @@ public struct CredentialKey: Hashable, Sendable {
         public static let bearer = Kind(rawValue: 2)
         /// An opaque token resolved through an RFC 7662 introspection endpoint.
         public static let introspection = Kind(rawValue: 3)
+        /// A legacy JWT, verified locally.
+        public static let legacyJWT = Kind(rawValue: 10)
+        /// A Better Auth JWT, verified against the JWKS.
+        public static let betterAuthJWT = Kind(rawValue: 11)
+        /// A key of Better Auth's API key plugin.
+        public static let apiKey = Kind(rawValue: 12)
 
         public var description: String {
             switch self.rawValue {
