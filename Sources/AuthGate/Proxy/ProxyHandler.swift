@@ -546,7 +546,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.evictOnSuccess = admission.evictOnSuccess
         self.countLoginFailure = admission.countsLoginFailure
         if let event = admission.audit {
-            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
+            self.audit(event, identity: nil)
         }
 
         switch admission.decision {
@@ -735,15 +735,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A bearer JWT that the legacy keys verify, on a route whose phase refuses legacy tokens:
     /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
     /// `unknown_key`. Runs only on a rejection.
-    private func isValidLegacyTokenRefusedByPhase() -> Bool {
-        guard !self.plan.legacyAccepted, let bearer = self.plan.bearer, TokenShape(classifying: bearer) == .jwt,
-            let verifier = self.snapshot.auth.legacyVerifier
-        else { return false }
-        if case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) { return true }
-        return false
+    /// Hands an authentication event to the audit trail; builds nothing when it is off.
+    private func audit(_ event: AdmissionAudit, identity: Identity?) {
+        self.audit(event.kind, method: event.method, success: event.success, identity: identity, reason: event.reason)
     }
 
-    /// Hands an authentication event to the audit trail; builds nothing when it is off.
+    /// The clocks of a check made now.
+    private static func clock() -> AdmissionClock {
+        AdmissionClock(
+            uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds,
+            epochSeconds: IntrospectionCore.nowSeconds
+        )
+    }
+
     private func audit(
         _ kind: AuditEvent.Kind,
         method: AuthMethod?,
@@ -780,10 +784,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    static func path(of target: String) -> Substring {
-        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
-    }
-
     private func authenticate(context: ChannelHandlerContext) {
         // A login's verdict comes once its body is read (finishLoginCheck).
         if self.loginCheck != nil { return }
@@ -794,11 +794,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.acceptedAttempts = attempts
         }
         guard !attempts.isEmpty else {
-            // A credential that no accepted system can even parse is malformed, not missing.
-            let reason: RejectionReason =
-                self.plan.refusedByPolicy
-                ? .methodNotAllowed : self.plan.hadCredentials ? .malformed : .missingCredential
-            self.authenticationFinished(.rejected(reason), context: context)
+            self.authenticationFinished(.rejected(CallerAdmission.emptyPlanReason(self.plan)), context: context)
             return
         }
         switch self.runtime.introspection.authenticate(
@@ -822,21 +818,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func authenticationFinished(_ verdict: AuthVerdict, context: ChannelHandlerContext) {
-        let metrics = self.runtime.metrics
-        switch verdict {
-        case .accepted(let identity):
-            // An attempt is counted with its verdict, under the same method as its success or
-            // failure, so that every ratio of these counters stays within 0–1.
-            metrics.recordAttempt(method: identity.method)
-            metrics.recordSuccess(method: identity.method)
-            self.audit(.success, method: identity.method, success: true, identity: identity, reason: nil)
-            let migrationPolicy = self.snapshot.policy.migrationPolicy
-            guard identity.method == .legacy, migrationPolicy != .off else {
-                self.admit(identity, context: context)
-                return
-            }
+        let outcome = CallerAdmission.verdict(verdict, plan: self.plan, snapshot: self.snapshot, clock: Self.clock())
+        self.runtime.metrics.record(outcome)
+        self.audit(outcome.audit, identity: outcome.identity)
+        if outcome.countsTowardsLockout { self.countFailure() }
+        switch outcome.next {
+        case .admit(let identity):
+            self.admit(identity, context: context)
+        case .checkMigration(let identity, let policy):
             if let status = self.runtime.migrationStatus.cached(userID: identity.userID) {
-                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+                self.admit(identity, migrationStatus: status, policy: policy, context: context)
                 return
             }
             self.runtime.migrationStatus.lookup(
@@ -845,41 +836,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 eventLoop: context.eventLoop
             ).hop(to: context.eventLoop).assumeIsolated().whenSuccess { [weak self] status in
                 guard let self, let context = self.context, self.machine.isAuthenticating else { return }
-                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+                self.admit(identity, migrationStatus: status, policy: policy, context: context)
             }
-        case .rejected(var reason):
-            if reason != .methodNotAllowed && self.isValidLegacyTokenRefusedByPhase() {
-                reason = .methodNotAllowed
-            }
-            metrics.recordAttempt(method: self.plan.attemptMethod)
-            metrics.recordFailure(method: self.plan.attemptMethod, reason: reason)
-            self.audit(
-                .failure,
-                method: self.plan.attemptMethod,
-                success: false,
-                identity: nil,
-                reason: reason.rawValue
-            )
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            if self.plan.hadCredentials && self.snapshot.policy.lockoutEnabled && reason.countsTowardsLockout {
-                self.countFailure()
-            }
-            self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
-        case .unavailable:
-            metrics.authUnavailable.increment()
-            metrics.recordAttempt(method: self.plan.attemptMethod)
-            metrics.recordFailure(method: self.plan.attemptMethod, reason: nil)
-            self.audit(
-                .failure,
-                method: self.plan.attemptMethod,
-                success: false,
-                identity: nil,
-                reason: "auth_unavailable"
-            )
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
+        case .refuse(let error):
+            self.refuseCaller(error, context: context)
         }
     }
 
@@ -890,92 +850,51 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         policy: MigrationPolicy,
         context: ChannelHandlerContext
     ) {
-        if migrationStatus == .migrated {
-            switch policy {
-            case .refuse:
-                self.runtime.metrics.migratedLegacyRefused.increment()
-                self.audit(
-                    .failure,
-                    method: .legacy,
-                    success: false,
-                    identity: identity,
-                    reason: RejectionReason.userMigrated.rawValue
-                )
-                self.pendingHead = nil
-                self.evictOnSuccess = []
-                self.perform(self.machine.authenticationFailed(.unauthorized(.userMigrated)), context: context)
-                return
-            case .record:
-                self.runtime.metrics.migratedLegacyRecorded.increment()
-                self.runtime.logger.notice(
-                    "legacy token of a migrated user",
-                    metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
-                )
-            case .off:
-                break
-            }
+        switch CallerAdmission.migration(identity, isMigrated: migrationStatus == .migrated, policy: policy) {
+        case .admit:
+            self.admit(identity, context: context)
+        case .admitAndRecord:
+            self.runtime.metrics.count(.migratedLegacyRecorded)
+            self.runtime.logger.notice(
+                "legacy token of a migrated user",
+                metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
+            )
+            self.admit(identity, context: context)
+        case .refuse(let error, let audit):
+            self.runtime.metrics.count(.migratedLegacyRefused)
+            self.audit(audit, identity: identity)
+            self.refuseCaller(error, context: context)
         }
-        self.admit(identity, context: context)
     }
 
-    /// The caller is known: per-user limits, then the identity headers, and the request goes on.
+    /// The caller is known: its own checks, then the request goes on with its identity headers.
     private func admit(_ identity: Identity, context: ChannelHandlerContext) {
-        if identity.impersonatedBy != nil && !self.route.allowImpersonation {
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            self.perform(self.machine.authenticationFailed(.impersonationNotAllowed), context: context)
-            return
-        }
-        let policy = self.snapshot.policy
-        if policy.rateLimitsEnabled {
-            let now = NIODeadline.now().uptimeNanoseconds
-            var refusal = RateLimitHeaders.error(
-                for: self.runtime.rateLimiter.check(
-                    RateLimitKey(namespace: "user", value: identity.userID),
-                    limit: policy.userLimit,
-                    now: now
-                )
-            )
-            if refusal != nil {
-                self.runtime.metrics.rateLimitedUser.increment()
-            } else if let name = self.route.rateLimitClass {
-                refusal = RequestAdmission.classLimitError(
-                    name,
-                    clientIP: self.clientIP,
-                    userID: identity.userID,
-                    policy: policy,
-                    limiter: self.runtime.rateLimiter,
-                    now: now
-                )
-                if refusal != nil { self.runtime.metrics.rateLimitedClass.increment() }
-            }
-            if let refusal {
-                self.pendingHead = nil
-                self.evictOnSuccess = []
-                self.perform(self.machine.authenticationFailed(refusal), context: context)
-                return
-            }
-        }
         guard var head = self.pendingHead else { return }
+        switch CallerAdmission.admit(
+            identity,
+            head: &head,
+            route: self.route,
+            snapshot: self.snapshot,
+            clientIP: self.clientIP,
+            requestID: self.requestID,
+            limiter: self.runtime.rateLimiter,
+            clock: Self.clock()
+        ) {
+        case .forward:
+            self.pendingHead = nil
+            self.identity = identity
+            self.perform(self.machine.authenticated(head), context: context)
+        case .refuse(let error, let counter):
+            if let counter { self.runtime.metrics.count(counter) }
+            self.refuseCaller(error, context: context)
+        }
+    }
+
+    /// The request will not be forwarded: its head and its sign-out evictions are dropped.
+    private func refuseCaller(_ error: GatewayError, context: ChannelHandlerContext) {
         self.pendingHead = nil
-        if let apiKeyHeader = self.snapshot.auth.extractor.apiKeyHeader {
-            // The key is the gateway's to check; the backend gets its owner, never the key.
-            head.headers.remove(name: apiKeyHeader)
-        }
-        IdentityHeaders.add(identity, to: &head.headers)
-        if let signer = self.snapshot.assertionSigner {
-            let assertion = signer.sign(
-                identity: identity,
-                method: head.method.rawValue,
-                path: String(RequestAdmission.path(of: head.uri)),
-                requestID: self.requestID,
-                now: Int64(Timestamp.epochSeconds())
-            )
-            head.headers.add(name: "X-Auth-Assertion", value: assertion)
-        }
-        RequestAdmission.stripCredentials(&head, route: self.route, snapshot: self.snapshot)
-        self.identity = identity
-        self.perform(self.machine.authenticated(head), context: context)
+        self.evictOnSuccess = []
+        self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
     /// `GET /api/auth-proxy/flags`: the flags for this caller, who may be anonymous; a credential
@@ -1166,7 +1085,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 epochSeconds: IntrospectionCore.nowSeconds
             ) ?? .reject(.malformed)
         if let event = route.audit {
-            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
+            self.audit(event, identity: nil)
         }
         switch route {
         case .readBody:
