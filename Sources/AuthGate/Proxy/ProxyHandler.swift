@@ -18,6 +18,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let runtime: GatewayRuntime
+    private let responder: LocalEndpointResponder
     private let pools: UpstreamPools
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
@@ -130,6 +131,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
+        self.responder = LocalEndpointResponder(introspection: runtime.introspection)
         self.pools = pools
         self.snapshot = snapshot
         self.limits = Self.limits(snapshot)
@@ -225,8 +227,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         self.pendingRefresh = nil
                         self.localKeepAlive = false
                         self.writeLocal(
-                            .payloadTooLarge,
-                            json: ErrorBody.render(.payloadTooLarge, requestID: self.requestID),
+                            .error(.payloadTooLarge, requestID: self.requestID),
                             keepAlive: false,
                             context: context
                         )
@@ -897,39 +898,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
-    /// `GET /api/auth-proxy/flags`: the flags for this caller, who may be anonymous; a credential
-    /// that is not accepted counts as none.
-    private func answerFlags(_ head: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
-        let auth = self.snapshot.auth
-        let policy = self.snapshot.policy
-        let finish: (Identity?) -> Void = { [weak self] identity in
-            guard let self, let context = self.context else { return }
-            let flags = FeatureFlags(
-                enableDualAuth: auth.policy.enableDualAuth,
-                preferBetterAuth: auth.policy.preferBetterAuth,
-                rolloutPercent: policy.rolloutPercent,
-                enableOAuth: policy.enableOAuth,
-                showMigrationBanner: policy.showMigrationBanner,
-                caller: identity.map { FeatureFlags.Caller(userID: $0.userID, method: $0.method) }
-            )
-            self.writeLocal(.ok, json: flags.renderJSON(), keepAlive: keepAlive, context: context)
-        }
-        let credentials = auth.extractor.extract(from: head.headers)
-        let attempts = credentials.isMalformed ? [] : auth.policy.attempts(for: credentials, access: .authenticated)
-        guard !attempts.isEmpty else {
-            finish(nil)
-            return
-        }
-        switch self.runtime.introspection.authenticate(attempts, settings: auth, eventLoop: context.eventLoop) {
-        case .immediate(let verdict):
-            if case .accepted(let identity) = verdict { finish(identity) } else { finish(nil) }
-        case .pending(let future):
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                if case .success(.accepted(let identity)) = result { finish(identity) } else { finish(nil) }
-            }
-        }
-    }
-
     /// Carries out an answer the gateway gives itself.
     private func answerLocally(
         _ answer: Admission.LocalAnswer,
@@ -941,12 +909,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.answeringLocally = true
         switch answer {
         case .health:
-            self.writeLocal(
-                .ok,
-                json: "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}",
-                keepAlive: keepAlive,
-                context: context
-            )
+            self.writeLocal(.health(timestamp: Timestamp.iso8601Now()), keepAlive: keepAlive, context: context)
         case .preflight(let preflight):
             self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
         case .introspect:
@@ -954,98 +917,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.localBody = context.channel.allocator.buffer(capacity: 256)
             self.localKeepAlive = keepAlive
         case .flags:
-            self.answerFlags(head, keepAlive: keepAlive, context: context)
+            self.responder.flags(for: head.headers, snapshot: self.snapshot, eventLoop: context.eventLoop) {
+                [weak self] answer in
+                self?.writeLocal(answer, keepAlive: keepAlive)
+            }
         case .refreshFromBody:
             // The guide's {"refresh_token": …}: judged once the body is in.
             self.localBody = context.channel.allocator.buffer(capacity: 256)
             self.localKeepAlive = keepAlive
             self.pendingRefresh = (head, info)
         case .refreshSession(let signedValue):
-            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .refreshRefused(let reason):
-            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
-        case .limited(let error):
             self.writeLocal(
-                error.status,
-                json: ErrorBody.render(error, requestID: self.requestID),
-                keepAlive: keepAlive,
-                context: context,
-                extraHeaders: error.headers
-            )
-        }
-    }
-
-    /// `POST /api/auth-proxy/introspect`: the same core, cache and flags as a proxied request,
-    /// answered in the shape of RFC 7662 (`{"active": false}` for anything not accepted).
-    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let keepAlive = self.localKeepAlive
-        guard let json = try? JSONParser.parse(Array(body.readableBytesView)), case .object = json,
-            let token = json["token"]?.stringValue, !token.isEmpty
-        else {
-            let error = GatewayError.badRequest("Send {\"token\": \"…\"} as JSON.")
-            self.writeLocal(
-                .badRequest,
-                json: ErrorBody.render(error, requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
-            return
+        case .limited(let error):
+            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
         }
-        var credentials = ExtractedCredentials()
-        credentials.bearer = Substring(token)
-        let settings = self.snapshot.auth
-        let attempts = settings.policy.attempts(for: credentials, access: .authenticated)
-        let finish: (AuthVerdict) -> Void = { [weak self] verdict in
-            guard let self, let context = self.context else { return }
-            switch verdict {
-            case .accepted(let identity):
-                var out = "{\"active\":true,\"sub\":"
-                ErrorBody.appendJSONString(identity.userID, to: &out)
-                if let email = identity.email {
-                    out += ",\"email\":"
-                    ErrorBody.appendJSONString(email, to: &out)
-                }
-                out += ",\"auth_method\":\"\(identity.method.rawValue)\",\"token_type\":\"\(identity.kind.rawValue)\""
-                if let sessionID = identity.sessionID {
-                    out += ",\"session_id\":"
-                    ErrorBody.appendJSONString(sessionID, to: &out)
-                }
-                if let exp = identity.expiresAt { out += ",\"exp\":\(exp)" }
-                if !identity.roles.isEmpty {
-                    out += ",\"roles\":["
-                    for (index, role) in identity.roles.enumerated() {
-                        if index > 0 { out += "," }
-                        ErrorBody.appendJSONString(role, to: &out)
-                    }
-                    out += "]"
-                }
-                out += "}"
-                self.writeLocal(.ok, json: out, keepAlive: keepAlive, context: context)
-            case .rejected:
-                self.writeLocal(.ok, json: "{\"active\":false}", keepAlive: keepAlive, context: context)
-            case .unavailable:
-                self.writeLocal(
-                    .serviceUnavailable,
-                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
-                    keepAlive: keepAlive,
-                    context: context
-                )
-            }
-        }
-        guard !attempts.isEmpty else {
-            finish(.rejected(.malformed))
-            return
-        }
-        switch self.runtime.introspection.authenticate(attempts, settings: settings, eventLoop: context.eventLoop) {
-        case .immediate(let verdict):
-            finish(verdict)
-        case .pending(let future):
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let verdict): finish(verdict)
-                case .failure(let error): finish(.unavailable("\(error)"))
-                }
-            }
+    }
+
+    /// `POST /api/auth-proxy/introspect` once its body is read.
+    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        let keepAlive = self.localKeepAlive
+        self.responder.introspect(
+            body: body,
+            snapshot: self.snapshot,
+            requestID: self.requestID,
+            eventLoop: context.eventLoop
+        ) { [weak self] answer in
+            self?.writeLocal(answer, keepAlive: keepAlive)
         }
     }
 
@@ -1065,12 +968,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failure(let problem):
             self.audit(.refresh, method: nil, success: false, identity: nil, reason: "invalid_request")
             let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
-            self.writeLocal(
-                .badRequest,
-                json: ErrorBody.render(error, requestID: self.requestID),
-                keepAlive: keepAlive,
-                context: context
-            )
+            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
             return
         }
         var head = head
@@ -1096,83 +994,47 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.requestBody(body), context: context)
             self.perform(self.machine.requestEnd(), context: context)
         case .answerHere(let signedValue):
-            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .reject(let reason):
-            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
-        }
-    }
-
-    /// A refresh of nothing the gateway can refresh (audited with its route).
-    private func refuseRefresh(_ reason: RejectionReason, keepAlive: Bool, context: ChannelHandlerContext) {
-        let error = GatewayError.unauthorized(reason)
-        self.writeLocal(
-            .unauthorized,
-            json: ErrorBody.render(error, requestID: self.requestID),
-            keepAlive: keepAlive,
-            context: context,
-            extraHeaders: error.headers
-        )
-    }
-
-    private func refreshBetterAuthSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
-        guard let client = self.runtime.introspection.authServer else {
             self.writeLocal(
-                .serviceUnavailable,
-                json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
-            return
-        }
-        let cookieName = self.snapshot.auth.authServerCookieName
-        context.eventLoop.makeFutureWithTask {
-            try await client.refreshSession(cookieName: cookieName, signedValue: signedValue)
-        }.hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
-            guard let self, let context = self.context else { return }
-            switch result {
-            case .success(let answer):
-                self.writeLocal(
-                    answer.status,
-                    json: String(buffer: answer.body),
-                    keepAlive: keepAlive,
-                    context: context,
-                    extraHeaders: answer.headers
-                )
-            case .failure:
-                self.writeLocal(
-                    .serviceUnavailable,
-                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
-                    keepAlive: keepAlive,
-                    context: context,
-                    extraHeaders: GatewayError.authUnavailable.headers
-                )
-            }
         }
     }
 
-    private func writeLocal(
-        _ status: HTTPResponseStatus,
-        json body: String,
-        keepAlive: Bool,
-        context: ChannelHandlerContext,
-        extraHeaders: [(String, String)] = []
-    ) {
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-        headers.add(name: "Cache-Control", value: "no-store")
-        headers.add(name: "X-Request-Id", value: self.requestID)
-        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-        self.corsHeaders?.add(to: &headers)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
+    private func refreshSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.responder.refreshSession(
+            signedValue: signedValue,
+            snapshot: self.snapshot,
+            requestID: self.requestID,
+            eventLoop: context.eventLoop
+        ) { [weak self] answer in
+            self?.writeLocal(answer, keepAlive: keepAlive)
+        }
+    }
+
+    /// Writes an answer of the gateway's own, once the exchange is still there to take it.
+    private func writeLocal(_ answer: LocalResponse, keepAlive: Bool) {
+        guard let context = self.context else { return }
+        self.writeLocal(answer, keepAlive: keepAlive, context: context)
+    }
+
+    private func writeLocal(_ answer: LocalResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.runtime.metrics.recordResponse(status: Int(answer.status.code), routeClass: self.routeClass)
         self.writeResponseHead(
-            HTTPResponseHead(version: self.requestVersion, status: status, headers: headers),
+            answer.head(
+                version: self.requestVersion,
+                requestID: self.requestID,
+                cors: self.corsHeaders,
+                keepAlive: keepAlive
+            ),
             context: context
         )
         if self.requestMethod != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: answer.body.utf8.count)
+            buffer.writeString(answer.body)
             self.encoder.write(.body(buffer), context: context, promise: nil)
         }
         self.writeEnd(close: !keepAlive, context: context)
