@@ -109,7 +109,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var countLoginFailure = false
     /// The `route_class` of the exchange's metrics.
     private var routeClass: RouteClass = .unrouted
-    /// The system the exchange's first credential was offered to (metrics' `auth_method`).
     /// The normalised target and the user agent, for audit events.
     private var auditTarget = ""
     private var userAgent: String?
@@ -733,9 +732,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         handler?.resumeReading()
     }
 
-    /// A bearer JWT that the legacy keys verify, on a route whose phase refuses legacy tokens:
-    /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
-    /// `unknown_key`. Runs only on a rejection.
     /// Hands an authentication event to the audit trail; builds nothing when it is off.
     private func audit(_ event: AdmissionAudit, identity: Identity?) {
         self.audit(event.kind, method: event.method, success: event.success, identity: identity, reason: event.reason)
