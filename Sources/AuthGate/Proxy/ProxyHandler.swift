@@ -5,8 +5,30 @@ import NIOHTTP1
 
 /// The client side of one proxied connection: a thin driver of ``ProxyStateMachine``.
 ///
-/// It sits right behind the HTTP decoder, validates and rewrites each request head, leases an
-/// upstream connection from its event loop's pool, and relays bodies both ways. Reads on either
+/// The request path, each stage in its own file (AuthGateCore is pure, AuthGate does the I/O):
+///
+/// ```
+/// bytes ─▶ ClientRequestDecoder (Server) ─▶ ClientRequestParser (Core/Request)
+///                                                    RFC 9112, strict: 400/414/431 and close
+///       ─▶ RequestAdmission.admit (Core/Admission)   validate, rewrite, normalise, local
+///          │                                         endpoints, limits, refresh, route,
+///          │                                         lockout, LoginBodyCheck, credential plan
+///          ├─ answer locally ─▶ LocalEndpointResponder ─▶ LocalResponse (Core/Admission)
+///          ├─ forward ───────────────────────────────────────────────┐
+///          └─ authenticate ─▶ IntrospectionCore (Auth)                │
+///                              cache (StaleIfError), JWT, sessions,   │
+///                              CredentialFold                         │
+///                           ─▶ CallerAdmission (Core/Admission)       │
+///                              verdict, migration policy, per-user    │
+///                              limits, identity headers, assertion    │
+///       ─▶ ProxyStateMachine (Core/Proxy) ◀───────────────────────────┘
+///       ─▶ UpstreamPool (Upstream) ─▶ UpstreamRequestWriter (Core/Upstream) ─▶ backend
+///       ◀─ UpstreamResponseParser (Core/Upstream) + HeaderPolicy ◀─ backend
+///       ◀─ ClientResponseEncoder (Proxy) ◀─ the response, relayed as bytes
+/// ```
+///
+/// It validates and rewrites each request head through admission, leases an upstream
+/// connection from its event loop's pool, and relays bodies both ways. Reads on either
 /// side happen only while the other side is writable, so a slow reader never makes the gateway
 /// buffer a body. It also keeps one exchange at a time on the connection
 /// (``PipeliningStateMachine``), the connection's idle timeout and the upstream response
