@@ -640,20 +640,40 @@ public enum ConfigLoader {
         note: "jwe caches are encrypted for the auth server alone: leave trust_cookie_cache off"
     )
 
-    /// Every integer setting of ``sections`` with its dotted key and range, in table order.
-    static var integerFields: [(key: String, range: ClosedRange<Int64>, unit: String, value: (GatewayConfig) -> Int64)]
-    {
-        sections.flatMap { section in
-            section.fields.compactMap { field in
-                let key = "\(section.name).\(field.name)"
-                switch field.kind {
-                case .integer(let keyPath, let range, let unit):
-                    return (key, range, unit, { Int64($0[keyPath: keyPath]) })
-                case .integer64(let keyPath, let range, let unit):
-                    return (key, range, unit, { $0[keyPath: keyPath] })
-                default:
-                    return nil
+    /// An integer setting of the schema: its dotted key, its range and unit, and how to read it.
+    struct IntegerField {
+        /// `section.name`.
+        let key: String
+        /// The field's name within its section.
+        let name: String
+        let range: ClosedRange<Int64>
+        /// Completes the out-of-range message (`must be 1...300000 ms, got 0`).
+        let unit: String
+        let value: (GatewayConfig) -> Int64
+    }
+
+    /// Every integer setting of ``sections``, in table order.
+    static var integerFields: [IntegerField] {
+        sections.flatMap { integerFields(of: $0) }
+    }
+
+    /// The integer settings of the section named `name`, in table order.
+    static func integerFields(of name: String) -> [IntegerField] {
+        sections.first { $0.name == name }.map { integerFields(of: $0) } ?? []
+    }
+
+    private static func integerFields(of section: Section) -> [IntegerField] {
+        section.fields.compactMap { field in
+            let key = "\(section.name).\(field.name)"
+            switch field.kind {
+            case .integer(let keyPath, let range, let unit):
+                return IntegerField(key: key, name: field.name, range: range, unit: unit) {
+                    Int64($0[keyPath: keyPath])
                 }
+            case .integer64(let keyPath, let range, let unit):
+                return IntegerField(key: key, name: field.name, range: range, unit: unit) { $0[keyPath: keyPath] }
+            default:
+                return nil
             }
         }
     }

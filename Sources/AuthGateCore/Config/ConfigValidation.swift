@@ -104,8 +104,9 @@ extension GatewayConfig {
             }
         }
 
-        self.checkIntegers(of: "auth", add: add)
+        self.checkIntegers(of: "auth", where: { $0 != "auth_server_timeout_ms" }, add: add)
         Self.checkLegacyKeys(self.auth.legacyKeys, add: add)
+        self.checkIntegers(of: "auth", where: { $0 == "auth_server_timeout_ms" }, add: add)
         refused("auth.session_resolver")
         if self.auth.sessionResolver == .postgres && self.auth.databaseURL == nil {
             add("auth.session_resolver", "postgres needs auth.database_url (or DATABASE_URL)")
@@ -203,10 +204,11 @@ extension GatewayConfig {
         }
 
         // lockout
-        self.checkIntegers(of: "lockout", add: add)
+        self.checkIntegers(of: "lockout", where: { $0 != "store_timeout_ms" }, add: add)
         if self.lockout.emailField.isEmpty {
             add("lockout.email_field", "is empty")
         }
+        self.checkIntegers(of: "lockout", where: { $0 == "store_timeout_ms" }, add: add)
         refused("lockout.store")
         if self.lockout.store == .postgres && self.auth.databaseURL == nil {
             add("lockout.store", "postgres needs auth.database_url (or DATABASE_URL)")
@@ -342,9 +344,14 @@ extension GatewayConfig {
         }
     }
 
-    /// Checks every integer setting of `section` against the range the schema gives it.
-    private func checkIntegers(of section: String, add: (String, String) -> Void) {
-        for field in ConfigLoader.integerFields where field.key.hasPrefix(section + ".") {
+    /// Checks the integer settings of the schema's `section` (those whose field name `include`
+    /// takes, in table order) against the range the schema gives each.
+    private func checkIntegers(
+        of section: String,
+        where include: (String) -> Bool = { _ in true },
+        add: (String, String) -> Void
+    ) {
+        for field in ConfigLoader.integerFields(of: section) where include(field.name) {
             let value = field.value(self)
             guard !field.range.contains(value) else { continue }
             if field.range.upperBound == Int64.max {
