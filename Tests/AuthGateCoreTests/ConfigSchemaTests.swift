@@ -146,6 +146,30 @@ struct ConfigSchemaTests {
         #expect(found.count == 1)
     }
 
+    @Test("a legacy key whose alg is refused keeps the others' numbers in their issues")
+    func legacyKeyNumbers() {
+        let yaml = """
+            auth:
+              legacy_keys:
+                - {alg: HS384, secret: "0123456789abcdef0123456789abcdef"}
+                - {alg: HS256}
+            """
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+            Issue.record("loaded")
+        } catch {
+            #expect(
+                error.issues == [
+                    ConfigIssue(
+                        key: "auth.legacy_keys[0].alg",
+                        reason: "\"HS384\" is not one of HS256, RS256, PS256, ES256, EdDSA"
+                    ),
+                    ConfigIssue(key: "auth.legacy_keys[1].secret", reason: "is required for HS256 (or secret_file)"),
+                ]
+            )
+        }
+    }
+
     @Test("AUTHGATE_LOG_LEVEL is read in any case; an unknown level names the variable")
     func logLevelVariable() throws {
         let config = try ConfigLoader.parse(yaml: "", file: nil, environment: ["AUTHGATE_LOG_LEVEL": "WARNING"])

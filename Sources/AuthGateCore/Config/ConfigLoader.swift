@@ -794,8 +794,9 @@ public enum ConfigLoader {
         var issues: [ConfigIssue] = []
         /// Where a value came from when not from the file itself, by key; appended to its issues.
         var origins: [String: String] = [:]
-        /// The position in the file of each `auth.legacy_keys` entry of the config, when entries
-        /// without a usable `alg` were left out (`nil`: every entry is where the file has it).
+        /// The number validation gives each `auth.legacy_keys` entry of the config (its place among
+        /// the file's mapping entries), when entries without a usable `alg` were left out (`nil`:
+        /// none was).
         var legacyKeyPositions: [Int]? = nil
         /// Words of choice settings that are none of their enum's, by key, with the reason;
         /// ``GatewayConfig/validate(refusedWords:)`` reports them where the setting is checked.
@@ -984,6 +985,8 @@ public enum ConfigLoader {
             case .sequence(let sequence):
                 var keys: [GatewayConfig.Auth.LegacyKey] = []
                 var positions: [Int] = []
+                // Validation has always numbered the entries that are mappings.
+                var mappings = 0
                 for (index, element) in sequence.enumerated() {
                     let elementKey = "\(key)[\(index)]"
                     guard case .mapping(let mapping) = element else {
@@ -993,6 +996,7 @@ public enum ConfigLoader {
                         )
                         continue
                     }
+                    mappings += 1
                     // `.hs256` until `alg:` is read; an entry without a usable `alg` is left out.
                     var entry = GatewayConfig.Auth.LegacyKey(algorithm: .hs256)
                     var hasAlgorithm = false
@@ -1044,7 +1048,7 @@ public enum ConfigLoader {
                         }
                     }
                     if hasAlgorithm {
-                        positions.append(index)
+                        positions.append(mappings - 1)
                         keys.append(entry)
                     } else if entry.kid?.isEmpty == true {
                         // Validation will not see this entry; the one check that needs no `alg`.
@@ -1052,7 +1056,7 @@ public enum ConfigLoader {
                     }
                 }
                 self.config[keyPath: keyPath] = keys
-                self.legacyKeyPositions = positions.count == sequence.count ? nil : positions
+                self.legacyKeyPositions = positions.count == mappings ? nil : positions
             case .scalar(let scalar) where ScalarValue(scalar) == .null:
                 self.config[keyPath: keyPath] = []
             default:
