@@ -33,7 +33,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(level: "notice", format: "text")
+        let logger = bootstrapLogging(level: .notice, format: .text)
         let group = MultiThreadedEventLoopGroup.singleton
         let backend = try await DemoBackend.start(host: "127.0.0.1", port: self.backendPort, group: group)
 
@@ -51,9 +51,9 @@ struct Demo: AsyncParsableCommand {
         // JWKS nothing asks for keys (a warning at every start and stop).
         config.auth.jwksEnabled = false
         config.routes = [
-            GatewayConfig.Route(path: "/api/public/", access: "public"),
-            GatewayConfig.Route(path: "/bytes/", access: "public"),
-            GatewayConfig.Route(path: "/upload", access: "public"),
+            GatewayConfig.Route(path: "/api/public/", access: .public),
+            GatewayConfig.Route(path: "/bytes/", access: .public),
+            GatewayConfig.Route(path: "/upload", access: .public),
         ]
         let now = Int64(time(nil))
         let legacyToken = JWTSigner.hs256(

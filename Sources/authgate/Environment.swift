@@ -29,10 +29,10 @@ func processEnvironment() -> [String: String] {
 }
 
 /// Sets up swift-log once for the process.
-func bootstrapLogging(level: String, format: String) -> Logger {
-    let logLevel = Logger.Level(rawValue: level) ?? .info
+func bootstrapLogging(level: LogLevel, format: LogFormat) -> Logger {
+    let logLevel = Logger.Level(level)
     LoggingSystem.bootstrap { label in
-        if format == "text" {
+        if format == .text {
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler
@@ -40,4 +40,19 @@ func bootstrapLogging(level: String, format: String) -> Logger {
         return JSONLogHandler(label: label, level: logLevel)
     }
     return Logger(label: "authgate")
+}
+
+extension Logger.Level {
+    /// The swift-log level of `logging.level`.
+    init(_ level: LogLevel) {
+        switch level {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        }
+    }
 }

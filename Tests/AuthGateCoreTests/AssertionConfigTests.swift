@@ -39,7 +39,7 @@ struct AssertionConfigTests {
     func hs256() throws {
         var config = GatewayConfig()
         config.assertion.enabled = true
-        config.assertion.algorithm = "HS256"
+        config.assertion.algorithm = .hs256
         #expect(config.validate().contains { $0.key == "assertion.secret" })
         config.assertion.secret = Secret("short")
         #expect(config.validate().contains { $0.key == "assertion.secret" })

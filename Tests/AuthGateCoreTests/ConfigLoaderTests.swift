@@ -125,6 +125,7 @@ private var environmentVariableByKey: [String: String] {
     var variables: [String: String] = [:]
     for variable in ConfigLoader.booleanVariables { variables[variable.key] = variable.name }
     for variable in ConfigLoader.stringVariables { variables[variable.key] = variable.name }
+    for variable in ConfigLoader.wordVariables { variables[variable.key] = variable.name }
     for variable in ConfigLoader.integerVariables { variables[variable.key] = variable.name }
     for variable in ConfigLoader.secretVariables {
         variables[variable.key] = variable.name
@@ -402,8 +403,8 @@ struct ConfigLoaderTests {
         expected.limits.maxBodyBytes = 10_485_760
         expected.admin.enabled = false
         expected.admin.listen = "127.0.0.1:9191"
-        expected.logging.level = "debug"
-        expected.logging.format = "text"
+        expected.logging.level = .debug
+        expected.logging.format = .text
         expected.logging.accessLog = true
         expected.auth.enableDualAuth = false
         expected.auth.preferBetterAuth = true
@@ -416,7 +417,7 @@ struct ConfigLoaderTests {
         expected.auth.betterAuthJWTSecrets = Secret("7:0123456789abcdef0123456789abcdef-jwt7")
         expected.auth.legacyJWTSecret = Secret("0123456789abcdef0123456789abcdef-legacy")
         expected.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
-        expected.auth.sessionResolver = "postgres"
+        expected.auth.sessionResolver = .postgres
         expected.auth.cookiePrefix = "my-app"
         expected.auth.acceptSecureCookie = false
         expected.auth.acceptRawBearer = true
@@ -439,11 +440,11 @@ struct ConfigLoaderTests {
         expected.auth.apiKeyTable = "auth.apikey"
         expected.auth.apiKeyRateLimit = false
         expected.auth.trustCookieCache = true
-        expected.auth.cookieCacheStrategy = "jwt"
+        expected.auth.cookieCacheStrategy = .jwt
         expected.auth.cookieCacheVersion = "2"
         expected.auth.legacyKeys = [
-            .init(kid: "key-2026", algorithm: "HS256", secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
-            .init(algorithm: "RS256", publicKeyFile: "/etc/authgate/legacy-2.pem"),
+            .init(kid: "key-2026", algorithm: .hs256, secret: Secret("0123456789abcdef0123456789abcdef-k2026")),
+            .init(algorithm: .rs256, publicKeyFile: "/etc/authgate/legacy-2.pem"),
         ]
         expected.auth.authServerTimeoutMs = 750
         expected.auth.signOutPath = "/api/auth/logout"
@@ -463,26 +464,26 @@ struct ConfigLoaderTests {
         expected.sessionStore.userRoleColumn = "role"
         expected.trustedProxies = ["10.0.0.0/8", "fd00::/8"]
         expected.routes = [
-            GatewayConfig.Route(path: "/api/health", access: "public"),
-            GatewayConfig.Route(path: "/api/admin/", access: "better_auth_only"),
-            GatewayConfig.Route(path: "/api/", access: "authenticated"),
+            GatewayConfig.Route(path: "/api/health", access: .public),
+            GatewayConfig.Route(path: "/api/admin/", access: .betterAuthOnly),
+            GatewayConfig.Route(path: "/api/", access: .authenticated),
             {
-                var route = GatewayConfig.Route(path: "/api/legacy-report", access: "authenticated")
+                var route = GatewayConfig.Route(path: "/api/legacy-report", access: .authenticated)
                 route.rateLimitClass = "reports"
-                route.upstream = "auth_server"
+                route.upstream = .authServer
                 route.enableDualAuth = false
                 route.preferBetterAuth = true
                 route.cors = false
                 return route
             }(),
         ]
-        expected.server.escapedSlashes = "reject"
-        expected.server.pathParameters = "allow"
+        expected.server.escapedSlashes = .reject
+        expected.server.pathParameters = .allow
         expected.rateLimitClasses = [GatewayConfig.RateLimitClass(name: "reports", requestsPerMinute: 60, burst: 5)]
         expected.rollout.betterAuthRolloutPercent = 25
         expected.rollout.enableOAuth = true
         expected.rollout.showMigrationBanner = true
-        expected.rollout.migrationPolicy = "refuse"
+        expected.rollout.migrationPolicy = .refuse
         expected.rollout.usersTable = "app.users"
         expected.rollout.usersIDColumn = "user_id"
         expected.rollout.migrationStatusColumn = "status"
@@ -503,13 +504,13 @@ struct ConfigLoaderTests {
         expected.lockout.windowMs = 60000
         expected.lockout.emailField = "username"
         expected.lockout.maxBodyBytes = 1024
-        expected.lockout.store = "postgres"
+        expected.lockout.store = .postgres
         expected.lockout.storeTimeoutMs = 250
         expected.forwarding.forwardAuthorization = false
         expected.forwarding.forwardSessionCookie = false
         expected.forwarding.stripHeaders = ["X-Tenant-Override"]
         expected.assertion.enabled = true
-        expected.assertion.algorithm = "HS256"
+        expected.assertion.algorithm = .hs256
         expected.assertion.privateKeyFile = "/etc/authgate/assertion.pem"
         expected.assertion.secret = Secret("0123456789abcdef0123456789abcdef-assert")
         expected.assertion.issuer = "gateway"
@@ -536,7 +537,7 @@ struct ConfigLoaderTests {
         expected.cors.maxAgeSeconds = 60
         // Field by field first, so a failure names the field; then the whole value, so a field
         // added to the model without a line here fails too.
-        #expect(config.auth.sessionResolver == "postgres")
+        #expect(config.auth.sessionResolver == .postgres)
         #expect(config.auth.cookiePrefix == "my-app")
         #expect(config.auth.acceptSecureCookie == false)
         #expect(config.auth.acceptRawBearer == true)
@@ -589,9 +590,9 @@ struct ConfigLoaderTests {
         let config = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
         #expect(
             config.routes == [
-                GatewayConfig.Route(path: "/b/", access: "authenticated"),
-                GatewayConfig.Route(path: "/a", access: "public"),
-                GatewayConfig.Route(path: "/b/", access: "better_auth_only"),
+                GatewayConfig.Route(path: "/b/", access: .authenticated),
+                GatewayConfig.Route(path: "/a", access: .public),
+                GatewayConfig.Route(path: "/b/", access: .betterAuthOnly),
             ]
         )
     }
@@ -991,7 +992,7 @@ struct ConfigLoaderTests {
         #expect(config.server.listen == "127.0.0.1:8081")
         #expect(config.admin.listen == "127.0.0.1:9091")
         #expect(config.upstream.url == "http://10.1.2.3:2001")
-        #expect(config.logging.level == "debug")
+        #expect(config.logging.level == .debug)
     }
 
     @Test(
@@ -1095,7 +1096,7 @@ struct ConfigLoaderTests {
             file: nil,
             environment: ["DATABASE_URL": "postgres://u:p@db:5432/app"]
         )
-        #expect(config.auth.sessionResolver == "postgres")
+        #expect(config.auth.sessionResolver == .postgres)
         #expect(config.auth.databaseURL?.value == "postgres://u:p@db:5432/app")
         let issues = loadIssues(yaml, environment: ["DATABASE_URL": "postgres://u:hunter2@db:5432"])
         #expect(issues.map(\.key) == ["auth.database_url"])
@@ -1177,7 +1178,7 @@ struct ConfigLoaderTests {
             #expect(!entry.comment.isEmpty, "gateway.conf.example does not explain \(key)")
             #expect(entry.comment.lowercased().contains("default"), "gateway.conf.example gives no default for \(key)")
         }
-        for bound in GatewayConfig.integerBounds {
+        for bound in ConfigLoader.integerFields {
             let range =
                 bound.range.upperBound == Int64.max
                 ? ">= \(bound.range.lowerBound)" : "\(bound.range.lowerBound)-\(bound.range.upperBound)"
@@ -1220,7 +1221,7 @@ struct ConfigLoaderTests {
             }
             #expect(keys.contains(key), "README config reference documents \(key), which is not a key")
         }
-        for bound in GatewayConfig.integerBounds {
+        for bound in ConfigLoader.integerFields {
             let range =
                 bound.range.upperBound == Int64.max
                 ? "≥ \(bound.range.lowerBound)" : "Range \(bound.range.lowerBound)–\(bound.range.upperBound)"
@@ -1351,7 +1352,7 @@ extension ConfigSnapshotTests {
     func validationComesFirst() throws {
         var config = GatewayConfig()
         config.auth.legacyPublicKeyFile = "/nonexistent/legacy.pem"
-        config.auth.sessionResolver = "redis"
+        config.auth.sessionResolver = .postgres  // without a database_url
         // validate() fails first, so the file is not looked at.
         #expect(snapshotIssues(config).map(\.key) == ["auth.session_resolver"])
     }
@@ -1362,9 +1363,9 @@ extension ConfigSnapshotTests {
         config.auth.cookiePrefix = "my-app"
         config.auth.authServerURL = "https://auth.example.com"
         config.routes = [
-            GatewayConfig.Route(path: "/api/health", access: "public"),
-            GatewayConfig.Route(path: "/api/admin/", access: "better_auth_only"),
-            GatewayConfig.Route(path: "/api/", access: "public"),
+            GatewayConfig.Route(path: "/api/health", access: .public),
+            GatewayConfig.Route(path: "/api/admin/", access: .betterAuthOnly),
+            GatewayConfig.Route(path: "/api/", access: .public),
         ]
         config.sessionStore.sessionTable = "public.user_sessions"
         config.sessionStore.userRoleColumn = "role"

@@ -9,13 +9,24 @@ private func issues(_ change: (inout GatewayConfig) -> Void) -> [ConfigIssue] {
     return config.validate()
 }
 
+/// The issues of loading `yaml`, or `[]` when it loads: choice settings are read (and their
+/// words refused) by the loader.
+private func loadIssues(_ yaml: String) -> [ConfigIssue] {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        return []
+    } catch {
+        return error.issues
+    }
+}
+
 /// Sets an integer setting by its YAML key, through the loader's schema.
 private func setInteger(_ key: String, to value: Int64, in config: inout GatewayConfig) {
     for section in ConfigLoader.sections {
         for field in section.fields where "\(section.name).\(field.name)" == key {
             switch field.kind {
-            case .integer(let keyPath): config[keyPath: keyPath] = Int(value)
-            case .integer64(let keyPath): config[keyPath: keyPath] = value
+            case .integer(let keyPath, _, _): config[keyPath: keyPath] = Int(value)
+            case .integer64(let keyPath, _, _): config[keyPath: keyPath] = value
             default: Issue.record("\(key) is not an integer setting")
             }
             return
@@ -148,9 +159,9 @@ struct ConfigValidationTests {
 
     // MARK: Integers
 
-    @Test("every integer setting is checked against its bounds", arguments: GatewayConfig.integerBounds.map(\.key))
+    @Test("every integer setting is checked against its bounds", arguments: ConfigLoader.integerFields.map(\.key))
     func integerBounds(key: String) throws {
-        let bound = try #require(GatewayConfig.integerBounds.first { $0.key == key })
+        let bound = try #require(ConfigLoader.integerFields.first { $0.key == key })
         let lower = bound.range.lowerBound
         let upper = bound.range.upperBound
         #expect(issues { setInteger(key, to: lower, in: &$0) } == [], "\(key) = \(lower)")
@@ -190,20 +201,20 @@ struct ConfigValidationTests {
                 }
             }
         }
-        #expect(schemaKeys == GatewayConfig.integerBounds.map(\.key))
+        #expect(schemaKeys == ConfigLoader.integerFields.map(\.key))
     }
 
     // MARK: Logging
 
-    @Test("logging.level is one of the swift-log levels", arguments: GatewayConfig.logLevels)
+    @Test("logging.level is one of the swift-log levels", arguments: LogLevel.allCases.map(\.rawValue))
     func validLevel(level: String) {
-        #expect(issues { $0.logging.level = level } == [])
+        #expect(loadIssues("logging:\n  level: \(level)\n") == [])
     }
 
     @Test("a bad level is an issue; a capitalised one gets a suggestion")
     func invalidLevel() {
         #expect(
-            issues { $0.logging.level = "verbose" } == [
+            loadIssues("logging:\n  level: verbose\n") == [
                 ConfigIssue(
                     key: "logging.level",
                     reason: "\"verbose\" is not a log level; expected one of "
@@ -211,15 +222,15 @@ struct ConfigValidationTests {
                 )
             ]
         )
-        #expect(issues { $0.logging.level = "INFO" }.first?.reason.hasSuffix("did you mean info?") == true)
+        #expect(loadIssues("logging:\n  level: INFO\n").first?.reason.hasSuffix("did you mean info?") == true)
     }
 
     @Test("logging.format is json or text")
     func format() {
-        #expect(issues { $0.logging.format = "text" } == [])
-        #expect(issues { $0.logging.format = "json" } == [])
+        #expect(loadIssues("logging:\n  format: text\n") == [])
+        #expect(loadIssues("logging:\n  format: json\n") == [])
         #expect(
-            issues { $0.logging.format = "xml" }
+            loadIssues("logging:\n  format: xml\n")
                 == [ConfigIssue(key: "logging.format", reason: "\"xml\" is not a log format; expected json or text")]
         )
     }
@@ -292,7 +303,7 @@ struct ConfigValidationTests {
     @Test("auth.session_resolver is http or postgres", arguments: ["redis", "HTTP", "Postgres", "", "pg", "http "])
     func badSessionResolver(resolver: String) {
         #expect(
-            issues { $0.auth.sessionResolver = resolver } == [
+            loadIssues("auth:\n  session_resolver: \"\(resolver)\"\n") == [
                 ConfigIssue(
                     key: "auth.session_resolver",
                     reason: "\"\(resolver)\" is not a resolver; expected http or postgres"
@@ -303,15 +314,15 @@ struct ConfigValidationTests {
 
     @Test("the postgres resolver needs a database_url")
     func postgresNeedsDatabaseURL() {
-        #expect(issues { $0.auth.sessionResolver = "http" } == [])
+        #expect(issues { $0.auth.sessionResolver = .http } == [])
         #expect(
-            issues { $0.auth.sessionResolver = "postgres" } == [
+            issues { $0.auth.sessionResolver = .postgres } == [
                 ConfigIssue(key: "auth.session_resolver", reason: "postgres needs auth.database_url (or DATABASE_URL)")
             ]
         )
         #expect(
             issues {
-                $0.auth.sessionResolver = "postgres"
+                $0.auth.sessionResolver = .postgres
                 $0.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
             } == []
         )
@@ -319,21 +330,21 @@ struct ConfigValidationTests {
 
     @Test("lockout.store is memory or postgres, and postgres needs a database_url")
     func lockoutStore() {
-        #expect(issues { $0.lockout.store = "memory" } == [])
+        #expect(issues { $0.lockout.store = .memory } == [])
         #expect(
-            issues { $0.lockout.store = "postgres" } == [
+            issues { $0.lockout.store = .postgres } == [
                 ConfigIssue(key: "lockout.store", reason: "postgres needs auth.database_url (or DATABASE_URL)")
             ]
         )
         #expect(
             issues {
-                $0.lockout.store = "postgres"
+                $0.lockout.store = .postgres
                 $0.auth.databaseURL = Secret("postgres://u:p@db:5432/app")
             } == []
         )
         for bad in ["redis", "Postgres", "", "pg"] {
             #expect(
-                issues { $0.lockout.store = bad } == [
+                loadIssues("lockout:\n  store: \"\(bad)\"\n") == [
                     ConfigIssue(key: "lockout.store", reason: "\"\(bad)\" is not a store; expected memory or postgres")
                 ]
             )
@@ -355,7 +366,7 @@ struct ConfigValidationTests {
     func parseableDatabaseURL(url: String) {
         #expect(DatabaseURL(url) != nil)
         let found = issues {
-            $0.auth.sessionResolver = "postgres"
+            $0.auth.sessionResolver = .postgres
             $0.auth.databaseURL = Secret(url)
         }
         #expect(found == [])
@@ -371,7 +382,7 @@ struct ConfigValidationTests {
     func unparseableDatabaseURL(url: String) {
         #expect(DatabaseURL(url) == nil)
         let found = issues {
-            $0.auth.sessionResolver = "postgres"
+            $0.auth.sessionResolver = .postgres
             $0.auth.databaseURL = Secret(url)
         }
         #expect(
@@ -388,7 +399,7 @@ struct ConfigValidationTests {
     @Test("a database_url that is not postgres at all is rejected with the postgres resolver too")
     func foreignDatabaseURLWithPostgresResolver() {
         let found = issues {
-            $0.auth.sessionResolver = "postgres"
+            $0.auth.sessionResolver = .postgres
             $0.auth.databaseURL = Secret("mysql://root:hunter2@db/app")
         }
         #expect(!found.isEmpty)
@@ -486,7 +497,7 @@ struct ConfigValidationTests {
         ] as [(String, Int64, Int64, String)]
     )
     func authAndCacheBounds(key: String, lower: Int64, upper: Int64, unit: String) throws {
-        let bound = try #require(GatewayConfig.integerBounds.first { $0.key == key })
+        let bound = try #require(ConfigLoader.integerFields.first { $0.key == key })
         #expect(bound.range == lower...upper)
         #expect(bound.unit == unit)
         // Through the loader, as an operator would write it.
@@ -578,21 +589,23 @@ struct ConfigValidationTests {
 
     // MARK: Routes
 
-    @Test("every access level is accepted", arguments: RouteAccess.allCases.map(\.rawValue))
-    func validRouteAccess(access: String) {
+    @Test("every access level is accepted", arguments: RouteAccess.allCases)
+    func validRouteAccess(access: RouteAccess) {
         #expect(issues { $0.routes = [GatewayConfig.Route(path: "/api/", access: access)] } == [])
     }
 
     @Test("route paths must start with / and access must be a level; issues carry the rule's index")
     func badRoutes() {
-        let found = issues {
-            $0.routes = [
-                GatewayConfig.Route(path: "/api/health", access: "public"),
-                GatewayConfig.Route(path: "api/public/", access: "public"),
-                GatewayConfig.Route(path: "/api/admin/", access: "admin"),
-                GatewayConfig.Route(path: "", access: "better-auth-only"),
-            ]
-        }
+        // Words can only be wrong in a file: the loader refuses them, in the order validation checks.
+        let found = loadIssues(
+            """
+            routes:
+              - {path: /api/health, access: public}
+              - {path: api/public/, access: public}
+              - {path: /api/admin/, access: admin}
+              - {path: "", access: better-auth-only}
+            """
+        )
         #expect(
             found == [
                 ConfigIssue(key: "routes[1].path", reason: "\"api/public/\" must start with /"),
@@ -637,21 +650,62 @@ struct ConfigValidationTests {
             $0.upstream.url = "https://b"
             $0.limits.maxHeaderCount = 0
             $0.admin.listen = "y"
-            $0.logging.level = "loud"
-            $0.logging.format = "yaml"
             $0.auth.authServerURL = "nope"
             $0.auth.betterAuthSecret = Secret("short")
             $0.auth.leewaySeconds = -1
-            $0.auth.sessionResolver = "redis"
             $0.auth.cookiePrefix = "a b"
             $0.auth.legacyRefreshPath = "refresh"
             $0.auth.signOutPath = "sign-out"
             $0.auth.legacyIntrospectionURL = "x"
             $0.cache.maxEntries = 0
             $0.sessionStore.userTable = "u;"
-            $0.routes = [GatewayConfig.Route(path: "x", access: "y")]
+            $0.routes = [GatewayConfig.Route(path: "x", access: .public)]
             $0.trustedProxies = ["?"]
         }
+        #expect(
+            found.map(\.key) == [
+                "server.listen", "server.backlog", "upstream.url", "limits.max_header_count", "admin.listen",
+                "auth.auth_server_url", "auth.better_auth_secret", "auth.leeway_seconds", "auth.cookie_prefix",
+                "auth.legacy_refresh_path", "auth.sign_out_path", "auth.legacy_introspection_url",
+                "cache.max_entries", "session_store.user_table", "routes[0].path", "trusted_proxies[0]",
+            ]
+        )
+    }
+
+    @Test("a file's refused words are reported among every other problem, in section order")
+    func everyProblemAtOnceFromTheFile() {
+        let found = loadIssues(
+            """
+            server:
+              listen: x
+              backlog: 0
+            upstream:
+              url: https://b
+            limits:
+              max_header_count: 0
+            admin:
+              listen: y
+            logging:
+              level: loud
+              format: yaml
+            auth:
+              auth_server_url: nope
+              better_auth_secret: short
+              leeway_seconds: -1
+              session_resolver: redis
+              cookie_prefix: a b
+              legacy_refresh_path: refresh
+              sign_out_path: sign-out
+              legacy_introspection_url: x
+            cache:
+              max_entries: 0
+            session_store:
+              user_table: "u;"
+            routes:
+              - {path: x, access: y}
+            trusted_proxies: ["?"]
+            """
+        )
         #expect(
             found.map(\.key) == [
                 "server.listen", "server.backlog", "upstream.url", "limits.max_header_count", "admin.listen",

@@ -48,8 +48,8 @@ struct PolicySettingsTests {
         config.rateLimits.enabled = false
         config.websocket.tokenSubprotocol = ""
         config.websocket.tokenQueryParameter = "access_token"
-        config.rollout.migrationPolicy = "record"
-        config.server.escapedSlashes = "reject"
+        config.rollout.migrationPolicy = .record
+        config.server.escapedSlashes = .reject
         let policy = PolicySettings(config: config)
         #expect(!policy.lockoutEnabled)
         #expect(policy.tokenSubprotocol == nil)

@@ -8,7 +8,7 @@ struct ReadinessTests {
         dual: Bool = true,
         prefer: Bool = false,
         secret: Bool = true,
-        resolver: String = "http",
+        resolver: SessionResolverKind = .http,
         database: Bool = false
     ) -> GatewayConfig {
         var config = GatewayConfig()
@@ -39,7 +39,7 @@ struct ReadinessTests {
 
     @Test("the postgres resolver needs PostgreSQL, not the auth server")
     func postgresResolver() {
-        let plan = Readiness.Plan(config: self.config(resolver: "postgres", database: true))
+        let plan = Readiness.Plan(config: self.config(resolver: .postgres, database: true))
         #expect(
             self.required(plan) == [
                 .backend: true, .authServer: false, .postgres: true, .jwks: false, .sessionStore: true,
@@ -51,17 +51,17 @@ struct ReadinessTests {
     func sessionStorePlan() {
         #expect(!Readiness.Plan(config: self.config(database: true)).includes(.sessionStore))
         #expect(
-            !Readiness.Plan(config: self.config(secret: false, resolver: "postgres", database: true)).includes(
+            !Readiness.Plan(config: self.config(secret: false, resolver: .postgres, database: true)).includes(
                 .sessionStore
             )
         )
-        #expect(!Readiness.Plan(config: self.config(resolver: "postgres", database: false)).includes(.sessionStore))
-        #expect(Readiness.Plan(config: self.config(resolver: "postgres", database: true)).includes(.sessionStore))
+        #expect(!Readiness.Plan(config: self.config(resolver: .postgres, database: false)).includes(.sessionStore))
+        #expect(Readiness.Plan(config: self.config(resolver: .postgres, database: true)).includes(.sessionStore))
     }
 
     @Test("sessions kept in secondaryStorage make the gateway unready, naming the session store and why")
     func sessionStoreDown() throws {
-        let plan = Readiness.Plan(config: self.config(resolver: "postgres", database: true))
+        let plan = Readiness.Plan(config: self.config(resolver: .postgres, database: true))
         var detector = SecondaryStorageDetector(interval: .seconds(10))
         _ = detector.lookupFoundNothing(now: .uptimeNanoseconds(1))
         _ = detector.probeFinished(sessionExists: true)
@@ -89,7 +89,7 @@ struct ReadinessTests {
         let plan = Readiness.Plan(config: self.config(dual: false, prefer: false, database: true))
         #expect(self.required(plan) == [.backend: true, .postgres: false])
         var onlyRoute = self.config(dual: false, prefer: false)
-        onlyRoute.routes = [GatewayConfig.Route(path: "/api/v2/", access: "better_auth_only")]
+        onlyRoute.routes = [GatewayConfig.Route(path: "/api/v2/", access: .betterAuthOnly)]
         #expect(Readiness.Plan(config: onlyRoute).includes(.authServer))
     }
 

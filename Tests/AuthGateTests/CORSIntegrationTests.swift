@@ -12,10 +12,10 @@ struct CORSIntegrationTests {
 
     static func configure(_ config: inout GatewayConfig) {
         config.routes = [
-            GatewayConfig.Route(path: "/api/public/", access: "public"),
-            GatewayConfig.Route(path: "/close", access: "public"),
+            GatewayConfig.Route(path: "/api/public/", access: .public),
+            GatewayConfig.Route(path: "/close", access: .public),
             {
-                var route = GatewayConfig.Route(path: "/api/webhooks/", access: "public")
+                var route = GatewayConfig.Route(path: "/api/webhooks/", access: .public)
                 route.cors = false
                 return route
             }(),

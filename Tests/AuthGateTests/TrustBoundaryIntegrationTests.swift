@@ -150,8 +150,8 @@ struct TrustBoundaryIntegrationTests {
     func pathParameters() async throws {
         let routes: (inout GatewayConfig) -> Void = {
             $0.routes = [
-                GatewayConfig.Route(path: "/api/public/", access: "public"),
-                GatewayConfig.Route(path: "/", access: "authenticated"),
+                GatewayConfig.Route(path: "/api/public/", access: .public),
+                GatewayConfig.Route(path: "/", access: .authenticated),
             ]
         }
         try await GatewayFixture.withGateway(configure: routes) { fixture in
@@ -167,7 +167,7 @@ struct TrustBoundaryIntegrationTests {
         }
         let allow: (inout GatewayConfig) -> Void = {
             routes(&$0)
-            $0.server.pathParameters = "allow"
+            $0.server.pathParameters = .allow
         }
         try await GatewayFixture.withGateway(configure: allow) { fixture in
             for target in ["/api/public/..;/admin", "/api/public/..%3B/admin", "/api/public/..;x=1/admin"] {
@@ -189,8 +189,8 @@ struct TrustBoundaryIntegrationTests {
     func caseOfPaths() async throws {
         let configure: (inout GatewayConfig) -> Void = {
             $0.routes = [
-                GatewayConfig.Route(path: "/api/public/", access: "public"),
-                GatewayConfig.Route(path: "/api/v2/", access: "better_auth_only"),
+                GatewayConfig.Route(path: "/api/public/", access: .public),
+                GatewayConfig.Route(path: "/api/v2/", access: .betterAuthOnly),
             ]
             $0.auth.legacyJWTSecret = Secret("integration-legacy-secret-0123456789abcdef")
         }

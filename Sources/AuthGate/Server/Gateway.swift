@@ -241,13 +241,13 @@ public final class Gateway: Sendable, CustomReflectable {
         authServerResolver.apiKeyHeader = config.auth.apiKeyHeader.lowercased()
         let resolver: (any SessionResolver)?
         switch config.auth.sessionResolver {
-        case "postgres":
+        case .postgres:
             if let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
                 resolver = PostgresSessionResolver(url: url, schema: snapshot.sessionSchema, logger: logger)
             } else {
                 resolver = nil
             }
-        default:
+        case .http:
             resolver = authServerResolver
         }
         let jwks =

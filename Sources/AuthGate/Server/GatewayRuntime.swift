@@ -46,7 +46,7 @@ final class GatewayRuntime: Sendable {
                 maxKeys: config.rateLimits.maxTrackedKeys
             )
         )
-        if config.lockout.store == "postgres", let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
+        if config.lockout.store == .postgres, let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
             self.lockoutStore = PostgresLockoutStore(
                 url: url,
                 window: .milliseconds(Int64(config.lockout.windowMs)),

@@ -48,20 +48,18 @@ public final class AuthSettings: Sendable {
         )
         self.apiKeyUsage = auth.apiKeyPlugin ? APIKeyUsage(rateLimitEnabled: auth.apiKeyRateLimit) : nil
         self.routes = RouteTable(
-            rules: config.routes.compactMap { route in
-                RouteAccess(rawValue: route.access).map {
-                    var rule = RouteTable.Rule(
-                        path: route.path,
-                        access: $0,
-                        rateLimitClass: route.rateLimitClass,
-                        upstream: RouteUpstream(rawValue: route.upstream) ?? .backend,
-                        enableDualAuth: route.enableDualAuth,
-                        preferBetterAuth: route.preferBetterAuth,
-                        cors: route.cors
-                    )
-                    rule.allowImpersonation = route.allowImpersonation
-                    return rule
-                }
+            rules: config.routes.map { route in
+                var rule = RouteTable.Rule(
+                    path: route.path,
+                    access: route.access,
+                    rateLimitClass: route.rateLimitClass,
+                    upstream: route.upstream,
+                    enableDualAuth: route.enableDualAuth,
+                    preferBetterAuth: route.preferBetterAuth,
+                    cors: route.cors
+                )
+                rule.allowImpersonation = route.allowImpersonation
+                return rule
             }
         )
         self.leewaySeconds = Int64(auth.leewaySeconds)
@@ -94,10 +92,7 @@ public final class AuthSettings: Sendable {
         }
         for (index, entry) in auth.legacyKeys.enumerated() {
             let key = "auth.legacy_keys[\(index)]"
-            guard let algorithm = JWTAlgorithm(rawValue: entry.algorithm) else {
-                issues.append(ConfigIssue(key: "\(key).alg", reason: "unsupported algorithm"))
-                continue
-            }
+            let algorithm = entry.algorithm
             if algorithm == .hs256 {
                 guard let secret = entry.secret else {
                     issues.append(ConfigIssue(key: "\(key).secret", reason: "is required for HS256"))
@@ -111,7 +106,9 @@ public final class AuthSettings: Sendable {
                 continue
             }
             guard let path = entry.publicKeyFile else {
-                issues.append(ConfigIssue(key: "\(key).public_key_file", reason: "is required for \(entry.algorithm)"))
+                issues.append(
+                    ConfigIssue(key: "\(key).public_key_file", reason: "is required for \(entry.algorithm.rawValue)")
+                )
                 continue
             }
             switch readFile(path) {
@@ -122,7 +119,7 @@ public final class AuthSettings: Sendable {
                     issues.append(
                         ConfigIssue(
                             key: "\(key).public_key_file",
-                            reason: "\(path): not a usable \(entry.algorithm) public key (\(error))"
+                            reason: "\(path): not a usable \(entry.algorithm.rawValue) public key (\(error))"
                         )
                     )
                 }
@@ -168,11 +165,9 @@ public final class AuthSettings: Sendable {
             issues: &issues
         ).map(\.secret)
         self.sessionSigner = sessionSecrets.isEmpty ? nil : SessionTokenSigner(secrets: sessionSecrets)
-        if auth.trustCookieCache, !sessionSecrets.isEmpty,
-            let strategy = SessionCookieCache.Strategy(rawValue: auth.cookieCacheStrategy)
-        {
+        if auth.trustCookieCache, !sessionSecrets.isEmpty {
             self.cookieCache = CookieCacheSettings(
-                strategy: strategy,
+                strategy: auth.cookieCacheStrategy,
                 version: auth.cookieCacheVersion,
                 secrets: sessionSecrets,
                 adminPlugin: auth.adminPlugin,

@@ -67,8 +67,11 @@ public enum ConfigLoader {
         walker.walkRoot(root)
         walker.applyEnvironment(environment)
         var issues = walker.issues
-        for issue in walker.config.validate() {
+        for issue in walker.config.validate(refusedWords: walker.refusedWords) {
             var issue = issue
+            if let positions = walker.legacyKeyPositions {
+                issue.key = renumber(issue.key, list: "auth.legacy_keys", positions: positions)
+            }
             if let origin = walker.origins[issue.key] {
                 issue.reason += " (\(origin))"
             }
@@ -80,12 +83,28 @@ public enum ConfigLoader {
         return walker.config
     }
 
+    /// `key` with the index after `list` replaced by the entry's position in the file:
+    /// `auth.legacy_keys[0].secret` becomes `auth.legacy_keys[2].secret` when the file's first
+    /// two entries were left out.
+    static func renumber(_ key: String, list: String, positions: [Int]) -> String {
+        let prefix = list + "["
+        guard key.hasPrefix(prefix) else { return key }
+        let rest = key.dropFirst(prefix.count)
+        guard let close = rest.firstIndex(of: "]"), let index = Int(rest[..<close]), positions.indices.contains(index)
+        else { return key }
+        return "\(prefix)\(positions[index])\(rest[close...])"
+    }
+
     // MARK: - Schema
 
-    /// How one YAML key is read and where it is stored.
+    /// How one YAML key is read, where it is stored and what it may hold: the one place that
+    /// states each setting's type, its range (integers) or its words (choices).
     enum FieldKind {
-        case integer(WritableKeyPath<GatewayConfig, Int>)
-        case integer64(WritableKeyPath<GatewayConfig, Int64>)
+        /// An integer; ``GatewayConfig/validate()`` checks it against the range, and `unit`
+        /// completes its message (`must be 1...300000 ms, got 0`).
+        case integer(WritableKeyPath<GatewayConfig, Int>, ClosedRange<Int64>, unit: String)
+        /// As ``integer(_:_:unit:)``, for settings that need 64 bits on every platform.
+        case integer64(WritableKeyPath<GatewayConfig, Int64>, ClosedRange<Int64>, unit: String)
         case boolean(WritableKeyPath<GatewayConfig, Bool>)
         case string(WritableKeyPath<GatewayConfig, String>)
         case optionalString(WritableKeyPath<GatewayConfig, String?>)
@@ -93,8 +112,87 @@ public enum ConfigLoader {
         case secret(WritableKeyPath<GatewayConfig, Secret?>)
         /// A YAML list of strings.
         case stringList(WritableKeyPath<GatewayConfig, [String]>)
+        /// One of a few words, read straight into its enum; any other word is an issue.
+        case words(Words<GatewayConfig>)
         /// `auth.legacy_keys`: a list of `{kid, alg, secret | secret_file | public_key_file}`.
         case legacyKeyList(WritableKeyPath<GatewayConfig, [GatewayConfig.Auth.LegacyKey]>)
+
+        /// A choice setting stored at `keyPath`: its words are the raw values of `Value`.
+        static func words<Value: ConfigWord>(
+            _ keyPath: WritableKeyPath<GatewayConfig, Value>,
+            _ wording: Wording
+        ) -> FieldKind {
+            .words(Words(keyPath, wording))
+        }
+    }
+
+    /// A choice setting of some `Root` (the config, a route, a legacy key): the words it accepts
+    /// and how a wrong one is reported, with the enum's type erased so that settings of
+    /// different enums sit in one table.
+    struct Words<Root> {
+        /// The accepted words, in the order messages list them (the enum's `allCases`).
+        let words: [String]
+        let wording: Wording
+        /// Stores the case named `word`, or returns `false` when there is none.
+        let assign: (inout Root, String) -> Bool
+        /// The word of the value stored in `root`.
+        let word: (Root) -> String
+
+        init<Value: ConfigWord>(_ keyPath: WritableKeyPath<Root, Value>, _ wording: Wording) {
+            self.words = Value.allCases.map(\.rawValue)
+            self.wording = wording
+            self.assign = { root, word in
+                guard let value = Value(rawValue: word) else { return false }
+                root[keyPath: keyPath] = value
+                return true
+            }
+            self.word = { root in root[keyPath: keyPath].rawValue }
+        }
+
+        /// Why `word` is refused, in the setting's own wording.
+        func reason(for word: String) -> String {
+            self.wording.reason(for: word, words: self.words)
+        }
+    }
+
+    /// How a refused word is reported.
+    struct Wording {
+        /// What the word is not (`a resolver`: `"redis" is not a resolver; expected http or
+        /// postgres`); `nil` gives `"x" is not one of a, b`.
+        var noun: String?
+        /// List every word as `one of a, b, c` rather than `a, b or c`.
+        var listsAsOneOf = false
+        /// Appended in parentheses.
+        var note: String? = nil
+        /// Suggest the lower-cased word when it is one (`INFO`: `did you mean info?`).
+        var suggestsLowercase = false
+
+        /// `"x" is not one of a, b, c`.
+        static let oneOf = Wording(noun: nil)
+
+        /// `"x" is not <noun>; expected a, b or c`.
+        static func not(_ noun: String) -> Wording {
+            Wording(noun: noun)
+        }
+
+        func reason(for word: String, words: [String]) -> String {
+            guard let noun = self.noun else {
+                return "\"\(word)\" is not one of \(words.joined(separator: ", "))"
+            }
+            var text = "\"\(word)\" is not \(noun); expected "
+            if self.listsAsOneOf || words.count < 2 {
+                text += "one of \(words.joined(separator: ", "))"
+            } else {
+                text += "\(words.dropLast().joined(separator: ", ")) or \(words[words.count - 1])"
+            }
+            if let note = self.note {
+                text += " (\(note))"
+            }
+            if self.suggestsLowercase, words.contains(word.lowercased()) {
+                text += "; did you mean \(word.lowercased())?"
+            }
+            return text
+        }
     }
 
     struct Field {
@@ -114,40 +212,96 @@ public enum ConfigLoader {
                 name: "server",
                 fields: [
                     Field(name: "listen", kind: .string(\.server.listen)),
-                    Field(name: "event_loops", kind: .integer(\.server.eventLoops)),
-                    Field(name: "drain_timeout_ms", kind: .integer(\.server.drainTimeoutMs)),
-                    Field(name: "client_idle_timeout_ms", kind: .integer(\.server.clientIdleTimeoutMs)),
-                    Field(name: "backlog", kind: .integer(\.server.backlog)),
-                    Field(name: "escaped_slashes", kind: .string(\.server.escapedSlashes)),
-                    Field(name: "path_parameters", kind: .string(\.server.pathParameters)),
-                    Field(name: "request_header_timeout_ms", kind: .integer(\.server.requestHeaderTimeoutMs)),
-                    Field(name: "request_body_timeout_ms", kind: .integer(\.server.requestBodyTimeoutMs)),
+                    Field(
+                        name: "event_loops",
+                        kind: .integer(\.server.eventLoops, 0...256, unit: "threads (0 = one per core)")
+                    ),
+                    Field(
+                        name: "drain_timeout_ms",
+                        kind: .integer(\.server.drainTimeoutMs, 1...600_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "client_idle_timeout_ms",
+                        kind: .integer(\.server.clientIdleTimeoutMs, 1...86_400_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "backlog",
+                        kind: .integer(\.server.backlog, 1...65_535, unit: "connections")
+                    ),
+                    Field(name: "escaped_slashes", kind: .words(\.server.escapedSlashes, .oneOf)),
+                    Field(name: "path_parameters", kind: .words(\.server.pathParameters, .oneOf)),
+                    Field(
+                        name: "request_header_timeout_ms",
+                        kind: .integer(\.server.requestHeaderTimeoutMs, 1...3_600_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "request_body_timeout_ms",
+                        kind: .integer(\.server.requestBodyTimeoutMs, 1...3_600_000, unit: "ms")
+                    ),
                 ]
             ),
             Section(
                 name: "upstream",
                 fields: [
                     Field(name: "url", kind: .string(\.upstream.url)),
-                    Field(name: "max_connections_per_loop", kind: .integer(\.upstream.maxConnectionsPerLoop)),
-                    Field(name: "max_waiters_per_loop", kind: .integer(\.upstream.maxWaitersPerLoop)),
-                    Field(name: "connect_timeout_ms", kind: .integer(\.upstream.connectTimeoutMs)),
-                    Field(name: "response_timeout_ms", kind: .integer(\.upstream.responseTimeoutMs)),
-                    Field(name: "idle_timeout_ms", kind: .integer(\.upstream.idleTimeoutMs)),
+                    Field(
+                        name: "max_connections_per_loop",
+                        kind: .integer(\.upstream.maxConnectionsPerLoop, 1...10_000, unit: "connections")
+                    ),
+                    Field(
+                        name: "max_waiters_per_loop",
+                        kind: .integer(\.upstream.maxWaitersPerLoop, 0...1_000_000, unit: "requests")
+                    ),
+                    Field(
+                        name: "connect_timeout_ms",
+                        kind: .integer(\.upstream.connectTimeoutMs, 1...300_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "response_timeout_ms",
+                        kind: .integer(\.upstream.responseTimeoutMs, 1...3_600_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "idle_timeout_ms",
+                        kind: .integer(\.upstream.idleTimeoutMs, 1...86_400_000, unit: "ms")
+                    ),
                     Field(name: "retry_idempotent", kind: .boolean(\.upstream.retryIdempotent)),
-                    Field(name: "request_buffer_bytes", kind: .integer(\.upstream.requestBufferBytes)),
+                    Field(
+                        name: "request_buffer_bytes",
+                        kind: .integer(
+                            \.upstream.requestBufferBytes,
+                            0...16_777_216,
+                            unit: "bytes (0 = stream every body)"
+                        )
+                    ),
                     Field(
                         name: "max_connections_per_client_ip",
-                        kind: .integer(\.upstream.maxConnectionsPerClientIP)
+                        kind: .integer(
+                            \.upstream.maxConnectionsPerClientIP,
+                            0...10_000,
+                            unit: "connections (0 = no cap)"
+                        )
                     ),
                 ]
             ),
             Section(
                 name: "limits",
                 fields: [
-                    Field(name: "max_header_bytes", kind: .integer(\.limits.maxHeaderBytes)),
-                    Field(name: "max_header_count", kind: .integer(\.limits.maxHeaderCount)),
-                    Field(name: "max_uri_bytes", kind: .integer(\.limits.maxURIBytes)),
-                    Field(name: "max_body_bytes", kind: .integer64(\.limits.maxBodyBytes)),
+                    Field(
+                        name: "max_header_bytes",
+                        kind: .integer(\.limits.maxHeaderBytes, 1...1_048_576, unit: "bytes")
+                    ),
+                    Field(
+                        name: "max_header_count",
+                        kind: .integer(\.limits.maxHeaderCount, 1...10_000, unit: "headers")
+                    ),
+                    Field(
+                        name: "max_uri_bytes",
+                        kind: .integer(\.limits.maxURIBytes, 1...1_048_576, unit: "bytes")
+                    ),
+                    Field(
+                        name: "max_body_bytes",
+                        kind: .integer64(\.limits.maxBodyBytes, 0...Int64.max, unit: "bytes (0 = no limit)")
+                    ),
                 ]
             ),
             Section(
@@ -160,8 +314,8 @@ public enum ConfigLoader {
             Section(
                 name: "logging",
                 fields: [
-                    Field(name: "level", kind: .string(\.logging.level)),
-                    Field(name: "format", kind: .string(\.logging.format)),
+                    Field(name: "level", kind: .words(\.logging.level, Self.logLevelWording)),
+                    Field(name: "format", kind: .words(\.logging.format, .not("a log format"))),
                     Field(name: "access_log", kind: .boolean(\.logging.accessLog)),
                 ]
             ),
@@ -177,12 +331,18 @@ public enum ConfigLoader {
                     Field(name: "better_auth_jwt_secrets", kind: .secret(\.auth.betterAuthJWTSecrets)),
                     Field(name: "legacy_jwt_secret", kind: .secret(\.auth.legacyJWTSecret)),
                     Field(name: "database_url", kind: .secret(\.auth.databaseURL)),
-                    Field(name: "session_resolver", kind: .string(\.auth.sessionResolver)),
+                    Field(name: "session_resolver", kind: .words(\.auth.sessionResolver, .not("a resolver"))),
                     Field(name: "cookie_prefix", kind: .string(\.auth.cookiePrefix)),
                     Field(name: "accept_secure_cookie", kind: .boolean(\.auth.acceptSecureCookie)),
                     Field(name: "accept_raw_bearer", kind: .boolean(\.auth.acceptRawBearer)),
-                    Field(name: "leeway_seconds", kind: .integer(\.auth.leewaySeconds)),
-                    Field(name: "max_token_bytes", kind: .integer(\.auth.maxTokenBytes)),
+                    Field(
+                        name: "leeway_seconds",
+                        kind: .integer(\.auth.leewaySeconds, 0...3_600, unit: "seconds")
+                    ),
+                    Field(
+                        name: "max_token_bytes",
+                        kind: .integer(\.auth.maxTokenBytes, 256...1_048_576, unit: "bytes")
+                    ),
                     Field(name: "legacy_public_key_file", kind: .optionalString(\.auth.legacyPublicKeyFile)),
                     Field(name: "legacy_issuer", kind: .optionalString(\.auth.legacyIssuer)),
                     Field(name: "legacy_audience", kind: .optionalString(\.auth.legacyAudience)),
@@ -190,8 +350,18 @@ public enum ConfigLoader {
                     Field(name: "legacy_refresh_path", kind: .string(\.auth.legacyRefreshPath)),
                     Field(name: "jwt_issuer", kind: .optionalString(\.auth.jwtIssuer)),
                     Field(name: "jwt_audience", kind: .optionalString(\.auth.jwtAudience)),
-                    Field(name: "jwks_refresh_cooldown_ms", kind: .integer(\.auth.jwksRefreshCooldownMs)),
-                    Field(name: "jwks_refresh_interval_ms", kind: .integer(\.auth.jwksRefreshIntervalMs)),
+                    Field(
+                        name: "jwks_refresh_cooldown_ms",
+                        kind: .integer(\.auth.jwksRefreshCooldownMs, 0...86_400_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "jwks_refresh_interval_ms",
+                        kind: .integer(
+                            \.auth.jwksRefreshIntervalMs,
+                            0...86_400_000,
+                            unit: "ms (0 = no periodic refresh)"
+                        )
+                    ),
                     Field(name: "jwks_enabled", kind: .boolean(\.auth.jwksEnabled)),
                     Field(name: "admin_plugin", kind: .boolean(\.auth.adminPlugin)),
                     Field(name: "organization_plugin", kind: .boolean(\.auth.organizationPlugin)),
@@ -200,21 +370,42 @@ public enum ConfigLoader {
                     Field(name: "api_key_table", kind: .string(\.auth.apiKeyTable)),
                     Field(name: "api_key_rate_limit", kind: .boolean(\.auth.apiKeyRateLimit)),
                     Field(name: "trust_cookie_cache", kind: .boolean(\.auth.trustCookieCache)),
-                    Field(name: "cookie_cache_strategy", kind: .string(\.auth.cookieCacheStrategy)),
+                    Field(
+                        name: "cookie_cache_strategy",
+                        kind: .words(\.auth.cookieCacheStrategy, Self.cookieCacheStrategyWording)
+                    ),
                     Field(name: "cookie_cache_version", kind: .string(\.auth.cookieCacheVersion)),
                     Field(name: "legacy_keys", kind: .legacyKeyList(\.auth.legacyKeys)),
-                    Field(name: "auth_server_timeout_ms", kind: .integer(\.auth.authServerTimeoutMs)),
+                    Field(
+                        name: "auth_server_timeout_ms",
+                        kind: .integer(\.auth.authServerTimeoutMs, 1...300_000, unit: "ms")
+                    ),
                     Field(name: "sign_out_path", kind: .string(\.auth.signOutPath)),
                 ]
             ),
             Section(
                 name: "cache",
                 fields: [
-                    Field(name: "max_entries", kind: .integer(\.cache.maxEntries)),
-                    Field(name: "max_negative_entries", kind: .integer(\.cache.maxNegativeEntries)),
-                    Field(name: "positive_ttl_ms", kind: .integer(\.cache.positiveTTLMs)),
-                    Field(name: "negative_ttl_ms", kind: .integer(\.cache.negativeTTLMs)),
-                    Field(name: "stale_if_error_ms", kind: .integer(\.cache.staleIfErrorMs)),
+                    Field(
+                        name: "max_entries",
+                        kind: .integer(\.cache.maxEntries, 1...100_000_000, unit: "entries")
+                    ),
+                    Field(
+                        name: "max_negative_entries",
+                        kind: .integer(\.cache.maxNegativeEntries, 0...100_000_000, unit: "entries")
+                    ),
+                    Field(
+                        name: "positive_ttl_ms",
+                        kind: .integer(\.cache.positiveTTLMs, 0...86_400_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "negative_ttl_ms",
+                        kind: .integer(\.cache.negativeTTLMs, 0...86_400_000, unit: "ms")
+                    ),
+                    Field(
+                        name: "stale_if_error_ms",
+                        kind: .integer(\.cache.staleIfErrorMs, 0...86_400_000, unit: "ms (0 = fail closed)")
+                    ),
                 ]
             ),
             Section(
@@ -234,45 +425,91 @@ public enum ConfigLoader {
             Section(
                 name: "rollout",
                 fields: [
-                    Field(name: "better_auth_rollout_percent", kind: .integer(\.rollout.betterAuthRolloutPercent)),
+                    Field(
+                        name: "better_auth_rollout_percent",
+                        kind: .integer(\.rollout.betterAuthRolloutPercent, 0...100, unit: "percent")
+                    ),
                     Field(name: "enable_oauth", kind: .boolean(\.rollout.enableOAuth)),
                     Field(name: "show_migration_banner", kind: .boolean(\.rollout.showMigrationBanner)),
-                    Field(name: "migration_policy", kind: .string(\.rollout.migrationPolicy)),
+                    Field(name: "migration_policy", kind: .words(\.rollout.migrationPolicy, .oneOf)),
                     Field(name: "users_table", kind: .string(\.rollout.usersTable)),
                     Field(name: "users_id_column", kind: .string(\.rollout.usersIDColumn)),
                     Field(name: "migration_status_column", kind: .string(\.rollout.migrationStatusColumn)),
-                    Field(name: "migration_status_ttl_ms", kind: .integer(\.rollout.migrationStatusTTLMs)),
+                    Field(
+                        name: "migration_status_ttl_ms",
+                        kind: .integer(\.rollout.migrationStatusTTLMs, 0...86_400_000, unit: "ms")
+                    ),
                 ]
             ),
             Section(
                 name: "rate_limits",
                 fields: [
                     Field(name: "enabled", kind: .boolean(\.rateLimits.enabled)),
-                    Field(name: "ip_requests_per_minute", kind: .integer(\.rateLimits.ipRequestsPerMinute)),
-                    Field(name: "ip_burst", kind: .integer(\.rateLimits.ipBurst)),
-                    Field(name: "user_requests_per_minute", kind: .integer(\.rateLimits.userRequestsPerMinute)),
-                    Field(name: "user_burst", kind: .integer(\.rateLimits.userBurst)),
+                    Field(
+                        name: "ip_requests_per_minute",
+                        kind: .integer(\.rateLimits.ipRequestsPerMinute, 1...100_000_000, unit: "requests/minute")
+                    ),
+                    Field(
+                        name: "ip_burst",
+                        kind: .integer(\.rateLimits.ipBurst, 1...1_000_000, unit: "requests")
+                    ),
+                    Field(
+                        name: "user_requests_per_minute",
+                        kind: .integer(\.rateLimits.userRequestsPerMinute, 1...100_000_000, unit: "requests/minute")
+                    ),
+                    Field(
+                        name: "user_burst",
+                        kind: .integer(\.rateLimits.userBurst, 1...1_000_000, unit: "requests")
+                    ),
                     Field(name: "login_paths", kind: .stringList(\.rateLimits.loginPaths)),
-                    Field(name: "login_requests_per_minute", kind: .integer(\.rateLimits.loginRequestsPerMinute)),
-                    Field(name: "login_burst", kind: .integer(\.rateLimits.loginBurst)),
+                    Field(
+                        name: "login_requests_per_minute",
+                        kind: .integer(\.rateLimits.loginRequestsPerMinute, 1...100_000_000, unit: "requests/minute")
+                    ),
+                    Field(
+                        name: "login_burst",
+                        kind: .integer(\.rateLimits.loginBurst, 1...1_000_000, unit: "requests")
+                    ),
                     Field(
                         name: "introspect_requests_per_minute",
-                        kind: .integer(\.rateLimits.introspectRequestsPerMinute)
+                        kind: .integer(
+                            \.rateLimits.introspectRequestsPerMinute,
+                            1...100_000_000,
+                            unit: "requests/minute"
+                        )
                     ),
-                    Field(name: "introspect_burst", kind: .integer(\.rateLimits.introspectBurst)),
-                    Field(name: "max_tracked_keys", kind: .integer(\.rateLimits.maxTrackedKeys)),
+                    Field(
+                        name: "introspect_burst",
+                        kind: .integer(\.rateLimits.introspectBurst, 1...1_000_000, unit: "requests")
+                    ),
+                    Field(
+                        name: "max_tracked_keys",
+                        kind: .integer(\.rateLimits.maxTrackedKeys, 16...100_000_000, unit: "keys")
+                    ),
                 ]
             ),
             Section(
                 name: "lockout",
                 fields: [
                     Field(name: "enabled", kind: .boolean(\.lockout.enabled)),
-                    Field(name: "max_failures", kind: .integer(\.lockout.maxFailures)),
-                    Field(name: "window_ms", kind: .integer(\.lockout.windowMs)),
+                    Field(
+                        name: "max_failures",
+                        kind: .integer(\.lockout.maxFailures, 1...1_000, unit: "failures")
+                    ),
+                    Field(
+                        name: "window_ms",
+                        kind: .integer(\.lockout.windowMs, 1_000...86_400_000, unit: "ms")
+                    ),
                     Field(name: "email_field", kind: .string(\.lockout.emailField)),
-                    Field(name: "max_body_bytes", kind: .integer(\.lockout.maxBodyBytes)),
-                    Field(name: "store", kind: .string(\.lockout.store)),
-                    Field(name: "store_timeout_ms", kind: .integer(\.lockout.storeTimeoutMs)),
+                    Field(
+                        name: "max_body_bytes",
+                        kind: .integer(\.lockout.maxBodyBytes, 64...1_048_576, unit: "bytes")
+                    ),
+                    Field(name: "store", kind: .words(\.lockout.store, .not("a store"))),
+                    Field(
+                        name: "store_timeout_ms",
+                        kind: .integer(\.lockout.storeTimeoutMs, 10...10_000, unit: "ms")
+                    ),
                 ]
             ),
             Section(
@@ -287,12 +524,15 @@ public enum ConfigLoader {
                 name: "assertion",
                 fields: [
                     Field(name: "enabled", kind: .boolean(\.assertion.enabled)),
-                    Field(name: "algorithm", kind: .string(\.assertion.algorithm)),
+                    Field(name: "algorithm", kind: .words(\.assertion.algorithm, .oneOf)),
                     Field(name: "private_key_file", kind: .optionalString(\.assertion.privateKeyFile)),
                     Field(name: "secret", kind: .secret(\.assertion.secret)),
                     Field(name: "issuer", kind: .string(\.assertion.issuer)),
                     Field(name: "audience", kind: .string(\.assertion.audience)),
-                    Field(name: "ttl_seconds", kind: .integer(\.assertion.ttlSeconds)),
+                    Field(
+                        name: "ttl_seconds",
+                        kind: .integer(\.assertion.ttlSeconds, 1...3_600, unit: "seconds")
+                    ),
                 ]
             ),
             Section(
@@ -300,7 +540,14 @@ public enum ConfigLoader {
                 fields: [
                     Field(name: "token_subprotocol", kind: .string(\.websocket.tokenSubprotocol)),
                     Field(name: "token_query_parameter", kind: .optionalString(\.websocket.tokenQueryParameter)),
-                    Field(name: "revalidate_interval_ms", kind: .integer(\.websocket.revalidateIntervalMs)),
+                    Field(
+                        name: "revalidate_interval_ms",
+                        kind: .integer(
+                            \.websocket.revalidateIntervalMs,
+                            0...86_400_000,
+                            unit: "ms (0 = only on eviction)"
+                        )
+                    ),
                 ]
             ),
             Section(
@@ -308,24 +555,46 @@ public enum ConfigLoader {
                 fields: [
                     Field(name: "enabled", kind: .boolean(\.audit.enabled)),
                     Field(name: "table", kind: .string(\.audit.table)),
-                    Field(name: "queue_capacity", kind: .integer(\.audit.queueCapacity)),
-                    Field(name: "batch_size", kind: .integer(\.audit.batchSize)),
-                    Field(name: "flush_interval_ms", kind: .integer(\.audit.flushIntervalMs)),
+                    Field(
+                        name: "queue_capacity",
+                        kind: .integer(\.audit.queueCapacity, 16...10_000_000, unit: "events")
+                    ),
+                    Field(
+                        name: "batch_size",
+                        kind: .integer(\.audit.batchSize, 1...10_000, unit: "rows")
+                    ),
+                    Field(
+                        name: "flush_interval_ms",
+                        kind: .integer(\.audit.flushIntervalMs, 1...60_000, unit: "ms")
+                    ),
                     Field(name: "spill_file", kind: .string(\.audit.spillFile)),
-                    Field(name: "retry_interval_ms", kind: .integer(\.audit.retryIntervalMs)),
+                    Field(
+                        name: "retry_interval_ms",
+                        kind: .integer(\.audit.retryIntervalMs, 10...600_000, unit: "ms")
+                    ),
                 ]
             ),
             Section(
                 name: "metrics",
                 fields: [
-                    Field(name: "active_sessions_interval_ms", kind: .integer(\.metrics.activeSessionsIntervalMs))
+                    Field(
+                        name: "active_sessions_interval_ms",
+                        kind: .integer(
+                            \.metrics.activeSessionsIntervalMs,
+                            0...86_400_000,
+                            unit: "ms (0 = only from the cache)"
+                        )
+                    )
                 ]
             ),
             Section(
                 name: "reload",
                 fields: [
                     Field(name: "watch_file", kind: .boolean(\.reload.watchFile)),
-                    Field(name: "watch_interval_ms", kind: .integer(\.reload.watchIntervalMs)),
+                    Field(
+                        name: "watch_interval_ms",
+                        kind: .integer(\.reload.watchIntervalMs, 100...3_600_000, unit: "ms")
+                    ),
                 ]
             ),
             Section(
@@ -336,7 +605,10 @@ public enum ConfigLoader {
                     Field(name: "allowed_methods", kind: .stringList(\.cors.allowedMethods)),
                     Field(name: "allowed_headers", kind: .stringList(\.cors.allowedHeaders)),
                     Field(name: "exposed_headers", kind: .stringList(\.cors.exposedHeaders)),
-                    Field(name: "max_age_seconds", kind: .integer(\.cors.maxAgeSeconds)),
+                    Field(
+                        name: "max_age_seconds",
+                        kind: .integer(\.cors.maxAgeSeconds, 0...86_400, unit: "seconds")
+                    ),
                 ]
             ),
         ]
@@ -352,6 +624,75 @@ public enum ConfigLoader {
         "path", "access", "rate_limit_class", "upstream", "enable_dual_auth", "prefer_better_auth", "cors",
         "allow_impersonation",
     ]
+
+    /// `routes[].access`.
+    static var routeAccessWords: Words<GatewayConfig.Route> { Words(\.access, .not("an access level")) }
+    /// `routes[].upstream`.
+    static var routeUpstreamWords: Words<GatewayConfig.Route> { Words(\.upstream, .oneOf) }
+    /// `auth.legacy_keys[].alg`.
+    static var legacyKeyAlgorithmWords: Words<GatewayConfig.Auth.LegacyKey> { Words(\.algorithm, .oneOf) }
+
+    /// `logging.level`: every level listed, and a capitalised one (`INFO`) gets a suggestion.
+    static let logLevelWording = Wording(noun: "a log level", listsAsOneOf: true, suggestsLowercase: true)
+    /// `auth.cookie_cache_strategy`: Better Auth's third strategy, `jwe`, is explained.
+    static let cookieCacheStrategyWording = Wording(
+        noun: "read by the gateway",
+        note: "jwe caches are encrypted for the auth server alone: leave trust_cookie_cache off"
+    )
+
+    /// An integer setting of the schema: its dotted key, its range and unit, and how to read it.
+    struct IntegerField {
+        /// `section.name`.
+        let key: String
+        /// The field's name within its section.
+        let name: String
+        let range: ClosedRange<Int64>
+        /// Completes the out-of-range message (`must be 1...300000 ms, got 0`).
+        let unit: String
+        let value: (GatewayConfig) -> Int64
+    }
+
+    /// Every integer setting of ``sections``, in table order.
+    static var integerFields: [IntegerField] {
+        sections.flatMap { integerFields(of: $0) }
+    }
+
+    /// The integer settings of the section named `name`, in table order.
+    static func integerFields(of name: String) -> [IntegerField] {
+        sections.first { $0.name == name }.map { integerFields(of: $0) } ?? []
+    }
+
+    private static func integerFields(of section: Section) -> [IntegerField] {
+        section.fields.compactMap { field in
+            let key = "\(section.name).\(field.name)"
+            switch field.kind {
+            case .integer(let keyPath, let range, let unit):
+                return IntegerField(key: key, name: field.name, range: range, unit: unit) {
+                    Int64($0[keyPath: keyPath])
+                }
+            case .integer64(let keyPath, let range, let unit):
+                return IntegerField(key: key, name: field.name, range: range, unit: unit) { $0[keyPath: keyPath] }
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Every choice setting: those of ``sections`` and of the route rules and legacy keys, by
+    /// dotted key (`routes[].access`), with their words.
+    static var wordFields: [(key: String, words: [String])] {
+        let sectionWords = sections.flatMap { section in
+            section.fields.compactMap { field -> (key: String, words: [String])? in
+                guard case .words(let choice) = field.kind else { return nil }
+                return ("\(section.name).\(field.name)", choice.words)
+            }
+        }
+        return sectionWords + [
+            ("\(routesKey)[].access", routeAccessWords.words),
+            ("\(routesKey)[].upstream", routeUpstreamWords.words),
+            ("auth.legacy_keys[].alg", legacyKeyAlgorithmWords.words),
+        ]
+    }
 
     /// The top-level list of trusted proxies.
     static let trustedProxiesKey = "trusted_proxies"
@@ -388,8 +729,13 @@ public enum ConfigLoader {
             ("AUTHGATE_LISTEN", "server.listen", \.server.listen),
             ("AUTHGATE_ADMIN_LISTEN", "admin.listen", \.admin.listen),
             ("AUTHGATE_UPSTREAM_URL", "upstream.url", \.upstream.url),
-            ("AUTHGATE_LOG_LEVEL", "logging.level", \.logging.level),
         ]
+    }
+
+    /// Environment variables that override a choice setting; their words are read in any case.
+    static var wordVariables: [(name: String, key: String, words: Words<GatewayConfig>)] {
+        // Log levels are conventionally written in capitals in the environment.
+        [("AUTHGATE_LOG_LEVEL", "logging.level", Words(\.logging.level, logLevelWording))]
     }
 
     /// Environment variables that override a secret; each is also read as `NAME_FILE`.
@@ -437,8 +783,8 @@ public enum ConfigLoader {
 
     /// Every environment variable the loader reads.
     static var environmentVariables: [String] {
-        booleanVariables.map(\.name) + stringVariables.map(\.name) + integerVariables.map(\.name)
-            + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
+        booleanVariables.map(\.name) + stringVariables.map(\.name) + wordVariables.map(\.name)
+            + integerVariables.map(\.name) + secretVariables.flatMap { [$0.name, $0.name + "_FILE"] }
     }
 
     // MARK: - Walking the tree
@@ -448,6 +794,13 @@ public enum ConfigLoader {
         var issues: [ConfigIssue] = []
         /// Where a value came from when not from the file itself, by key; appended to its issues.
         var origins: [String: String] = [:]
+        /// The number validation gives each `auth.legacy_keys` entry of the config (its place among
+        /// the file's mapping entries), when entries without a usable `alg` were left out (`nil`:
+        /// none was).
+        var legacyKeyPositions: [Int]? = nil
+        /// Words of choice settings that are none of their enum's, by key, with the reason;
+        /// ``GatewayConfig/validate(refusedWords:)`` reports them where the setting is checked.
+        var refusedWords: [String: String] = [:]
         let baseDirectory: String?
 
         init(baseDirectory: String?) {
@@ -555,7 +908,7 @@ public enum ConfigLoader {
 
         mutating func read(_ kind: FieldKind, key: String, _ node: Node) {
             switch kind {
-            case .integer(let keyPath):
+            case .integer(let keyPath, _, _):
                 if let value = self.integer(node, key: key) {
                     guard let narrowed = Int(exactly: value) else {
                         self.add(key, "\(value) is out of range")
@@ -563,7 +916,7 @@ public enum ConfigLoader {
                     }
                     self.config[keyPath: keyPath] = narrowed
                 }
-            case .integer64(let keyPath):
+            case .integer64(let keyPath, _, _):
                 if let value = self.integer(node, key: key) {
                     self.config[keyPath: keyPath] = value
                 }
@@ -576,6 +929,12 @@ public enum ConfigLoader {
             case .string(let keyPath):
                 if let value = self.string(node, key: key, expected: "a string") {
                     self.config[keyPath: keyPath] = value
+                }
+            case .words(let choice):
+                if let text = self.string(node, key: key, expected: "a string") {
+                    if !choice.assign(&self.config, text) {
+                        self.refusedWords[key] = choice.reason(for: text)
+                    }
                 }
             case .optionalString(let keyPath):
                 if case .scalar(let scalar) = node, ScalarValue(scalar) == .null {
@@ -625,6 +984,9 @@ public enum ConfigLoader {
             switch node {
             case .sequence(let sequence):
                 var keys: [GatewayConfig.Auth.LegacyKey] = []
+                var positions: [Int] = []
+                // Validation has always numbered the entries that are mappings.
+                var mappings = 0
                 for (index, element) in sequence.enumerated() {
                     let elementKey = "\(key)[\(index)]"
                     guard case .mapping(let mapping) = element else {
@@ -634,8 +996,11 @@ public enum ConfigLoader {
                         )
                         continue
                     }
-                    var entry = GatewayConfig.Auth.LegacyKey(algorithm: "")
+                    mappings += 1
+                    // `.hs256` until `alg:` is read; an entry without a usable `alg` is left out.
+                    var entry = GatewayConfig.Auth.LegacyKey(algorithm: .hs256)
                     var hasAlgorithm = false
+                    var refusedAlgorithm = false
                     var secretFile: String? = nil
                     for (keyNode, value) in mapping {
                         guard let name = keyName(keyNode, path: elementKey) else { continue }
@@ -645,8 +1010,11 @@ public enum ConfigLoader {
                             entry.kid = self.string(value, key: fieldKey, expected: "a key id")
                         case "alg":
                             if let text = self.string(value, key: fieldKey, expected: "an algorithm") {
-                                entry.algorithm = text
-                                hasAlgorithm = true
+                                hasAlgorithm = ConfigLoader.legacyKeyAlgorithmWords.assign(&entry, text)
+                                refusedAlgorithm = !hasAlgorithm
+                                if refusedAlgorithm {
+                                    self.add(fieldKey, ConfigLoader.legacyKeyAlgorithmWords.reason(for: text))
+                                }
                             }
                         case "secret":
                             // `string` never quotes the value, so this is safe for secrets.
@@ -661,7 +1029,7 @@ public enum ConfigLoader {
                             self.add(fieldKey, unknownKeyReason(name, siblings: ConfigLoader.legacyKeyKeys))
                         }
                     }
-                    if !hasAlgorithm {
+                    if !hasAlgorithm && !refusedAlgorithm {
                         self.add("\(elementKey).alg", "is required (HS256, RS256, PS256, ES256 or EdDSA)")
                     }
                     if let secretFile {
@@ -679,9 +1047,16 @@ public enum ConfigLoader {
                             }
                         }
                     }
-                    keys.append(entry)
+                    if hasAlgorithm {
+                        positions.append(mappings - 1)
+                        keys.append(entry)
+                    } else if entry.kid?.isEmpty == true {
+                        // Validation will not see this entry; the one check that needs no `alg`.
+                        self.add("\(elementKey).kid", "is empty; remove it for a key that accepts any kid")
+                    }
                 }
                 self.config[keyPath: keyPath] = keys
+                self.legacyKeyPositions = positions.count == mappings ? nil : positions
             case .scalar(let scalar) where ScalarValue(scalar) == .null:
                 self.config[keyPath: keyPath] = []
             default:
@@ -767,8 +1142,9 @@ public enum ConfigLoader {
                         continue
                     }
                     var path: String? = nil
-                    var access = "authenticated"
-                    var route = GatewayConfig.Route(path: "", access: access)
+                    // A refused word keeps the default; validation reports it by the rule's index.
+                    var route = GatewayConfig.Route(path: "", access: .authenticated)
+                    var refused: [String: String] = [:]
                     for (keyNode, value) in mapping {
                         guard let name = keyName(keyNode, path: elementKey) else { continue }
                         switch name {
@@ -784,7 +1160,9 @@ public enum ConfigLoader {
                                 key: "\(elementKey).upstream",
                                 expected: "backend or auth_server"
                             ) {
-                                route.upstream = text
+                                if !ConfigLoader.routeUpstreamWords.assign(&route, text) {
+                                    refused["upstream"] = ConfigLoader.routeUpstreamWords.reason(for: text)
+                                }
                             }
                         case "enable_dual_auth":
                             route.enableDualAuth = self.optionalBoolean(value, key: "\(elementKey).enable_dual_auth")
@@ -809,7 +1187,9 @@ public enum ConfigLoader {
                             )
                         case "access":
                             if let text = self.string(value, key: "\(elementKey).access", expected: "an access level") {
-                                access = text
+                                if !ConfigLoader.routeAccessWords.assign(&route, text) {
+                                    refused["access"] = ConfigLoader.routeAccessWords.reason(for: text)
+                                }
                             }
                         default:
                             self.add(
@@ -823,7 +1203,9 @@ public enum ConfigLoader {
                         continue
                     }
                     route.path = path
-                    route.access = access
+                    for (field, reason) in refused {
+                        self.refusedWords["\(key)[\(routes.count)].\(field)"] = reason
+                    }
                     routes.append(route)
                 }
                 self.config.routes = routes
@@ -920,9 +1302,14 @@ public enum ConfigLoader {
             }
             for variable in ConfigLoader.stringVariables {
                 guard let text = value(variable.name) else { continue }
-                // Log levels are conventionally written in capitals in the environment.
-                self.config[keyPath: variable.path] =
-                    variable.name == "AUTHGATE_LOG_LEVEL" ? text.lowercased() : text
+                self.config[keyPath: variable.path] = text
+                self.origins[variable.key] = "set by \(variable.name)"
+            }
+            for variable in ConfigLoader.wordVariables {
+                guard let text = value(variable.name)?.lowercased() else { continue }
+                // The variable replaces the file's word, refused or not.
+                let accepted = variable.words.assign(&self.config, text)
+                self.refusedWords[variable.key] = accepted ? nil : variable.words.reason(for: text)
                 self.origins[variable.key] = "set by \(variable.name)"
             }
             for variable in ConfigLoader.integerVariables {

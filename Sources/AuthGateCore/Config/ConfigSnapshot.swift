@@ -94,7 +94,8 @@ public final class ConfigSnapshot: Sendable {
     ) throws(ConfigError) -> IdentityAssertionSigner? {
         guard assertion.enabled else { return nil }
         let algorithm: IdentityAssertionSigner.Algorithm
-        if assertion.algorithm == "HS256" {
+        switch assertion.algorithm {
+        case .hs256:
             guard let secret = assertion.secret else {
                 throw ConfigError(
                     file: nil,
@@ -102,7 +103,11 @@ public final class ConfigSnapshot: Sendable {
                 )
             }
             algorithm = .hs256(secret: secret.value)
-        } else if let path = assertion.privateKeyFile {
+        case .edDSA:
+            guard let path = assertion.privateKeyFile else {
+                algorithm = .edDSA(Self.processAssertionKey)
+                break
+            }
             switch ConfigLoader.readTextFile(path, limit: 64 * 1024) {
             case .success(let pem):
                 do {
@@ -119,8 +124,6 @@ public final class ConfigSnapshot: Sendable {
                     issues: [ConfigIssue(key: "assertion.private_key_file", reason: problem.reason)]
                 )
             }
-        } else {
-            algorithm = .edDSA(Self.processAssertionKey)
         }
         do {
             return try IdentityAssertionSigner(

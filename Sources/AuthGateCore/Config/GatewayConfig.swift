@@ -62,11 +62,11 @@ public struct GatewayConfig: Sendable, Equatable {
         public var backlog: Int = 1024
         /// What a `%2F` or `%5C` in the path means: `decode` (it is a `/`, and the decoded path is
         /// matched and forwarded) or `reject` (400).
-        public var escapedSlashes: String = "decode"
+        public var escapedSlashes: EscapedSlashHandling = .decode
         /// What a `;` in the path (raw, or `%3B`) means: `reject` (400) or `allow` (forwarded;
         /// routes match the path with every segment's `;parameters` removed, the way Tomcat and
         /// Spring read it).
-        public var pathParameters: String = "reject"
+        public var pathParameters: PathParameterHandling = .reject
         /// The whole request head must arrive within this: from the accept for a connection's
         /// first request, from its first byte for later ones (408, then close).
         public var requestHeaderTimeoutMs: Int = 10_000
@@ -127,9 +127,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// `logging:` — structured logs.
     public struct Logging: Sendable, Equatable {
         /// `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`.
-        public var level: String = "info"
+        public var level: LogLevel = .info
         /// `json` or `text`.
-        public var format: String = "json"
+        public var format: LogFormat = .json
         /// Log one line per proxied request.
         public var accessLog: Bool = false
         public init() {}
@@ -195,14 +195,14 @@ public struct GatewayConfig: Sendable, Equatable {
         /// lookup; revocation then waits for the cache's `maxAge`.
         public var trustCookieCache: Bool = false
         /// `auth.cookie_cache_strategy`: `compact` or `jwt` (`session.cookieCache.strategy`).
-        public var cookieCacheStrategy: String = "compact"
+        public var cookieCacheStrategy: SessionCookieCache.Strategy = .compact
         /// `auth.cookie_cache_version`: `session.cookieCache.version` of the auth server.
         public var cookieCacheVersion: String = "1"
         /// `DATABASE_URL`: PostgreSQL for sessions and the audit log.
         public var databaseURL: Secret? = nil
         /// How Better Auth sessions are resolved: `http` (the auth server's get-session) or
         /// `postgres` (the session table, through `database_url`).
-        public var sessionResolver: String = "http"
+        public var sessionResolver: SessionResolverKind = .http
         /// Better Auth's `advanced.cookiePrefix`; the cookie is `<prefix>.session_token`.
         public var cookiePrefix: String = "better-auth"
         /// Also accept the `__Secure-<prefix>.session_token` cookie.
@@ -243,13 +243,18 @@ public struct GatewayConfig: Sendable, Equatable {
             /// The `kid` tokens must name; `nil` accepts any `kid` and none.
             public var kid: String?
             /// `HS256`, `RS256`, `PS256`, `ES256` or `EdDSA`.
-            public var algorithm: String
+            public var algorithm: JWTAlgorithm
             /// The HS256 secret (inline or from `secret_file`).
             public var secret: Secret?
             /// A PEM public key, read when the config is compiled.
             public var publicKeyFile: String?
 
-            public init(kid: String? = nil, algorithm: String, secret: Secret? = nil, publicKeyFile: String? = nil) {
+            public init(
+                kid: String? = nil,
+                algorithm: JWTAlgorithm,
+                secret: Secret? = nil,
+                publicKeyFile: String? = nil
+            ) {
                 self.kid = kid
                 self.algorithm = algorithm
                 self.secret = secret
@@ -296,12 +301,12 @@ public struct GatewayConfig: Sendable, Equatable {
         /// against the normalised path.
         public var path: String
         /// `public`, `authenticated` or `better_auth_only`.
-        public var access: String
+        public var access: RouteAccess
         /// A rate-limit class: `login`, `introspect` or a name from `rate_limit_classes`.
         public var rateLimitClass: String? = nil
         /// Where the route is forwarded: `backend` (`upstream.url`) or `auth_server`
         /// (`auth.auth_server_url`).
-        public var upstream: String = "backend"
+        public var upstream: RouteUpstream = .backend
         /// Overrides `auth.enable_dual_auth` for this route.
         public var enableDualAuth: Bool? = nil
         /// Overrides `auth.prefer_better_auth` for this route.
@@ -312,7 +317,7 @@ public struct GatewayConfig: Sendable, Equatable {
         /// `false`: a Better Auth session an admin opened as another user (`impersonatedBy`,
         /// admin plugin) is refused on this route with 403 `impersonation_not_allowed`.
         public var allowImpersonation: Bool = true
-        public init(path: String, access: String) {
+        public init(path: String, access: RouteAccess) {
             self.path = path
             self.access = access
         }
@@ -330,7 +335,7 @@ public struct GatewayConfig: Sendable, Equatable {
         public var showMigrationBanner: Bool = false
         /// What a legacy token of a user whose `migration_status` is `migrated` gets: `off` (not
         /// looked up), `refuse` (401 `user_migrated`) or `record` (passes, counted and logged).
-        public var migrationPolicy: String = "off"
+        public var migrationPolicy: MigrationPolicy = .off
         /// The legacy user table holding `migration_status`.
         public var usersTable: String = "users"
         /// Its key column, matched against the legacy token's `sub`.
@@ -393,7 +398,7 @@ public struct GatewayConfig: Sendable, Equatable {
         /// Where per-account failure counts live: `memory` (each instance counts alone) or
         /// `postgres` (one count per account over every instance sharing `auth.database_url`;
         /// per-IP counts stay in memory). Read at start.
-        public var store: String = "memory"
+        public var store: LockoutStoreKind = .memory
         /// The longest a lockout query may take (`store: postgres`) before the login goes on
         /// with this instance's in-memory count.
         public var storeTimeoutMs: Int = 500
@@ -418,7 +423,7 @@ public struct GatewayConfig: Sendable, Equatable {
         public var enabled: Bool = false
         /// `EdDSA` (Ed25519, public keys on the admin listener's `/.well-known/jwks.json`) or
         /// `HS256` (with `secret`).
-        public var algorithm: String = "EdDSA"
+        public var algorithm: IdentityAssertionAlgorithm = .edDSA
         /// PKCS#8 PEM Ed25519 private key; without it a key is generated at start.
         public var privateKeyFile: String? = nil
         /// `AUTHGATE_ASSERTION_SECRET`: the HS256 key.
@@ -503,6 +508,64 @@ public struct GatewayConfig: Sendable, Equatable {
         public var watchIntervalMs: Int = 1_000
         public init() {}
     }
+}
+
+/// A setting whose value is one of a few words (`escaped_slashes: decode`): an enum whose raw
+/// values are exactly the words `gateway.conf` accepts, in the order error messages list them.
+///
+/// The loader reads such a setting straight into its enum and reports any other word, so the
+/// typed ``GatewayConfig`` never holds a value the gateway cannot act on.
+public protocol ConfigWord: RawRepresentable, CaseIterable, Sendable, Hashable where RawValue == String {}
+
+extension EscapedSlashHandling: ConfigWord {}
+extension PathParameterHandling: ConfigWord {}
+extension MigrationPolicy: ConfigWord {}
+extension RouteAccess: ConfigWord {}
+extension RouteUpstream: ConfigWord {}
+extension JWTAlgorithm: ConfigWord {}
+extension SessionCookieCache.Strategy: ConfigWord {}
+
+/// `logging.level`: swift-log's `Logger.Level` raw values, least severe first.
+public enum LogLevel: String, ConfigWord {
+    case trace
+    case debug
+    case info
+    case notice
+    case warning
+    case error
+    case critical
+}
+
+/// `logging.format`: how log lines are written.
+public enum LogFormat: String, ConfigWord {
+    /// One JSON object per line.
+    case json
+    /// swift-log's plain `StreamLogHandler` text.
+    case text
+}
+
+/// `auth.session_resolver`: where Better Auth sessions are looked up.
+public enum SessionResolverKind: String, ConfigWord {
+    /// The auth server's get-session endpoint.
+    case http
+    /// The session table, through `auth.database_url`.
+    case postgres
+}
+
+/// `lockout.store`: where per-account failure counts live.
+public enum LockoutStoreKind: String, ConfigWord {
+    /// Each instance counts alone.
+    case memory
+    /// One count per account over every instance sharing `auth.database_url`.
+    case postgres
+}
+
+/// `assertion.algorithm`: how the `X-Auth-Assertion` JWT is signed.
+public enum IdentityAssertionAlgorithm: String, ConfigWord {
+    /// Ed25519; the public keys are on the admin listener's `/.well-known/jwks.json`.
+    case edDSA = "EdDSA"
+    /// HMAC-SHA256 with `assertion.secret`.
+    case hs256 = "HS256"
 }
 
 /// A secret that never prints itself: not through `description`, `debugDescription`, nor

@@ -86,9 +86,9 @@ public struct Readiness: Sendable, Hashable {
         public init(config: GatewayConfig) {
             let acceptsBetterAuth =
                 config.auth.enableDualAuth || config.auth.preferBetterAuth
-                || config.routes.contains { $0.access == "better_auth_only" }
+                || config.routes.contains { $0.access == .betterAuthOnly }
             let sessions = acceptsBetterAuth && config.auth.betterAuthSecret != nil
-            let postgresResolver = config.auth.sessionResolver == "postgres"
+            let postgresResolver = config.auth.sessionResolver == .postgres
             var checks = [Item(.backend, required: true)]
             if acceptsBetterAuth {
                 checks.append(Item(.authServer, required: sessions && !postgresResolver))

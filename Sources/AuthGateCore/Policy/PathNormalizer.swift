@@ -3,7 +3,7 @@
 /// Backends disagree on these: some decode them before routing, some route on the raw path.
 /// Either way the gateway must route on the same path the backend will see, so it either decodes
 /// them into real separators (and forwards that) or refuses the request.
-public enum EscapedSlashHandling: String, Sendable, Hashable {
+public enum EscapedSlashHandling: String, Sendable, Hashable, CaseIterable {
     /// `%2F` and `%5C` become `/` before the dot segments are resolved.
     case decode
     /// `%2F` and `%5C` make the request fail with ``PathNormalizationError/encodedSlash``.
@@ -15,7 +15,7 @@ public enum EscapedSlashHandling: String, Sendable, Hashable {
 /// Servlet containers (Tomcat, Jetty) and Spring strip `;parameters` from every segment before
 /// routing, so `/api/public/..;/admin` is `/api/public/../admin`, that is `/api/admin`, to them,
 /// while a gateway that sees one segment `..;` would route it as public.
-public enum PathParameterHandling: String, Sendable, Hashable {
+public enum PathParameterHandling: String, Sendable, Hashable, CaseIterable {
     /// A `;` or `%3B` in the path makes the request fail with
     /// ``PathNormalizationError/pathParameter`` (the default).
     case reject

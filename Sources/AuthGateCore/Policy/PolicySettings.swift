@@ -1,5 +1,5 @@
 /// What a legacy token of an already migrated user gets (`rollout.migration_policy`).
-public enum MigrationPolicy: String, Sendable, Hashable {
+public enum MigrationPolicy: String, Sendable, Hashable, CaseIterable {
     /// `migration_status` is not looked up.
     case off
     /// 401 `user_migrated`: the user must sign in with Better Auth.
@@ -76,9 +76,8 @@ public final class PolicySettings: Sendable {
             )
         }
         self.classLimits = classes
-        let escapedSlashes = EscapedSlashHandling(rawValue: config.server.escapedSlashes) ?? .decode
-        self.escapedSlashes = escapedSlashes
-        self.pathParameters = PathParameterHandling(rawValue: config.server.pathParameters) ?? .reject
+        self.escapedSlashes = config.server.escapedSlashes
+        self.pathParameters = config.server.pathParameters
         self.loginPaths = limits.loginPaths.map { path in
             (try? PathNormalizer.normalize(target: path, escapedSlashes: .decode).get()) ?? path
         }
@@ -90,7 +89,7 @@ public final class PolicySettings: Sendable {
         self.strippedHeaders = StrippedForwardingHeaders(extraNames: config.forwarding.stripHeaders)
         self.tokenSubprotocol = config.websocket.tokenSubprotocol.isEmpty ? nil : config.websocket.tokenSubprotocol
         self.tokenQueryParameter = config.websocket.tokenQueryParameter
-        self.migrationPolicy = MigrationPolicy(rawValue: config.rollout.migrationPolicy) ?? .off
+        self.migrationPolicy = config.rollout.migrationPolicy
         self.rolloutPercent = config.rollout.betterAuthRolloutPercent
         self.enableOAuth = config.rollout.enableOAuth
         self.showMigrationBanner = config.rollout.showMigrationBanner

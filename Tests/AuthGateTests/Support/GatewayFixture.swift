@@ -25,9 +25,9 @@ struct GatewayFixture {
         config.server.listen = "127.0.0.1:0"
         config.admin.listen = "127.0.0.1:0"
         config.upstream.url = "http://127.0.0.1:\(backend.port)"
-        config.logging.level = "critical"
+        config.logging.level = .critical
         // The data-path suites exercise proxying; authentication has its own suites.
-        config.routes = [GatewayConfig.Route(path: "/", access: "public")]
+        config.routes = [GatewayConfig.Route(path: "/", access: .public)]
         configure(&config)
         var logger = Logger(label: "authgate-test")
         logger.logLevel = .critical
