@@ -149,20 +149,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.responder = LocalEndpointResponder(introspection: runtime.introspection)
         self.pools = pools
         self.snapshot = snapshot
-        self.limits = Self.limits(snapshot)
+        self.limits = snapshot.exchange.requestLimits
         self.pool = pools.pool(for: snapshot)
         self.exchangePool = self.pool
         self.forwarding = ForwardingContext(peerIP: "", peerIsTrusted: false)
-    }
-
-    private static func limits(_ snapshot: ConfigSnapshot) -> RequestLimits {
-        let limits = snapshot.config.limits
-        return RequestLimits(
-            maxHeaderBytes: limits.maxHeaderBytes,
-            maxHeaderCount: limits.maxHeaderCount,
-            maxURIBytes: limits.maxURIBytes,
-            maxBodyBytes: limits.maxBodyBytes
-        )
     }
 
     // MARK: - Channel events
@@ -376,7 +366,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Timers
 
     private var clientIdleTimeout: TimeAmount {
-        .milliseconds(Int64(self.snapshot.config.server.clientIdleTimeoutMs))
+        self.snapshot.exchange.clientIdleTimeout
     }
 
     /// The idle check: closes the connection when no exchange has been in progress for the
@@ -402,7 +392,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Arms the upstream response timeout of the exchange just sent. The scheduled check is
     /// only replaced when it would run after this deadline.
     private func armResponseTimeout(sentAt: NIODeadline, context: ChannelHandlerContext) {
-        let deadline = sentAt + .milliseconds(Int64(self.snapshot.config.upstream.responseTimeoutMs))
+        let deadline = sentAt + self.snapshot.exchange.responseTimeout
         self.responseDeadline = deadline
         if let timer = self.responseTimer {
             guard self.responseTimerFiresAt > deadline else { return }
@@ -427,11 +417,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var requestHeaderTimeout: TimeAmount {
-        .milliseconds(Int64(self.snapshot.config.server.requestHeaderTimeoutMs))
+        self.snapshot.exchange.requestHeaderTimeout
     }
 
     private var requestBodyTimeout: TimeAmount {
-        .milliseconds(Int64(self.snapshot.config.server.requestBodyTimeoutMs))
+        self.snapshot.exchange.requestBodyTimeout
     }
 
     /// Makes sure the read check runs no later than the current header or body deadline. The
@@ -504,7 +494,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard generation != self.snapshot.generation else { return }
         let snapshot = self.runtime.configStore.current
         self.snapshot = snapshot
-        self.limits = Self.limits(snapshot)
+        self.limits = snapshot.exchange.requestLimits
         self.pool = self.pools.pool(for: snapshot)
         if let peer = self.context?.channel.remoteAddress {
             self.forwarding.peerIsTrusted = snapshot.trustedProxies.contains(peer)
@@ -517,7 +507,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.requestMethod = head.method
         self.requestVersion = head.version
         self.requestStartedAt = .now()
-        let accessLog = self.snapshot.config.logging.accessLog
+        let accessLog = self.snapshot.exchange.accessLog
         if accessLog {
             self.requestURI = head.uri
         }
@@ -973,7 +963,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 bearer: Substring(token),
                 sessionCookie: nil,
                 auth: self.snapshot.auth,
-                legacyRefreshPath: self.snapshot.config.auth.legacyRefreshPath,
+                legacyRefreshPath: self.snapshot.exchange.legacyRefreshPath,
                 cache: self.runtime.introspection.cache,
                 epochSeconds: IntrospectionCore.nowSeconds
             ) ?? .reject(.malformed)
@@ -1295,7 +1285,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// so no credential can leak into it.
     private func logAccess(status: UInt, error: String? = nil) {
         // The line's metadata is built eagerly: skip it when the level would drop the line.
-        guard self.snapshot.config.logging.accessLog, self.runtime.logger.logLevel <= .info else { return }
+        guard self.snapshot.exchange.accessLog, self.runtime.logger.logLevel <= .info else { return }
         let elapsed = NIODeadline.now() - self.requestStartedAt
         var metadata: Logger.Metadata = [
             "request_id": "\(self.requestID)",

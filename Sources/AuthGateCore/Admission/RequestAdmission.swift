@@ -83,8 +83,8 @@ public enum RequestAdmission {
             keepAlive: forwarded.clientKeepAlive,
             isUpgrade: forwarded.isUpgrade,
             maxBodyBytes: limits.maxBodyBytes,
-            retryIdempotent: snapshot.config.upstream.retryIdempotent,
-            requestBufferBytes: Int64(snapshot.config.upstream.requestBufferBytes)
+            retryIdempotent: snapshot.exchange.retryIdempotent,
+            requestBufferBytes: snapshot.exchange.requestBufferBytes
         )
         admission.info = info
 
@@ -148,7 +148,7 @@ public enum RequestAdmission {
                 &head,
                 framing: framing,
                 auth: snapshot.auth,
-                legacyRefreshPath: snapshot.config.auth.legacyRefreshPath,
+                legacyRefreshPath: snapshot.exchange.legacyRefreshPath,
                 cache: state.cache,
                 epochSeconds: clock.epochSeconds
             )

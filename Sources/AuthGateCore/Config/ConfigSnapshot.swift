@@ -34,6 +34,8 @@ public final class ConfigSnapshot: Sendable {
     public let sessionSchema: SessionSchema
     /// The CORS protocol for browser apps on other origins (`cors:`); `nil` when it is off.
     public let cors: CORSPolicy?
+    /// What each client exchange reads, compiled.
+    public let exchange: ExchangeSettings
 
     /// Validates `config` and compiles it.
     ///
@@ -83,6 +85,7 @@ public final class ConfigSnapshot: Sendable {
         self.sessionSchema = schema
         self.assertionSigner = try Self.makeAssertionSigner(config.assertion)
         self.cors = CORSPolicy(config: config.cors)
+        self.exchange = ExchangeSettings(config: config)
     }
 
     /// The Ed25519 key used when `assertion.private_key_file` is not set: generated once per
