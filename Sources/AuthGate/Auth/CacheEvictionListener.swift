@@ -2,6 +2,7 @@ import AuthGateCore
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// Cross-instance cache eviction through PostgreSQL `LISTEN/NOTIFY` on the channel
 /// `authgate_cache_evict`, the database the deployment already runs.
@@ -23,13 +24,22 @@ import PostgresNIO
 /// dropped by the cache's invalidation epoch. The first `LISTEN`, on the first attempt at
 /// start, purges nothing: nothing was listening before it, but nothing was cached long before
 /// it either.
-final class CacheEvictionListener: Sendable {
+///
+/// `LISTEN` holds its connection for as long as it listens, so it has one of its own rather
+/// than one of the gateway's `PostgresClient`. It runs as a service of the gateway's group
+/// and stops (closing the connection) when the graceful shutdown reaches it.
+struct CacheEvictionListener: Service, CustomStringConvertible {
     static let channel = "authgate_cache_evict"
     /// The longest wait between two connection attempts: the bound on how long a sign-out can
     /// go unseen once PostgreSQL is back.
     static let maximumRetryDelay: Duration = .seconds(2)
 
-    private let task: Task<Void, Never>
+    let url: DatabaseURL
+    let cache: IdentityCache
+    let metrics: GatewayMetrics
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let onEviction: @Sendable (String) -> Void
 
     init(
         url: DatabaseURL,
@@ -39,7 +49,29 @@ final class CacheEvictionListener: Sendable {
         eventLoop: any EventLoop,
         onEviction: @escaping @Sendable (String) -> Void = { _ in }
     ) {
-        self.task = Task {
+        self.url = url
+        self.cache = cache
+        self.metrics = metrics
+        self.logger = logger
+        self.eventLoop = eventLoop
+        self.onEviction = onEviction
+    }
+
+    /// `CacheEvictionListener`: never the database URL it holds.
+    var description: String { "CacheEvictionListener" }
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await self.listen() }
+    }
+
+    private func listen() async {
+        let url = self.url
+        let cache = self.cache
+        let metrics = self.metrics
+        let logger = self.logger
+        let eventLoop = self.eventLoop
+        let onEviction = self.onEviction
+        do {
             var delay: Duration = .milliseconds(200)
             var connectionID = 0
             // Whether notifications may have been missed: after a lost connection or a failed
@@ -108,9 +140,5 @@ final class CacheEvictionListener: Sendable {
         if payload.hasPrefix("session:") { return cache.evictSession(String(payload.dropFirst(8))) }
         if payload.hasPrefix("user:") { return cache.evictUser(String(payload.dropFirst(5))) }
         return 0
-    }
-
-    func stop() {
-        self.task.cancel()
     }
 }
