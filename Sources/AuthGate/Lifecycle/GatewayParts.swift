@@ -18,9 +18,9 @@ import UnixSignals
 ///    timeout, then closes what is left.
 /// 3. ``adminListener``: `/ready` and `/metrics` answer during the drain; closed after it.
 /// 4. ``housekeeping``: tunnel revalidation, session counts and limiter sweeps.
-/// 5. ``cacheEvictionListener``: `LISTEN` on its own connection.
-/// 6. ``auditWriter``: every exchange is over, so nothing is recorded any more; it writes (or
+/// 5. ``auditWriter``: every exchange is over, so nothing is recorded any more; it writes (or
 ///    spills) what is queued, within the drain timeout.
+/// 6. ``cacheEvictionListener``: `LISTEN` on its own connection.
 /// 7. ``postgres``: the one `PostgresClient` of the session resolver, the ban and API-key
 ///    lookups, the lockout store, the migration statuses and the audit writer; closed when none
 ///    of them can query any more.
@@ -29,8 +29,8 @@ import UnixSignals
 enum GatewayPart: String, CaseIterable, Sendable {
     case resources
     case postgres
-    case auditWriter
     case cacheEvictionListener
+    case auditWriter
     case housekeeping
     case adminListener
     case proxyListener
@@ -41,8 +41,8 @@ enum GatewayPart: String, CaseIterable, Sendable {
     static let startOrder: [GatewayPart] = [
         .resources,
         .postgres,
-        .auditWriter,
         .cacheEvictionListener,
+        .auditWriter,
         .housekeeping,
         .adminListener,
         .proxyListener,
