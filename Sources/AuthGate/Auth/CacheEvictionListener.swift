@@ -71,65 +71,63 @@ struct CacheEvictionListener: Service, CustomStringConvertible {
         let logger = self.logger
         let eventLoop = self.eventLoop
         let onEviction = self.onEviction
-        do {
-            var delay: Duration = .milliseconds(200)
-            var connectionID = 0
-            // Whether notifications may have been missed: after a lost connection or a failed
-            // attempt.
-            var missedSome = false
-            while !Task.isCancelled {
-                connectionID += 1
+        var delay: Duration = .milliseconds(200)
+        var connectionID = 0
+        // Whether notifications may have been missed: after a lost connection or a failed
+        // attempt.
+        var missedSome = false
+        while !Task.isCancelled {
+            connectionID += 1
+            do {
+                let configuration = url.connectionConfiguration()
+                let connection = try await PostgresConnection.connect(
+                    on: eventLoop,
+                    configuration: configuration,
+                    id: connectionID,
+                    logger: logger
+                ).get()
+                delay = .milliseconds(200)
+                // Whatever ends the listening (the server went away, cancellation), the
+                // connection is closed before it is released: postgres-nio requires it.
                 do {
-                    let configuration = url.connectionConfiguration()
-                    let connection = try await PostgresConnection.connect(
-                        on: eventLoop,
-                        configuration: configuration,
-                        id: connectionID,
-                        logger: logger
-                    ).get()
-                    delay = .milliseconds(200)
-                    // Whatever ends the listening (the server went away, cancellation), the
-                    // connection is closed before it is released: postgres-nio requires it.
-                    do {
-                        try await withTaskCancellationHandler {
-                            try await connection.listen(on: Self.channel) { notifications in
-                                // LISTEN has succeeded: from here on nothing is missed.
-                                var metadata: Logger.Metadata = ["channel": "\(Self.channel)"]
-                                if missedSome {
-                                    let purged = Self.apply("all", to: cache)
-                                    onEviction("all")
-                                    metadata["purged"] = "\(purged)"
-                                    missedSome = false
-                                }
-                                logger.info("listening for cache evictions", metadata: metadata)
-                                for try await notification in notifications {
-                                    let evicted = Self.apply(notification.payload, to: cache)
-                                    onEviction(notification.payload)
-                                    metrics.cacheNotifications.increment()
-                                    logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
-                                }
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: Self.channel) { notifications in
+                            // LISTEN has succeeded: from here on nothing is missed.
+                            var metadata: Logger.Metadata = ["channel": "\(Self.channel)"]
+                            if missedSome {
+                                let purged = Self.apply("all", to: cache)
+                                onEviction("all")
+                                metadata["purged"] = "\(purged)"
+                                missedSome = false
                             }
-                        } onCancel: {
-                            connection.close().whenComplete { _ in }
+                            logger.info("listening for cache evictions", metadata: metadata)
+                            for try await notification in notifications {
+                                let evicted = Self.apply(notification.payload, to: cache)
+                                onEviction(notification.payload)
+                                metrics.cacheNotifications.increment()
+                                logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
+                            }
                         }
-                    } catch {
-                        try? await connection.close().get()
-                        throw error
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
                     }
-                    try? await connection.close().get()
                 } catch {
-                    if Task.isCancelled { break }
-                    logger.warning(
-                        "cache eviction listener disconnected; retrying, and purging the identity cache once listening again",
-                        metadata: ["error": "\(String(reflecting: error).prefix(200))"]
-                    )
+                    try? await connection.close().get()
+                    throw error
                 }
-                // However the listening ended, notifications sent from now until the next
-                // LISTEN are lost.
-                missedSome = true
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, Self.maximumRetryDelay)
+                try? await connection.close().get()
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning(
+                    "cache eviction listener disconnected; retrying, and purging the identity cache once listening again",
+                    metadata: ["error": "\(String(reflecting: error).prefix(200))"]
+                )
             }
+            // However the listening ended, notifications sent from now until the next
+            // LISTEN are lost.
+            missedSome = true
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, Self.maximumRetryDelay)
         }
     }
 

@@ -90,9 +90,11 @@ enum PrometheusExposition {
 ///
 /// Kept rather than swift-prometheus's `ValueHistogram`/`DurationHistogram`, whose `record`
 /// takes a lock per observation: both histograms here are recorded on the data path, from
-/// every event loop at once (`authgate_upstream_latency_seconds` once per proxied exchange), and
-/// a contended lock there costs more than the three relaxed atomic adds. Its lines are
-/// appended to the registry's text by ``GatewayMetrics/render()``.
+/// every event loop at once (`authgate_upstream_latency_seconds` once per proxied exchange),
+/// and one lock shared by all of them would serialise the loops there, where this costs three
+/// relaxed atomic adds. (No benchmark has compared the two here yet; replace it with
+/// `ValueHistogram` if one shows the lock does not matter.) Its lines are appended to the
+/// registry's text by ``GatewayMetrics/render()``.
 public final class Histogram: Sendable {
     /// Upper bounds in seconds.
     public let bounds: [Double]
