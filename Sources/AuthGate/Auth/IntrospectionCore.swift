@@ -2,14 +2,6 @@ import AuthGateCore
 import Logging
 import NIOCore
 
-/// The introspection core's answer for one request.
-enum AuthVerdict: Sendable {
-    case accepted(Identity)
-    case rejected(RejectionReason)
-    /// No resolver could answer and no usable cache entry exists: 503, never 401.
-    case unavailable(String)
-}
-
 /// Either the verdict at once (a cache hit, a local JWT check: no future, no Task) or later.
 enum AuthOutcome {
     case immediate(AuthVerdict)

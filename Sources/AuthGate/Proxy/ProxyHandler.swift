@@ -18,6 +18,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let runtime: GatewayRuntime
+    private let responder: LocalEndpointResponder
     private let pools: UpstreamPools
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
@@ -108,7 +109,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var countLoginFailure = false
     /// The `route_class` of the exchange's metrics.
     private var routeClass: RouteClass = .unrouted
-    /// The system the exchange's first credential was offered to (metrics' `auth_method`).
     /// The normalised target and the user agent, for audit events.
     private var auditTarget = ""
     private var userAgent: String?
@@ -130,6 +130,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
+        self.responder = LocalEndpointResponder(introspection: runtime.introspection)
         self.pools = pools
         self.snapshot = snapshot
         self.limits = Self.limits(snapshot)
@@ -225,8 +226,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         self.pendingRefresh = nil
                         self.localKeepAlive = false
                         self.writeLocal(
-                            .payloadTooLarge,
-                            json: ErrorBody.render(.payloadTooLarge, requestID: self.requestID),
+                            .error(.payloadTooLarge, requestID: self.requestID),
                             keepAlive: false,
                             context: context
                         )
@@ -546,7 +546,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.evictOnSuccess = admission.evictOnSuccess
         self.countLoginFailure = admission.countsLoginFailure
         if let event = admission.audit {
-            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
+            self.audit(event, identity: nil)
         }
 
         switch admission.decision {
@@ -732,18 +732,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         handler?.resumeReading()
     }
 
-    /// A bearer JWT that the legacy keys verify, on a route whose phase refuses legacy tokens:
-    /// the honest answer is `auth_method_not_allowed`, not the Better Auth verifier's
-    /// `unknown_key`. Runs only on a rejection.
-    private func isValidLegacyTokenRefusedByPhase() -> Bool {
-        guard !self.plan.legacyAccepted, let bearer = self.plan.bearer, TokenShape(classifying: bearer) == .jwt,
-            let verifier = self.snapshot.auth.legacyVerifier
-        else { return false }
-        if case .success = verifier.verify(bearer, now: IntrospectionCore.nowSeconds()) { return true }
-        return false
+    /// Hands an authentication event to the audit trail; builds nothing when it is off.
+    private func audit(_ event: AdmissionAudit, identity: Identity?) {
+        self.audit(event.kind, method: event.method, success: event.success, identity: identity, reason: event.reason)
     }
 
-    /// Hands an authentication event to the audit trail; builds nothing when it is off.
+    /// The clocks of a check made now.
+    private static func clock() -> AdmissionClock {
+        AdmissionClock(
+            uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds,
+            epochSeconds: IntrospectionCore.nowSeconds
+        )
+    }
+
     private func audit(
         _ kind: AuditEvent.Kind,
         method: AuthMethod?,
@@ -780,10 +781,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    static func path(of target: String) -> Substring {
-        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
-    }
-
     private func authenticate(context: ChannelHandlerContext) {
         // A login's verdict comes once its body is read (finishLoginCheck).
         if self.loginCheck != nil { return }
@@ -794,11 +791,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.acceptedAttempts = attempts
         }
         guard !attempts.isEmpty else {
-            // A credential that no accepted system can even parse is malformed, not missing.
-            let reason: RejectionReason =
-                self.plan.refusedByPolicy
-                ? .methodNotAllowed : self.plan.hadCredentials ? .malformed : .missingCredential
-            self.authenticationFinished(.rejected(reason), context: context)
+            self.authenticationFinished(.rejected(CallerAdmission.emptyPlanReason(self.plan)), context: context)
             return
         }
         switch self.runtime.introspection.authenticate(
@@ -822,21 +815,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func authenticationFinished(_ verdict: AuthVerdict, context: ChannelHandlerContext) {
-        let metrics = self.runtime.metrics
-        switch verdict {
-        case .accepted(let identity):
-            // An attempt is counted with its verdict, under the same method as its success or
-            // failure, so that every ratio of these counters stays within 0–1.
-            metrics.recordAttempt(method: identity.method)
-            metrics.recordSuccess(method: identity.method)
-            self.audit(.success, method: identity.method, success: true, identity: identity, reason: nil)
-            let migrationPolicy = self.snapshot.policy.migrationPolicy
-            guard identity.method == .legacy, migrationPolicy != .off else {
-                self.admit(identity, context: context)
-                return
-            }
+        let outcome = CallerAdmission.verdict(verdict, plan: self.plan, snapshot: self.snapshot, clock: Self.clock())
+        self.runtime.metrics.record(outcome)
+        self.audit(outcome.audit, identity: outcome.identity)
+        if outcome.countsTowardsLockout { self.countFailure() }
+        switch outcome.next {
+        case .admit(let identity):
+            self.admit(identity, context: context)
+        case .checkMigration(let identity, let policy):
             if let status = self.runtime.migrationStatus.cached(userID: identity.userID) {
-                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+                self.admit(identity, migrationStatus: status, policy: policy, context: context)
                 return
             }
             self.runtime.migrationStatus.lookup(
@@ -845,41 +833,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 eventLoop: context.eventLoop
             ).hop(to: context.eventLoop).assumeIsolated().whenSuccess { [weak self] status in
                 guard let self, let context = self.context, self.machine.isAuthenticating else { return }
-                self.admit(identity, migrationStatus: status, policy: migrationPolicy, context: context)
+                self.admit(identity, migrationStatus: status, policy: policy, context: context)
             }
-        case .rejected(var reason):
-            if reason != .methodNotAllowed && self.isValidLegacyTokenRefusedByPhase() {
-                reason = .methodNotAllowed
-            }
-            metrics.recordAttempt(method: self.plan.attemptMethod)
-            metrics.recordFailure(method: self.plan.attemptMethod, reason: reason)
-            self.audit(
-                .failure,
-                method: self.plan.attemptMethod,
-                success: false,
-                identity: nil,
-                reason: reason.rawValue
-            )
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            if self.plan.hadCredentials && self.snapshot.policy.lockoutEnabled && reason.countsTowardsLockout {
-                self.countFailure()
-            }
-            self.perform(self.machine.authenticationFailed(.unauthorized(reason)), context: context)
-        case .unavailable:
-            metrics.authUnavailable.increment()
-            metrics.recordAttempt(method: self.plan.attemptMethod)
-            metrics.recordFailure(method: self.plan.attemptMethod, reason: nil)
-            self.audit(
-                .failure,
-                method: self.plan.attemptMethod,
-                success: false,
-                identity: nil,
-                reason: "auth_unavailable"
-            )
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            self.perform(self.machine.authenticationFailed(.authUnavailable), context: context)
+        case .refuse(let error):
+            self.refuseCaller(error, context: context)
         }
     }
 
@@ -890,125 +847,51 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         policy: MigrationPolicy,
         context: ChannelHandlerContext
     ) {
-        if migrationStatus == .migrated {
-            switch policy {
-            case .refuse:
-                self.runtime.metrics.migratedLegacyRefused.increment()
-                self.audit(
-                    .failure,
-                    method: .legacy,
-                    success: false,
-                    identity: identity,
-                    reason: RejectionReason.userMigrated.rawValue
-                )
-                self.pendingHead = nil
-                self.evictOnSuccess = []
-                self.perform(self.machine.authenticationFailed(.unauthorized(.userMigrated)), context: context)
-                return
-            case .record:
-                self.runtime.metrics.migratedLegacyRecorded.increment()
-                self.runtime.logger.notice(
-                    "legacy token of a migrated user",
-                    metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
-                )
-            case .off:
-                break
-            }
+        switch CallerAdmission.migration(identity, isMigrated: migrationStatus == .migrated, policy: policy) {
+        case .admit:
+            self.admit(identity, context: context)
+        case .admitAndRecord:
+            self.runtime.metrics.count(.migratedLegacyRecorded)
+            self.runtime.logger.notice(
+                "legacy token of a migrated user",
+                metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
+            )
+            self.admit(identity, context: context)
+        case .refuse(let error, let audit):
+            self.runtime.metrics.count(.migratedLegacyRefused)
+            self.audit(audit, identity: identity)
+            self.refuseCaller(error, context: context)
         }
-        self.admit(identity, context: context)
     }
 
-    /// The caller is known: per-user limits, then the identity headers, and the request goes on.
+    /// The caller is known: its own checks, then the request goes on with its identity headers.
     private func admit(_ identity: Identity, context: ChannelHandlerContext) {
-        if identity.impersonatedBy != nil && !self.route.allowImpersonation {
-            self.pendingHead = nil
-            self.evictOnSuccess = []
-            self.perform(self.machine.authenticationFailed(.impersonationNotAllowed), context: context)
-            return
-        }
-        let policy = self.snapshot.policy
-        if policy.rateLimitsEnabled {
-            let now = NIODeadline.now().uptimeNanoseconds
-            var refusal = RateLimitHeaders.error(
-                for: self.runtime.rateLimiter.check(
-                    RateLimitKey(namespace: "user", value: identity.userID),
-                    limit: policy.userLimit,
-                    now: now
-                )
-            )
-            if refusal != nil {
-                self.runtime.metrics.rateLimitedUser.increment()
-            } else if let name = self.route.rateLimitClass {
-                refusal = RequestAdmission.classLimitError(
-                    name,
-                    clientIP: self.clientIP,
-                    userID: identity.userID,
-                    policy: policy,
-                    limiter: self.runtime.rateLimiter,
-                    now: now
-                )
-                if refusal != nil { self.runtime.metrics.rateLimitedClass.increment() }
-            }
-            if let refusal {
-                self.pendingHead = nil
-                self.evictOnSuccess = []
-                self.perform(self.machine.authenticationFailed(refusal), context: context)
-                return
-            }
-        }
         guard var head = self.pendingHead else { return }
-        self.pendingHead = nil
-        if let apiKeyHeader = self.snapshot.auth.extractor.apiKeyHeader {
-            // The key is the gateway's to check; the backend gets its owner, never the key.
-            head.headers.remove(name: apiKeyHeader)
+        switch CallerAdmission.admit(
+            identity,
+            head: &head,
+            route: self.route,
+            snapshot: self.snapshot,
+            clientIP: self.clientIP,
+            requestID: self.requestID,
+            limiter: self.runtime.rateLimiter,
+            clock: Self.clock()
+        ) {
+        case .forward:
+            self.pendingHead = nil
+            self.identity = identity
+            self.perform(self.machine.authenticated(head), context: context)
+        case .refuse(let error, let counter):
+            if let counter { self.runtime.metrics.count(counter) }
+            self.refuseCaller(error, context: context)
         }
-        IdentityHeaders.add(identity, to: &head.headers)
-        if let signer = self.snapshot.assertionSigner {
-            let assertion = signer.sign(
-                identity: identity,
-                method: head.method.rawValue,
-                path: String(RequestAdmission.path(of: head.uri)),
-                requestID: self.requestID,
-                now: Int64(Timestamp.epochSeconds())
-            )
-            head.headers.add(name: "X-Auth-Assertion", value: assertion)
-        }
-        RequestAdmission.stripCredentials(&head, route: self.route, snapshot: self.snapshot)
-        self.identity = identity
-        self.perform(self.machine.authenticated(head), context: context)
     }
 
-    /// `GET /api/auth-proxy/flags`: the flags for this caller, who may be anonymous; a credential
-    /// that is not accepted counts as none.
-    private func answerFlags(_ head: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
-        let auth = self.snapshot.auth
-        let policy = self.snapshot.policy
-        let finish: (Identity?) -> Void = { [weak self] identity in
-            guard let self, let context = self.context else { return }
-            let flags = FeatureFlags(
-                enableDualAuth: auth.policy.enableDualAuth,
-                preferBetterAuth: auth.policy.preferBetterAuth,
-                rolloutPercent: policy.rolloutPercent,
-                enableOAuth: policy.enableOAuth,
-                showMigrationBanner: policy.showMigrationBanner,
-                caller: identity.map { FeatureFlags.Caller(userID: $0.userID, method: $0.method) }
-            )
-            self.writeLocal(.ok, json: flags.renderJSON(), keepAlive: keepAlive, context: context)
-        }
-        let credentials = auth.extractor.extract(from: head.headers)
-        let attempts = credentials.isMalformed ? [] : auth.policy.attempts(for: credentials, access: .authenticated)
-        guard !attempts.isEmpty else {
-            finish(nil)
-            return
-        }
-        switch self.runtime.introspection.authenticate(attempts, settings: auth, eventLoop: context.eventLoop) {
-        case .immediate(let verdict):
-            if case .accepted(let identity) = verdict { finish(identity) } else { finish(nil) }
-        case .pending(let future):
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                if case .success(.accepted(let identity)) = result { finish(identity) } else { finish(nil) }
-            }
-        }
+    /// The request will not be forwarded: its head and its sign-out evictions are dropped.
+    private func refuseCaller(_ error: GatewayError, context: ChannelHandlerContext) {
+        self.pendingHead = nil
+        self.evictOnSuccess = []
+        self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
     /// Carries out an answer the gateway gives itself.
@@ -1022,12 +905,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.answeringLocally = true
         switch answer {
         case .health:
-            self.writeLocal(
-                .ok,
-                json: "{\"status\":\"ok\",\"timestamp\":\"\(Timestamp.iso8601Now())\"}",
-                keepAlive: keepAlive,
-                context: context
-            )
+            self.writeLocal(.health(timestamp: Timestamp.iso8601Now()), keepAlive: keepAlive, context: context)
         case .preflight(let preflight):
             self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
         case .introspect:
@@ -1035,98 +913,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.localBody = context.channel.allocator.buffer(capacity: 256)
             self.localKeepAlive = keepAlive
         case .flags:
-            self.answerFlags(head, keepAlive: keepAlive, context: context)
+            self.responder.flags(for: head.headers, snapshot: self.snapshot, eventLoop: context.eventLoop) {
+                [weak self] answer in
+                self?.writeLocal(answer, keepAlive: keepAlive)
+            }
         case .refreshFromBody:
             // The guide's {"refresh_token": …}: judged once the body is in.
             self.localBody = context.channel.allocator.buffer(capacity: 256)
             self.localKeepAlive = keepAlive
             self.pendingRefresh = (head, info)
         case .refreshSession(let signedValue):
-            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .refreshRefused(let reason):
-            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
-        case .limited(let error):
             self.writeLocal(
-                error.status,
-                json: ErrorBody.render(error, requestID: self.requestID),
-                keepAlive: keepAlive,
-                context: context,
-                extraHeaders: error.headers
-            )
-        }
-    }
-
-    /// `POST /api/auth-proxy/introspect`: the same core, cache and flags as a proxied request,
-    /// answered in the shape of RFC 7662 (`{"active": false}` for anything not accepted).
-    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let keepAlive = self.localKeepAlive
-        guard let json = try? JSONParser.parse(Array(body.readableBytesView)), case .object = json,
-            let token = json["token"]?.stringValue, !token.isEmpty
-        else {
-            let error = GatewayError.badRequest("Send {\"token\": \"…\"} as JSON.")
-            self.writeLocal(
-                .badRequest,
-                json: ErrorBody.render(error, requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
-            return
+        case .limited(let error):
+            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
         }
-        var credentials = ExtractedCredentials()
-        credentials.bearer = Substring(token)
-        let settings = self.snapshot.auth
-        let attempts = settings.policy.attempts(for: credentials, access: .authenticated)
-        let finish: (AuthVerdict) -> Void = { [weak self] verdict in
-            guard let self, let context = self.context else { return }
-            switch verdict {
-            case .accepted(let identity):
-                var out = "{\"active\":true,\"sub\":"
-                ErrorBody.appendJSONString(identity.userID, to: &out)
-                if let email = identity.email {
-                    out += ",\"email\":"
-                    ErrorBody.appendJSONString(email, to: &out)
-                }
-                out += ",\"auth_method\":\"\(identity.method.rawValue)\",\"token_type\":\"\(identity.kind.rawValue)\""
-                if let sessionID = identity.sessionID {
-                    out += ",\"session_id\":"
-                    ErrorBody.appendJSONString(sessionID, to: &out)
-                }
-                if let exp = identity.expiresAt { out += ",\"exp\":\(exp)" }
-                if !identity.roles.isEmpty {
-                    out += ",\"roles\":["
-                    for (index, role) in identity.roles.enumerated() {
-                        if index > 0 { out += "," }
-                        ErrorBody.appendJSONString(role, to: &out)
-                    }
-                    out += "]"
-                }
-                out += "}"
-                self.writeLocal(.ok, json: out, keepAlive: keepAlive, context: context)
-            case .rejected:
-                self.writeLocal(.ok, json: "{\"active\":false}", keepAlive: keepAlive, context: context)
-            case .unavailable:
-                self.writeLocal(
-                    .serviceUnavailable,
-                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
-                    keepAlive: keepAlive,
-                    context: context
-                )
-            }
-        }
-        guard !attempts.isEmpty else {
-            finish(.rejected(.malformed))
-            return
-        }
-        switch self.runtime.introspection.authenticate(attempts, settings: settings, eventLoop: context.eventLoop) {
-        case .immediate(let verdict):
-            finish(verdict)
-        case .pending(let future):
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let verdict): finish(verdict)
-                case .failure(let error): finish(.unavailable("\(error)"))
-                }
-            }
+    }
+
+    /// `POST /api/auth-proxy/introspect` once its body is read.
+    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        let keepAlive = self.localKeepAlive
+        self.responder.introspect(
+            body: body,
+            snapshot: self.snapshot,
+            requestID: self.requestID,
+            eventLoop: context.eventLoop
+        ) { [weak self] answer in
+            self?.writeLocal(answer, keepAlive: keepAlive)
         }
     }
 
@@ -1146,12 +964,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failure(let problem):
             self.audit(.refresh, method: nil, success: false, identity: nil, reason: "invalid_request")
             let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
-            self.writeLocal(
-                .badRequest,
-                json: ErrorBody.render(error, requestID: self.requestID),
-                keepAlive: keepAlive,
-                context: context
-            )
+            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
             return
         }
         var head = head
@@ -1166,7 +979,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 epochSeconds: IntrospectionCore.nowSeconds
             ) ?? .reject(.malformed)
         if let event = route.audit {
-            self.audit(event.kind, method: event.method, success: event.success, identity: nil, reason: event.reason)
+            self.audit(event, identity: nil)
         }
         switch route {
         case .readBody:
@@ -1177,83 +990,47 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.requestBody(body), context: context)
             self.perform(self.machine.requestEnd(), context: context)
         case .answerHere(let signedValue):
-            self.refreshBetterAuthSession(signedValue, keepAlive: keepAlive, context: context)
+            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .reject(let reason):
-            self.refuseRefresh(reason, keepAlive: keepAlive, context: context)
-        }
-    }
-
-    /// A refresh of nothing the gateway can refresh (audited with its route).
-    private func refuseRefresh(_ reason: RejectionReason, keepAlive: Bool, context: ChannelHandlerContext) {
-        let error = GatewayError.unauthorized(reason)
-        self.writeLocal(
-            .unauthorized,
-            json: ErrorBody.render(error, requestID: self.requestID),
-            keepAlive: keepAlive,
-            context: context,
-            extraHeaders: error.headers
-        )
-    }
-
-    private func refreshBetterAuthSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
-        guard let client = self.runtime.introspection.authServer else {
             self.writeLocal(
-                .serviceUnavailable,
-                json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
-            return
-        }
-        let cookieName = self.snapshot.auth.authServerCookieName
-        context.eventLoop.makeFutureWithTask {
-            try await client.refreshSession(cookieName: cookieName, signedValue: signedValue)
-        }.hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
-            guard let self, let context = self.context else { return }
-            switch result {
-            case .success(let answer):
-                self.writeLocal(
-                    answer.status,
-                    json: String(buffer: answer.body),
-                    keepAlive: keepAlive,
-                    context: context,
-                    extraHeaders: answer.headers
-                )
-            case .failure:
-                self.writeLocal(
-                    .serviceUnavailable,
-                    json: ErrorBody.render(.authUnavailable, requestID: self.requestID),
-                    keepAlive: keepAlive,
-                    context: context,
-                    extraHeaders: GatewayError.authUnavailable.headers
-                )
-            }
         }
     }
 
-    private func writeLocal(
-        _ status: HTTPResponseStatus,
-        json body: String,
-        keepAlive: Bool,
-        context: ChannelHandlerContext,
-        extraHeaders: [(String, String)] = []
-    ) {
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-        headers.add(name: "Cache-Control", value: "no-store")
-        headers.add(name: "X-Request-Id", value: self.requestID)
-        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-        self.corsHeaders?.add(to: &headers)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
+    private func refreshSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.responder.refreshSession(
+            signedValue: signedValue,
+            snapshot: self.snapshot,
+            requestID: self.requestID,
+            eventLoop: context.eventLoop
+        ) { [weak self] answer in
+            self?.writeLocal(answer, keepAlive: keepAlive)
+        }
+    }
+
+    /// Writes an answer of the gateway's own, once the exchange is still there to take it.
+    private func writeLocal(_ answer: LocalResponse, keepAlive: Bool) {
+        guard let context = self.context else { return }
+        self.writeLocal(answer, keepAlive: keepAlive, context: context)
+    }
+
+    private func writeLocal(_ answer: LocalResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.runtime.metrics.recordResponse(status: Int(answer.status.code), routeClass: self.routeClass)
         self.writeResponseHead(
-            HTTPResponseHead(version: self.requestVersion, status: status, headers: headers),
+            answer.head(
+                version: self.requestVersion,
+                requestID: self.requestID,
+                cors: self.corsHeaders,
+                keepAlive: keepAlive
+            ),
             context: context
         )
         if self.requestMethod != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: answer.body.utf8.count)
+            buffer.writeString(answer.body)
             self.encoder.write(.body(buffer), context: context, promise: nil)
         }
         self.writeEnd(close: !keepAlive, context: context)

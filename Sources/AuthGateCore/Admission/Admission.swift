@@ -90,6 +90,14 @@ public enum AdmissionCounter: Sendable, Hashable {
     case rateLimitedClass
     /// The failed-authentication lockout of the client IP.
     case lockedOut
+    /// The per-user limit.
+    case rateLimitedUser
+    /// No resolver could answer a credential: `authgate_auth_unavailable_total`.
+    case authUnavailable
+    /// A migrated user's legacy token refused (`rollout.migration_policy: refuse`).
+    case migratedLegacyRefused
+    /// A migrated user's legacy token recorded (`rollout.migration_policy: record`).
+    case migratedLegacyRecorded
 }
 
 /// An audit event without the exchange's context (client, route, request id): the kind, the

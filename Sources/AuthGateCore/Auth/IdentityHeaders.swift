@@ -1,13 +1,13 @@
-import AuthGateCore
-import NIOHTTP1
+public import NIOHTTP1
 
 /// Writes the identity the backend trusts as `X-Auth-*` headers.
 ///
 /// The client's own `X-Auth-*` headers were removed by ``HeaderPolicy`` before this runs, so
 /// every such header that reaches the backend comes from here. Values come from tokens and
 /// databases, so control characters are dropped: nothing can split a header.
-enum IdentityHeaders {
-    static func add(_ identity: Identity, to headers: inout HTTPHeaders) {
+public enum IdentityHeaders {
+    /// Adds the `X-Auth-*` headers of `identity` (and nothing else) to `headers`.
+    public static func add(_ identity: Identity, to headers: inout HTTPHeaders) {
         headers.add(name: "X-Auth-User-Id", value: Self.sanitized(identity.userID))
         if let email = identity.email {
             headers.add(name: "X-Auth-User-Email", value: Self.sanitized(email))
