@@ -1,3 +1,6 @@
+import AuthGateCore
+import Foundation
+import NIOCore
 import Testing
 
 @testable import AuthGate
@@ -33,5 +36,27 @@ struct GatewayPartOrderTests {
         #expect(Self.position(.housekeeping) < Self.position(.postgres))
         #expect(Self.position(.housekeeping) < Self.position(.resources))
         #expect(GatewayPart.shutdownOrder.last == .resources)
+    }
+
+    @Test("the gateway composes the parts its configuration has, in the stated order, and stops them all")
+    func composedInOrder() async throws {
+        try await GatewayFixture.withGateway { fixture in
+            #expect(fixture.gateway.parts == [.resources, .housekeeping, .adminListener, .proxyListener])
+        }
+        // With a database (none listens there): the shared client, the listener and the audit
+        // writer join, in their places; shutdown still returns (the writer has nothing queued,
+        // the listener stops retrying).
+        let spill = FileManager.default.temporaryDirectory
+            .appendingPathComponent("authgate-parts-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: spill) }
+        let started = ContinuousClock.now
+        try await GatewayFixture.withGateway(configure: { config in
+            config.auth.databaseURL = Secret("postgres://authgate:secret@127.0.0.1:1/authgate")
+            config.audit.enabled = true
+            config.audit.spillFile = spill
+        }) { fixture in
+            #expect(fixture.gateway.parts == GatewayPart.startOrder.filter { ![.configFileWatcher, .reloadSignal].contains($0) })
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 }

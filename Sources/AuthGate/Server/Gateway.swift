@@ -40,6 +40,9 @@ public final class Gateway: Sendable, CustomReflectable {
     let runtime: GatewayRuntime
     /// The group of every long-lived part; set once, right after `init`.
     private let serviceGroup = NIOLockedValueBox<ServiceGroup?>(nil)
+    private let composedParts = NIOLockedValueBox<[GatewayPart]>([])
+    /// The parts this configuration has, in the order the group starts them.
+    var parts: [GatewayPart] { self.composedParts.withLockedValue { $0 } }
     /// Completed when the service group has returned.
     private let stopped: EventLoopPromise<Void>
     /// The drain timeout ``shutdown(drainTimeout:)`` was given, over `server.drain_timeout_ms`.
@@ -296,6 +299,7 @@ public final class Gateway: Sendable, CustomReflectable {
             )
         )
         gateway.serviceGroup.withLockedValue { $0 = serviceGroup }
+        gateway.composedParts.withLockedValue { $0 = services.map(\.part) }
 
         logger.info(
             "authgate listening",
