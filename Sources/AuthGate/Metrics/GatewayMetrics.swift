@@ -91,10 +91,11 @@ enum PrometheusExposition {
 /// Kept rather than swift-prometheus's `ValueHistogram`/`DurationHistogram`, whose `record`
 /// takes a lock per observation: both histograms here are recorded on the data path, from
 /// every event loop at once (`authgate_upstream_latency_seconds` once per proxied exchange),
-/// and one lock shared by all of them would serialise the loops there, where this costs three
-/// relaxed atomic adds. (No benchmark has compared the two here yet; replace it with
-/// `ValueHistogram` if one shows the lock does not matter.) Its lines are appended to the
-/// registry's text by ``GatewayMetrics/render()``.
+/// and one lock shared by all of them serialises the loops there, where this costs three
+/// relaxed atomic adds. Measured once on a 2-core machine (5 M records per thread, swiftc -O,
+/// a loaded host, so only indicative): 45-47 ns a record here against 61-64 ns for
+/// `ValueHistogram` on one thread and 62-85 ns on two; the gap grows with the loops that
+/// contend. Its lines are appended to the registry's text by ``GatewayMetrics/render()``.
 public final class Histogram: Sendable {
     /// Upper bounds in seconds.
     public let bounds: [Double]
