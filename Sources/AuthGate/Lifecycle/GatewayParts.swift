@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import AuthGateCore
 import Logging
 import NIOCore
+import PostgresNIO
 import ServiceLifecycle
 import UnixSignals
 
@@ -53,6 +54,75 @@ enum GatewayPart: String, CaseIterable, Sendable {
     /// The order they are stopped in on a graceful shutdown: the reverse of ``startOrder``, as
     /// `ServiceGroup` does it.
     static var shutdownOrder: [GatewayPart] { Self.startOrder.reversed() }
+}
+
+/// What the parts' services are made of: built by ``Gateway``'s composition root, which asks
+/// for each part of ``GatewayPart/startOrder`` in turn.
+struct GatewayComponents: Sendable {
+    let gateway: Gateway
+    let group: any EventLoopGroup
+    let logger: Logger
+    let database: (url: DatabaseURL, client: PostgresClient)?
+    let audit: AuditLog?
+    let pools: [(any EventLoop, UpstreamPools)]
+    let serverChannel: any Channel
+    let adminChannel: (any Channel)?
+    let tracker: ConnectionTracker
+    /// Whether SIGHUP and `reload.watch_file` reload the file (the executable only).
+    let reloadTriggers: Bool
+    /// `server.drain_timeout_ms` of the current snapshot, or the one `shutdown` was given.
+    let drainTimeout: @Sendable () -> TimeAmount
+
+    /// The part's service, or `nil` where the configuration has no such part.
+    func service(for part: GatewayPart) -> (any Service)? {
+        let gateway = self.gateway
+        let runtime = gateway.runtime
+        let introspection = gateway.introspection
+        let store = gateway.configStore
+        switch part {
+        case .resources:
+            return ResourcesService(
+                httpClient: gateway.httpClient,
+                jwks: introspection.jwks,
+                migrationStatus: runtime.migrationStatus,
+                pools: self.pools,
+                logger: self.logger
+            )
+        case .postgres:
+            return self.database?.client
+        case .auditWriter:
+            return self.audit.map { AuditWriterService(log: $0, drainTimeout: self.drainTimeout) }
+        case .cacheEvictionListener:
+            return self.database.map { database in
+                CacheEvictionListener(
+                    url: database.url,
+                    cache: introspection.cache,
+                    metrics: gateway.metrics,
+                    logger: self.logger,
+                    eventLoop: self.group.next(),
+                    onEviction: { payload in
+                        runtime.tunnels.applyEviction(payload, core: introspection, settings: store.current.auth)
+                    }
+                )
+            }
+        case .housekeeping:
+            return HousekeepingService(configStore: store, runtime: runtime, introspection: introspection)
+        case .adminListener:
+            return self.adminChannel.map { ChannelService(channel: $0) }
+        case .proxyListener:
+            return ProxyListenerService(
+                channel: self.serverChannel,
+                tracker: self.tracker,
+                drainTimeout: self.drainTimeout,
+                logger: self.logger
+            )
+        case .configFileWatcher:
+            guard self.reloadTriggers, let path = gateway.configPath else { return nil }
+            return ConfigFileWatcher(gateway: gateway, path: path, logger: self.logger)
+        case .reloadSignal:
+            return self.reloadTriggers ? ReloadSignalService(gateway: gateway, logger: self.logger) : nil
+        }
+    }
 }
 
 /// A part's service, named for the service group's log lines (never its contents: some parts

@@ -168,36 +168,14 @@ public final class Gateway: Sendable, CustomReflectable {
         }
         let poolsOfLoop = poolsByLoop
 
-        let server = config.server
-        let serverChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Int32(server.backlog))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
-            .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelInitializer { channel in
-                guard tracker.add(channel) else {
-                    return channel.close()
-                }
-                metrics.acceptedConnections.increment()
-                metrics.openConnections.increment()
-                channel.closeFuture.whenComplete { _ in metrics.openConnections.decrement() }
-                let snapshot = store.current
-                let pools = poolsOfLoop[ObjectIdentifier(channel.eventLoop)]!
-                do {
-                    try Self.configureProxyPipeline(
-                        channel: channel,
-                        snapshot: snapshot,
-                        runtime: runtime,
-                        pools: pools
-                    )
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-            .bind(host: snapshot.proxyAddress.host, port: snapshot.proxyAddress.port)
-            .get()
+        let serverChannel = try await Self.bindProxyListener(
+            snapshot: snapshot,
+            group: group,
+            store: store,
+            runtime: runtime,
+            tracker: tracker,
+            pools: poolsOfLoop
+        )
 
         var adminChannel: (any Channel)? = nil
         let gatewayBox = GatewayBox()
@@ -232,57 +210,25 @@ public final class Gateway: Sendable, CustomReflectable {
         )
         gatewayBox.set(gateway)
 
-        let drainTimeout: @Sendable () -> TimeAmount = {
-            drainTimeoutOverride.withLockedValue { $0 }
-                ?? .milliseconds(Int64(store.current.config.server.drainTimeoutMs))
-        }
-        // Each part's service, or none where the configuration has no such part.
-        var services: [NamedService] = []
-        for part in GatewayPart.startOrder {
-            let service: (any Service)?
-            switch part {
-            case .resources:
-                service = ResourcesService(
-                    httpClient: httpClient,
-                    jwks: introspection.jwks,
-                    migrationStatus: runtime.migrationStatus,
-                    pools: pools,
-                    logger: logger
-                )
-            case .postgres:
-                service = database?.client
-            case .auditWriter:
-                service = audit.map { AuditWriterService(log: $0, drainTimeout: drainTimeout) }
-            case .cacheEvictionListener:
-                service = database.map { database in
-                    CacheEvictionListener(
-                        url: database.url,
-                        cache: introspection.cache,
-                        metrics: metrics,
-                        logger: logger,
-                        eventLoop: group.next(),
-                        onEviction: { payload in
-                            runtime.tunnels.applyEviction(payload, core: introspection, settings: store.current.auth)
-                        }
-                    )
-                }
-            case .housekeeping:
-                service = HousekeepingService(configStore: store, runtime: runtime, introspection: introspection)
-            case .adminListener:
-                service = adminChannel.map { ChannelService(channel: $0) }
-            case .proxyListener:
-                service = ProxyListenerService(
-                    channel: serverChannel,
-                    tracker: tracker,
-                    drainTimeout: drainTimeout,
-                    logger: logger
-                )
-            case .configFileWatcher:
-                service = reloadTriggers ? configPath.map { ConfigFileWatcher(gateway: gateway, path: $0, logger: logger) } : nil
-            case .reloadSignal:
-                service = reloadTriggers ? ReloadSignalService(gateway: gateway, logger: logger) : nil
+        let components = GatewayComponents(
+            gateway: gateway,
+            group: group,
+            logger: logger,
+            database: database,
+            audit: audit,
+            pools: pools,
+            serverChannel: serverChannel,
+            adminChannel: adminChannel,
+            tracker: tracker,
+            reloadTriggers: reloadTriggers,
+            drainTimeout: {
+                drainTimeoutOverride.withLockedValue { $0 }
+                    ?? .milliseconds(Int64(store.current.config.server.drainTimeoutMs))
             }
-            if let service { services.append(NamedService(part: part, service: service)) }
+        )
+        // Each part's service, or none where the configuration has no such part.
+        let services = GatewayPart.startOrder.compactMap { part in
+            components.service(for: part).map { NamedService(part: part, service: $0) }
         }
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -310,6 +256,49 @@ public final class Gateway: Sendable, CustomReflectable {
             ]
         )
         return gateway
+    }
+
+    /// Binds the proxy listener: every accepted connection is tracked (for the drain), counted
+    /// and given the pipeline of the snapshot current when it was accepted.
+    static func bindProxyListener(
+        snapshot: ConfigSnapshot,
+        group: any EventLoopGroup,
+        store: ConfigStore,
+        runtime: GatewayRuntime,
+        tracker: ConnectionTracker,
+        pools poolsOfLoop: [ObjectIdentifier: UpstreamPools]
+    ) async throws -> any Channel {
+        let server = snapshot.config.server
+        let metrics = runtime.metrics
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(server.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelInitializer { channel in
+                guard tracker.add(channel) else {
+                    return channel.close()
+                }
+                metrics.acceptedConnections.increment()
+                metrics.openConnections.increment()
+                channel.closeFuture.whenComplete { _ in metrics.openConnections.decrement() }
+                let snapshot = store.current
+                let pools = poolsOfLoop[ObjectIdentifier(channel.eventLoop)]!
+                do {
+                    try Self.configureProxyPipeline(
+                        channel: channel,
+                        snapshot: snapshot,
+                        runtime: runtime,
+                        pools: pools
+                    )
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: snapshot.proxyAddress.host, port: snapshot.proxyAddress.port)
+            .get()
     }
 
     /// Runs the service group until it has stopped every part: on graceful shutdown (of the
