@@ -73,6 +73,63 @@ private let defaultLimits = RequestLimits(
     maxBodyBytes: 0
 )
 
+/// A gateway with legacy HS256 tokens, rate limits and the lockout on (as auth-bench runs it),
+/// and one caller's request on an authenticated route.
+private struct AuthenticatedGate {
+    static let secret = "0123456789abcdef0123456789abcdef-legacy"
+    let snapshot: ConfigSnapshot
+    let state: AdmissionState
+    let forwarding = ForwardingContext(peerIP: "127.0.0.1", peerIsTrusted: false)
+    let clock = AdmissionClock(uptimeNanoseconds: 1_000_000_000, epochSeconds: { 1_800_000_000 })
+    let token = JWTSigner.hs256(
+        claims: .object(["sub": .string("user-1"), "exp": .number(1_900_000_000)]),
+        secret: AuthenticatedGate.secret
+    )
+    let identity = Identity(
+        userID: "user-1",
+        email: "u@example.com",
+        roles: ["member"],
+        kind: .legacyJWT,
+        sessionID: nil,
+        expiresAt: 1_900_000_000
+    )
+
+    init() {
+        let yaml = """
+            auth:
+              legacy_jwt_secret: "\(Self.secret)"
+            rate_limits:
+              enabled: true
+              ip_requests_per_minute: 100000000
+              ip_burst: 100000000
+              user_requests_per_minute: 100000000
+              user_burst: 100000000
+            lockout:
+              enabled: true
+            """
+        let config = try! ConfigLoader.parse(yaml: yaml, file: nil, environment: [:])
+        self.snapshot = try! ConfigSnapshot(config: config, generation: 1)
+        self.state = AdmissionState(
+            rateLimiter: RateLimiter(),
+            lockout: FailedAuthTracker(configuration: .init(maxFailures: 5, window: .seconds(60))),
+            cache: IdentityCache(configuration: .init())
+        )
+    }
+
+    func requestHead() -> HTTPRequestHead {
+        var head = browserRequestHead()
+        head.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(self.token)")
+        return head
+    }
+
+    func requestBytes() -> ByteBuffer {
+        let head = self.requestHead()
+        var text = "GET \(head.uri) HTTP/1.1\r\n"
+        for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
+        return ByteBuffer(string: text + "\r\n")
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -211,6 +268,83 @@ let benchmarks: @Sendable () -> Void = {
                     requestIDGenerator: &generator
                 )
             )
+            out.clear()
+            writer.writeHead(head, into: &out)
+            blackHole(writer.writeEnd(into: &out))
+            blackHole(out)
+        }
+    }
+
+    Benchmark("RequestAdmission.admit (authenticated route, legacy bearer)") { benchmark in
+        let gate = AuthenticatedGate()
+        var generator = RequestIDGenerator(seed: 42)
+        let template = gate.requestHead()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var head = template
+            blackHole(
+                RequestAdmission.admit(
+                    &head,
+                    snapshot: gate.snapshot,
+                    limits: defaultLimits,
+                    forwarding: gate.forwarding,
+                    requestIDs: &generator,
+                    state: gate.state,
+                    clock: gate.clock
+                )
+            )
+        }
+    }
+
+    Benchmark(
+        "Request path, authenticated route on a cache hit: parse + admission + cache + caller admission + write head"
+    ) { benchmark in
+        let gate = AuthenticatedGate()
+        let parserLimits = ClientRequestParser.Limits()
+        var generator = RequestIDGenerator(seed: 42)
+        let received = gate.requestBytes()
+        var out = ByteBuffer()
+        out.reserveCapacity(1024)
+        var writer = UpstreamRequestWriter()
+        gate.state.cache.storePositive(CredentialKey(kind: .legacyJWT, credential: gate.token), gate.identity)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var parser = ClientRequestParser(limits: parserLimits)
+            var buffer = received
+            guard case .head(let parsed)? = try? parser.next(&buffer) else { fatalError("unparsable head") }
+            var head = parsed.makeHTTPRequestHead()
+            let admission = RequestAdmission.admit(
+                &head,
+                snapshot: gate.snapshot,
+                limits: defaultLimits,
+                forwarding: gate.forwarding,
+                requestIDs: &generator,
+                state: gate.state,
+                clock: gate.clock
+            )
+            guard case .authenticate(let plan) = admission.decision, case .legacyJWT(let token) = plan.attempts.first
+            else { fatalError("expected a legacy attempt") }
+            guard case .hit(let identity) = gate.state.cache.lookup(CredentialKey(kind: .legacyJWT, credential: token))
+            else { fatalError("expected a cache hit") }
+            let outcome = CallerAdmission.verdict(
+                .accepted(identity),
+                plan: plan,
+                snapshot: gate.snapshot,
+                clock: gate.clock
+            )
+            guard
+                CallerAdmission.admit(
+                    identity,
+                    head: &head,
+                    route: admission.route,
+                    snapshot: gate.snapshot,
+                    clientIP: admission.clientIP,
+                    requestID: admission.requestID,
+                    limiter: gate.state.rateLimiter,
+                    clock: gate.clock
+                ) == .forward
+            else { fatalError("expected the caller admitted") }
+            blackHole(outcome)
             out.clear()
             writer.writeHead(head, into: &out)
             blackHole(writer.writeEnd(into: &out))

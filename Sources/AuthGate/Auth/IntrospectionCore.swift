@@ -8,15 +8,6 @@ enum AuthOutcome {
     case pending(EventLoopFuture<AuthVerdict>)
 }
 
-/// What one session lookup produced; shared by every request that joined it.
-enum SessionOutcome: Sendable {
-    case found(Identity)
-    case notFound
-    /// The authority knows the credential and refuses it (a banned user).
-    case refused(RejectionReason)
-    case unavailable(String)
-}
-
 /// "Who is this?" for every credential kind, behind one cache.
 ///
 /// Verification that needs nothing remote (JWT signatures, the session cookie's HMAC, cache
@@ -67,71 +58,39 @@ final class IntrospectionCore: Sendable {
         self.logger = logger
     }
 
-    /// Tries `attempts` in order: the first acceptance wins; if none accepts, the answer is 503
-    /// when some attempt could not be decided, otherwise the first rejection's reason.
+    /// Tries `attempts` in order and folds their verdicts (``CredentialFold``): inline while
+    /// each answers inline, on the lookup's future from the first that does not.
     func authenticate(_ attempts: [CredentialAttempt], settings: AuthSettings, eventLoop: any EventLoop) -> AuthOutcome
     {
-        self.continueAttempts(
-            attempts[...],
-            settings: settings,
-            eventLoop: eventLoop,
-            firstRejection: nil,
-            unavailable: nil
-        )
+        self.continueAttempts(attempts[...], settings: settings, eventLoop: eventLoop, fold: CredentialFold())
     }
 
     private func continueAttempts(
         _ attempts: ArraySlice<CredentialAttempt>,
         settings: AuthSettings,
         eventLoop: any EventLoop,
-        firstRejection: RejectionReason?,
-        unavailable: String?
+        fold: CredentialFold
     ) -> AuthOutcome {
-        var firstRejection = firstRejection
-        var unavailable = unavailable
+        var fold = fold
         var remaining = attempts
         while let attempt = remaining.popFirst() {
             switch self.try(attempt, settings: settings, eventLoop: eventLoop) {
-            case .immediate(.accepted(let identity)):
-                return .immediate(.accepted(identity))
-            case .immediate(.rejected(let reason)):
-                firstRejection = firstRejection ?? reason
-            case .immediate(.unavailable(let why)):
-                unavailable = unavailable ?? why
+            case .immediate(let verdict):
+                if let final = fold.add(verdict) { return .immediate(final) }
             case .pending(let future):
                 let rest = remaining
-                let rejection = firstRejection
-                let down = unavailable
+                let folded = fold
                 return .pending(
                     future.flatMap { verdict in
-                        switch verdict {
-                        case .accepted:
-                            return eventLoop.makeSucceededFuture(verdict)
-                        case .rejected(let reason):
-                            return self.continueAttempts(
-                                rest,
-                                settings: settings,
-                                eventLoop: eventLoop,
-                                firstRejection: rejection ?? reason,
-                                unavailable: down
-                            ).future(on: eventLoop)
-                        case .unavailable(let why):
-                            return self.continueAttempts(
-                                rest,
-                                settings: settings,
-                                eventLoop: eventLoop,
-                                firstRejection: rejection,
-                                unavailable: down ?? why
-                            ).future(on: eventLoop)
-                        }
+                        var fold = folded
+                        if let final = fold.add(verdict) { return eventLoop.makeSucceededFuture(final) }
+                        return self.continueAttempts(rest, settings: settings, eventLoop: eventLoop, fold: fold)
+                            .future(on: eventLoop)
                     }
                 )
             }
         }
-        if let unavailable {
-            return .immediate(.unavailable(unavailable))
-        }
-        return .immediate(.rejected(firstRejection ?? .missingCredential))
+        return .immediate(fold.result)
     }
 
     /// One attempt.
@@ -482,42 +441,23 @@ final class IntrospectionCore: Sendable {
     /// The cache's answer: a verdict to use now, or nothing (ask the authority) with the stale
     /// identity to fall back on if the authority cannot be reached.
     private func cached(_ key: CredentialKey, as kind: CredentialKind?) -> (AuthVerdict?, stale: Identity?) {
-        switch self.cache.lookup(key) {
-        case .hit(var identity):
-            self.metrics.recordCacheHit(method: kind?.method ?? identity.method)
-            if let kind { identity.kind = kind }
-            return (.accepted(identity), nil)
-        case .negativeHit(let reason):
-            return (.rejected(reason), nil)
-        case .stale(let identity):
-            return (nil, identity)
-        case .miss:
-            return (nil, nil)
+        let answer = StaleIfError.cached(self.cache.lookup(key), as: kind)
+        if case .accepted(let identity) = answer.verdict {
+            self.metrics.recordCacheHit(method: identity.method)
         }
+        return (answer.verdict, answer.stale)
     }
 
-    /// A remote lookup's outcome as a verdict; the stale identity only stands in when the
-    /// authority could not be reached, never when it said no.
+    /// A remote lookup's outcome as a verdict (``StaleIfError``), counting a stale answer served.
     private func verdict(
         for outcome: SessionOutcome,
         stale: Identity?,
         as kind: CredentialKind?,
         notFound: RejectionReason
     ) -> AuthVerdict {
-        switch outcome {
-        case .found(var identity):
-            if let kind { identity.kind = kind }
-            return .accepted(identity)
-        case .notFound:
-            return .rejected(notFound)
-        case .refused(let reason):
-            return .rejected(reason)
-        case .unavailable(let why):
-            guard var stale else { return .unavailable(why) }
-            self.metrics.staleServed.increment()
-            if let kind { stale.kind = kind }
-            return .accepted(stale)
-        }
+        let answer = StaleIfError.verdict(for: outcome, stale: stale, as: kind, notFound: notFound)
+        if answer.servedStale { self.metrics.staleServed.increment() }
+        return answer.verdict
     }
 
     static func nowMillis() -> Int64 {

@@ -5,8 +5,30 @@ import NIOHTTP1
 
 /// The client side of one proxied connection: a thin driver of ``ProxyStateMachine``.
 ///
-/// It sits right behind the HTTP decoder, validates and rewrites each request head, leases an
-/// upstream connection from its event loop's pool, and relays bodies both ways. Reads on either
+/// The request path, each stage in its own file (AuthGateCore is pure, AuthGate does the I/O):
+///
+/// ```
+/// bytes ─▶ ClientRequestDecoder (Server) ─▶ ClientRequestParser (Core/Request)
+///                                                    RFC 9112, strict: 400/414/431 and close
+///       ─▶ RequestAdmission.admit (Core/Admission)   validate, rewrite, normalise, local
+///          │                                         endpoints, limits, refresh, route,
+///          │                                         lockout, LoginBodyCheck, credential plan
+///          ├─ answer locally ─▶ LocalEndpointResponder ─▶ LocalResponse (Core/Admission)
+///          ├─ forward ───────────────────────────────────────────────┐
+///          └─ authenticate ─▶ IntrospectionCore (Auth)                │
+///                              cache (StaleIfError), JWT, sessions,   │
+///                              CredentialFold                         │
+///                           ─▶ CallerAdmission (Core/Admission)       │
+///                              verdict, migration policy, per-user    │
+///                              limits, identity headers, assertion    │
+///       ─▶ ProxyStateMachine (Core/Proxy) ◀───────────────────────────┘
+///       ─▶ UpstreamPool (Upstream) ─▶ UpstreamRequestWriter (Core/Upstream) ─▶ backend
+///       ◀─ UpstreamResponseParser (Core/Upstream) + HeaderPolicy ◀─ backend
+///       ◀─ ClientResponseEncoder (Proxy) ◀─ the response, relayed as bytes
+/// ```
+///
+/// It validates and rewrites each request head through admission, leases an upstream
+/// connection from its event loop's pool, and relays bodies both ways. Reads on either
 /// side happen only while the other side is writable, so a slow reader never makes the gateway
 /// buffer a body. It also keeps one exchange at a time on the connection
 /// (``PipeliningStateMachine``), the connection's idle timeout and the upstream response
@@ -96,7 +118,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The exchange is an upgrade: its attempts are kept for the tunnel's revalidation.
     private var exchangeIsUpgrade = false
     /// A login whose body is read for the account before it goes on.
-    private var loginCheck: LoginCheck?
+    private var loginCheck: LoginBodyCheck?
     /// The account of a login, for counting its failure.
     private var loginAccountKey: RateLimitKey?
     /// The account of a login in the shared lockout store (`lockout.store: postgres`), until its
@@ -115,12 +137,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The CORS fields of the exchange's answers; `nil` when the gateway does not handle CORS
     /// for it (`cors:` off, or the route says `cors: false`).
     private var corsHeaders: CORSResponseHeaders?
-
-    struct LoginCheck {
-        var body: ByteBuffer
-        var contentType: String?
-        var overflow = false
-    }
 
     /// What the upstream connection delivered while ``heldUpstreamEvents`` held it back.
     enum HeldUpstreamEvent {
@@ -557,9 +573,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .answerLocally(let answer):
             self.answerLocally(answer, head: head, info: info, keepAlive: admission.keepAlive, context: context)
         case .checkLoginBody(let contentType):
-            self.loginCheck = LoginCheck(
-                body: context.channel.allocator.buffer(capacity: 256),
-                contentType: contentType
+            self.loginCheck = LoginBodyCheck(
+                contentType: contentType,
+                maxBytes: self.snapshot.policy.lockoutMaxBodyBytes,
+                emailField: self.snapshot.policy.lockoutEmailField,
+                allocator: context.channel.allocator
             )
             self.pendingHead = head
             self.perform(
@@ -620,35 +638,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Login bodies
 
     private func teeLoginBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        guard var check = self.loginCheck else { return }
-        if check.body.readableBytes + buffer.readableBytes > self.snapshot.policy.lockoutMaxBodyBytes {
-            // Too large to be a login form: the account is not read, the client IP still counts.
-            check.overflow = true
-            check.body.clear()
-            self.loginCheck = check
-            self.machine.stopReadingBody()
-            self.finishLoginCheck(context: context)
-            return
-        }
-        var buffer = buffer
-        check.body.writeBuffer(&buffer)
-        self.loginCheck = check
+        guard self.loginCheck?.received(buffer) == .decide else { return }
+        self.machine.stopReadingBody()
+        self.finishLoginCheck(context: context)
     }
 
     /// The login body is read (or too large): refuse a locked account, else let it go on.
     private func finishLoginCheck(context: ChannelHandlerContext) {
         guard let check = self.loginCheck, self.machine.isAuthenticating else { return }
         self.loginCheck = nil
-        let policy = self.snapshot.policy
-        if !check.overflow,
-            let email = LoginEmail.extract(
-                from: check.body,
-                contentType: check.contentType,
-                field: policy.lockoutEmailField,
-                maxBytes: policy.lockoutMaxBodyBytes
-            )
-        {
-            let key = RateLimitKey(namespace: "account", value: email)
+        if let (email, key) = check.account {
             self.loginAccountKey = key
             if let store = self.runtime.lockoutStore {
                 // The shared count decides with the local one; read off the loop, answered on it.
