@@ -6,9 +6,11 @@ import Testing
 /// The Prometheus exposition: the operators' names, with bounded labels, moving as events happen.
 @Suite("GatewayMetrics exposition")
 struct GatewayMetricsTests {
+    /// The sample's value: counters read `7`, swift-prometheus gauges `7.0`.
     static func value(_ series: String, in text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Int(line.dropFirst(series.count + 1))
+            let sample = line.dropFirst(series.count + 1)
+            return Int(sample) ?? Double(sample).flatMap { Int(exactly: $0) }
         }
         return nil
     }

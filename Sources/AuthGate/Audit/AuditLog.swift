@@ -97,15 +97,12 @@ final class AuditLog: AuditSink {
     private let metrics: GatewayMetrics
     private let logger: Logger
     private let client: PostgresClient
-    private let clientRunner: Task<Void, Never>
     private let eventLoop: any EventLoop
-    private let writer = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(url: DatabaseURL, settings: Settings, metrics: GatewayMetrics, logger: Logger, eventLoop: any EventLoop) {
-        let configuration = url.clientConfiguration(maximumConnections: 2)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    /// - Parameter client: the gateway's client for `auth.database_url`; its service group
+    ///   closes it after the writer (``AuditWriterService``) has returned.
+    init(client: PostgresClient, settings: Settings, metrics: GatewayMetrics, logger: Logger, eventLoop: any EventLoop) {
         self.client = client
-        self.clientRunner = client.runDetached()
         self.settings = settings
         var random = SystemRandomNumberGenerator()
         self.prefix = random.next()
@@ -115,14 +112,6 @@ final class AuditLog: AuditSink {
         self.metrics = metrics
         self.logger = logger
         self.eventLoop = eventLoop
-    }
-
-    /// Starts the writer (which first replays a spill file left by a previous run).
-    func start() {
-        self.writer.withLockedValue { writer in
-            guard writer == nil else { return }
-            writer = Task { await self.runWriter() }
-        }
     }
 
     // MARK: - Request path
@@ -140,22 +129,21 @@ final class AuditLog: AuditSink {
 
     // MARK: - Shutdown
 
-    /// Writes (or spills) what is queued, for at most `timeout`, then stops.
-    func shutdown(timeout: TimeAmount) async {
+    /// Has the writer write (or spill) what is queued, for at most `timeout`, and then return
+    /// from ``runWriter()``.
+    func beginShutdown(timeout: TimeAmount) {
         let waiter = self.shared.withLockedValue { shared in
             if shared.shutdownDeadline == nil { shared.shutdownDeadline = .now() + timeout }
             return shared.takeWaiter()
         }
         waiter?.resume()
-        if let writer = self.writer.withLockedValue({ $0 }) {
-            await writer.value
-        }
-        self.clientRunner.cancel()
     }
 
     // MARK: - The writer
 
-    private func runWriter() async {
+    /// The writer: first replays a spill file left by a previous run, then stores what is
+    /// recorded until ``beginShutdown(timeout:)``. Run by ``AuditWriterService``.
+    func runWriter() async {
         var machine = AuditWriterStateMachine(configuration: self.settings.machine)
         let file = AuditSpillFile(path: self.settings.spillPath)
         var held: [AuditRecord] = []

@@ -2,6 +2,7 @@ import AuthGateCore
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// Cross-instance cache eviction through PostgreSQL `LISTEN/NOTIFY` on the channel
 /// `authgate_cache_evict`, the database the deployment already runs.
@@ -23,13 +24,22 @@ import PostgresNIO
 /// dropped by the cache's invalidation epoch. The first `LISTEN`, on the first attempt at
 /// start, purges nothing: nothing was listening before it, but nothing was cached long before
 /// it either.
-final class CacheEvictionListener: Sendable {
+///
+/// `LISTEN` holds its connection for as long as it listens, so it has one of its own rather
+/// than one of the gateway's `PostgresClient`. It runs as a service of the gateway's group
+/// and stops (closing the connection) when the graceful shutdown reaches it.
+struct CacheEvictionListener: Service, CustomStringConvertible {
     static let channel = "authgate_cache_evict"
     /// The longest wait between two connection attempts: the bound on how long a sign-out can
     /// go unseen once PostgreSQL is back.
     static let maximumRetryDelay: Duration = .seconds(2)
 
-    private let task: Task<Void, Never>
+    let url: DatabaseURL
+    let cache: IdentityCache
+    let metrics: GatewayMetrics
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let onEviction: @Sendable (String) -> Void
 
     init(
         url: DatabaseURL,
@@ -39,65 +49,85 @@ final class CacheEvictionListener: Sendable {
         eventLoop: any EventLoop,
         onEviction: @escaping @Sendable (String) -> Void = { _ in }
     ) {
-        self.task = Task {
-            var delay: Duration = .milliseconds(200)
-            var connectionID = 0
-            // Whether notifications may have been missed: after a lost connection or a failed
-            // attempt.
-            var missedSome = false
-            while !Task.isCancelled {
-                connectionID += 1
+        self.url = url
+        self.cache = cache
+        self.metrics = metrics
+        self.logger = logger
+        self.eventLoop = eventLoop
+        self.onEviction = onEviction
+    }
+
+    /// `CacheEvictionListener`: never the database URL it holds.
+    var description: String { "CacheEvictionListener" }
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await self.listen() }
+    }
+
+    private func listen() async {
+        let url = self.url
+        let cache = self.cache
+        let metrics = self.metrics
+        let logger = self.logger
+        let eventLoop = self.eventLoop
+        let onEviction = self.onEviction
+        var delay: Duration = .milliseconds(200)
+        var connectionID = 0
+        // Whether notifications may have been missed: after a lost connection or a failed
+        // attempt.
+        var missedSome = false
+        while !Task.isCancelled {
+            connectionID += 1
+            do {
+                let configuration = url.connectionConfiguration()
+                let connection = try await PostgresConnection.connect(
+                    on: eventLoop,
+                    configuration: configuration,
+                    id: connectionID,
+                    logger: logger
+                ).get()
+                delay = .milliseconds(200)
+                // Whatever ends the listening (the server went away, cancellation), the
+                // connection is closed before it is released: postgres-nio requires it.
                 do {
-                    let configuration = url.connectionConfiguration()
-                    let connection = try await PostgresConnection.connect(
-                        on: eventLoop,
-                        configuration: configuration,
-                        id: connectionID,
-                        logger: logger
-                    ).get()
-                    delay = .milliseconds(200)
-                    // Whatever ends the listening (the server went away, cancellation), the
-                    // connection is closed before it is released: postgres-nio requires it.
-                    do {
-                        try await withTaskCancellationHandler {
-                            try await connection.listen(on: Self.channel) { notifications in
-                                // LISTEN has succeeded: from here on nothing is missed.
-                                var metadata: Logger.Metadata = ["channel": "\(Self.channel)"]
-                                if missedSome {
-                                    let purged = Self.apply("all", to: cache)
-                                    onEviction("all")
-                                    metadata["purged"] = "\(purged)"
-                                    missedSome = false
-                                }
-                                logger.info("listening for cache evictions", metadata: metadata)
-                                for try await notification in notifications {
-                                    let evicted = Self.apply(notification.payload, to: cache)
-                                    onEviction(notification.payload)
-                                    metrics.cacheNotifications.increment()
-                                    logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
-                                }
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: Self.channel) { notifications in
+                            // LISTEN has succeeded: from here on nothing is missed.
+                            var metadata: Logger.Metadata = ["channel": "\(Self.channel)"]
+                            if missedSome {
+                                let purged = Self.apply("all", to: cache)
+                                onEviction("all")
+                                metadata["purged"] = "\(purged)"
+                                missedSome = false
                             }
-                        } onCancel: {
-                            connection.close().whenComplete { _ in }
+                            logger.info("listening for cache evictions", metadata: metadata)
+                            for try await notification in notifications {
+                                let evicted = Self.apply(notification.payload, to: cache)
+                                onEviction(notification.payload)
+                                metrics.cacheNotifications.increment()
+                                logger.debug("cache eviction", metadata: ["evicted": "\(evicted)"])
+                            }
                         }
-                    } catch {
-                        try? await connection.close().get()
-                        throw error
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
                     }
-                    try? await connection.close().get()
                 } catch {
-                    if Task.isCancelled { break }
-                    logger.warning(
-                        "cache eviction listener disconnected; retrying, and purging the identity cache once listening again",
-                        metadata: ["error": "\(String(reflecting: error).prefix(200))"]
-                    )
+                    try? await connection.close().get()
+                    throw error
                 }
-                // However the listening ended, notifications sent from now until the next
-                // LISTEN are lost.
-                missedSome = true
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, Self.maximumRetryDelay)
+                try? await connection.close().get()
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning(
+                    "cache eviction listener disconnected; retrying, and purging the identity cache once listening again",
+                    metadata: ["error": "\(String(reflecting: error).prefix(200))"]
+                )
             }
+            // However the listening ended, notifications sent from now until the next
+            // LISTEN are lost.
+            missedSome = true
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, Self.maximumRetryDelay)
         }
     }
 
@@ -108,9 +138,5 @@ final class CacheEvictionListener: Sendable {
         if payload.hasPrefix("session:") { return cache.evictSession(String(payload.dropFirst(8))) }
         if payload.hasPrefix("user:") { return cache.evictUser(String(payload.dropFirst(5))) }
         return 0
-    }
-
-    func stop() {
-        self.task.cancel()
     }
 }

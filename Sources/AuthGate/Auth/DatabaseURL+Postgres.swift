@@ -2,7 +2,7 @@ import AuthGateCore
 import PostgresNIO
 
 /// postgres-nio settings for `auth.database_url`, in one place for every component that talks
-/// to PostgreSQL (session resolver, migration status, audit log, cache-eviction listener,
+/// to PostgreSQL (the gateway's one client, the cache-eviction listener, readiness,
 /// migrations). TLS is not supported yet (the URL parser refuses `sslmode=require`).
 extension DatabaseURL {
     /// A pool that opens connections on demand, at most `maximumConnections`.
@@ -39,12 +39,12 @@ extension DatabaseURL {
 extension PostgresClient {
     /// Runs the pool in a detached task, which the owner cancels when it is done with the pool.
     ///
-    /// Detached, not a plain `Task`: a plain task inherits the task-local graceful-shutdown
-    /// handler of the swift-service-lifecycle service that started the gateway, and
-    /// `PostgresClient.run()` cancels itself on graceful shutdown. SIGTERM would then close the
-    /// pools at once, while in-flight requests still resolve sessions and before the audit
-    /// writer has written what is queued (which went to the spill file). The gateway's
-    /// shutdown closes its pools itself, in order, once nothing needs them.
+    /// Only for a pool outside the gateway's service group (``MigrationStatusStore``'s, for a
+    /// database a reload named); the gateway's one client is a service of that group, which
+    /// closes it after the audit writer. Detached, not a plain `Task`: a plain task inherits
+    /// the task-local graceful-shutdown handler of the service that started it, and
+    /// `PostgresClient.run()` cancels itself on graceful shutdown, before in-flight requests
+    /// are done with it.
     func runDetached() -> Task<Void, Never> {
         Task.detached { await self.run() }
     }

@@ -22,7 +22,9 @@ final class MigrationStatusStore: Sendable {
         var expires: NIODeadline
     }
 
-    private struct Client {
+    /// A pool of its own, for a database other than the gateway's (a reload changed
+    /// `auth.database_url`, or set it where the gateway started without one).
+    private struct OwnClient {
         var url: DatabaseURL
         var client: PostgresClient
         var runner: Task<Void, Never>
@@ -30,13 +32,18 @@ final class MigrationStatusStore: Sendable {
 
     static let maxEntries = 100_000
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
-    private let client = NIOLockedValueBox<Client?>(nil)
+    private let ownClient = NIOLockedValueBox<OwnClient?>(nil)
+    /// The gateway's client and the database it reaches, when it has one.
+    private let shared: (url: DatabaseURL, client: PostgresClient)?
     private let logger: Logger
     private let metrics: GatewayMetrics
 
-    init(logger: Logger, metrics: GatewayMetrics) {
+    /// - Parameter shared: the gateway's `PostgresClient` (run by its service group) and
+    ///   `auth.database_url` at start; lookups in that database go through it.
+    init(logger: Logger, metrics: GatewayMetrics, shared: (url: DatabaseURL, client: PostgresClient)? = nil) {
         self.logger = logger
         self.metrics = metrics
+        self.shared = shared
     }
 
     /// The cached status, if fresh.
@@ -98,18 +105,25 @@ final class MigrationStatusStore: Sendable {
         self.entries.withLockedValue { $0.removeAll() }
     }
 
+    /// The gateway's client for its database; for another one (the URL follows reloads), a
+    /// pool of its own, replaced when the URL changes again.
     private func client(for url: DatabaseURL) -> PostgresClient {
-        self.client.withLockedValue { current in
+        if let shared = self.shared, shared.url == url { return shared.client }
+        return self.ownClient.withLockedValue { current in
             if let current, current.url == url { return current.client }
             current?.runner.cancel()
             let configuration = url.clientConfiguration(maximumConnections: 4)
             let client = PostgresClient(configuration: configuration, backgroundLogger: self.logger)
-            current = Client(url: url, client: client, runner: client.runDetached())
+            current = OwnClient(url: url, client: client, runner: client.runDetached())
             return client
         }
     }
 
-    func shutdown() {
-        self.client.withLockedValue { $0?.runner.cancel() }
+    /// Closes the pool of its own, if a reload made one; the gateway's client is its service
+    /// group's to close.
+    func shutdown() async {
+        let runner = self.ownClient.withLockedValue { $0?.runner }
+        runner?.cancel()
+        await runner?.value
     }
 }

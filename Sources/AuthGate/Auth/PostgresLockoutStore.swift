@@ -16,7 +16,6 @@ import PostgresNIO
 /// and is logged once per outage (``LockoutStoreStateMachine``). The future never fails.
 final class PostgresLockoutStore: Sendable {
     private let client: PostgresClient
-    private let runner: Task<Void, Never>
     private let windowMs: Int64
     private let timeout: TimeAmount
     private let machine: NIOLockedValueBox<LockoutStoreStateMachine>
@@ -24,16 +23,12 @@ final class PostgresLockoutStore: Sendable {
     private let logger: Logger
 
     /// - Parameters:
-    ///   - url: `auth.database_url`.
+    ///   - client: the gateway's client for `auth.database_url` (its service group runs and
+    ///     closes it).
     ///   - window: `lockout.window_ms`.
     ///   - timeout: `lockout.store_timeout_ms`.
-    init(url: DatabaseURL, window: TimeAmount, timeout: TimeAmount, metrics: GatewayMetrics, logger: Logger) {
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: 4),
-            backgroundLogger: logger
-        )
+    init(client: PostgresClient, window: TimeAmount, timeout: TimeAmount, metrics: GatewayMetrics, logger: Logger) {
         self.client = client
-        self.runner = client.runDetached()
         self.windowMs = window.nanoseconds / 1_000_000
         self.timeout = timeout
         self.machine = NIOLockedValueBox(LockoutStoreStateMachine())
@@ -152,10 +147,6 @@ final class PostgresLockoutStore: Sendable {
         } catch {
             self.logger.debug("lockout store sweep failed", metadata: ["error": "\(AuditLog.describe(error))"])
         }
-    }
-
-    func shutdown() {
-        self.runner.cancel()
     }
 }
 

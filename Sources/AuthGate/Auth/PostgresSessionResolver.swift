@@ -3,7 +3,8 @@ import Logging
 import PostgresNIO
 
 /// Resolves sessions straight from Better Auth's tables with one indexed query (`session`
-/// joined to `user` by token, unexpired only), through a postgres-nio connection pool.
+/// joined to `user` by token, unexpired only), through the gateway's `PostgresClient` (which
+/// its service group runs and closes).
 final class PostgresSessionResolver: SessionResolver {
     let client: PostgresClient
     let sql: String
@@ -13,11 +14,8 @@ final class PostgresSessionResolver: SessionResolver {
     let adminPlugin: Bool
     let pluginColumns: Bool
     let logger: Logger
-    private let runner: Task<Void, Never>
 
-    init(url: DatabaseURL, schema: SessionSchema, logger: Logger) {
-        let configuration = url.clientConfiguration(maximumConnections: 16)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    init(client: PostgresClient, schema: SessionSchema, logger: Logger) {
         self.client = client
         self.sql = schema.lookupSQL
         self.banSQL = schema.banLookupSQL
@@ -26,7 +24,6 @@ final class PostgresSessionResolver: SessionResolver {
         self.adminPlugin = schema.adminPlugin
         self.pluginColumns = schema.hasPluginColumns
         self.logger = logger
-        self.runner = client.runDetached()
     }
 
     func resolve(
@@ -79,9 +76,8 @@ final class PostgresSessionResolver: SessionResolver {
         }
     }
 
-    func shutdown() async {
-        self.runner.cancel()
-    }
+    /// Nothing: the client is the gateway's, closed by its service group.
+    func shutdown() async {}
 
     /// One transaction: the key's row locked, ``APIKeyUsage`` decides, the use is written.
     /// Concurrent uses of one key (from every gateway and the auth server) queue on the lock,

@@ -1,5 +1,6 @@
 import AuthGateCore
 import Logging
+import ServiceLifecycle
 
 /// Reloads the configuration when the file's content changes (`reload.watch_file`).
 ///
@@ -8,13 +9,20 @@ import Logging
 /// one small read per second it costs nothing measurable. A change must read the same twice,
 /// 50 ms apart, so a file caught half-written by an editor is not reported as broken. The
 /// interval and the switch are read from the current snapshot on every round, so a reload can
-/// turn watching off or change its pace.
-struct ConfigFileWatcher: Sendable {
+/// turn watching off or change its pace. It runs as a service of the gateway's group until the
+/// graceful shutdown reaches it.
+struct ConfigFileWatcher: Service, CustomStringConvertible {
     let gateway: Gateway
     let path: String
     let logger: Logger
 
+    var description: String { "ConfigFileWatcher" }
+
     func run() async {
+        await cancelWhenGracefulShutdown { await self.watch() }
+    }
+
+    private func watch() async {
         var seen = Self.read(self.path)
         while !Task.isCancelled {
             let settings = self.gateway.configStore.current.config.reload

@@ -2,7 +2,6 @@ public import AuthGateCore
 public import Logging
 public import NIOCore
 public import ServiceLifecycle
-import UnixSignals
 
 /// Runs a ``Gateway`` as a swift-service-lifecycle service: SIGHUP reloads the config file,
 /// and a graceful shutdown (SIGTERM, SIGINT) drains in-flight requests before returning.
@@ -39,29 +38,19 @@ public struct GatewayService: Service, CustomStringConvertible, CustomDebugStrin
     public var debugDescription: String { self.description }
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
+    /// Starts the gateway and runs its service group (every long-lived part, SIGHUP and the
+    /// file watcher included) inside the group that runs this service: a graceful shutdown of
+    /// that group stops the parts in ``GatewayPart/shutdownOrder``.
     public func run() async throws {
-        let gateway = try await Gateway.start(
+        let gateway = try await Gateway.make(
             config: self.config,
             group: self.group,
             logger: self.logger,
             configPath: self.configPath,
-            environment: self.environment.variables
+            environment: self.environment.variables,
+            reloadTriggers: true
         )
         await self.onStart(gateway)
-        let logger = self.logger
-        let reloader = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                logger.info("SIGHUP: reloading configuration")
-                _ = try? gateway.reloadFromFile()
-            }
-        }
-        let watcher = self.configPath.map { path in
-            Task { await ConfigFileWatcher(gateway: gateway, path: path, logger: logger).run() }
-        }
-        // Wait until the service group asks us to stop (or the task is cancelled).
-        try? await gracefulShutdown()
-        reloader.cancel()
-        watcher?.cancel()
-        await gateway.shutdown()
+        try await gateway.run()
     }
 }

@@ -5,6 +5,8 @@ import NIOConcurrencyHelpers
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PostgresNIO
+import ServiceLifecycle
 
 /// A running AuthGate: the proxy listener, the admin listener, the upstream pools and the
 /// live configuration.
@@ -14,6 +16,12 @@ import NIOPosix
 /// try gateway.reload(newConfig)            // atomically, for the next requests
 /// await gateway.shutdown(drainTimeout: .seconds(10))
 /// ```
+///
+/// Every long-lived part is a swift-service-lifecycle `Service` in one `ServiceGroup`, started
+/// and stopped in the order ``GatewayPart/startOrder`` states (the way Hummingbird runs
+/// `services + [server]`). ``GatewayService`` runs that group inside the executable's, so
+/// SIGTERM reaches it as a graceful shutdown; ``start(config:group:logger:configPath:environment:)``
+/// runs it on its own, for embedding and tests, and ``shutdown(drainTimeout:)`` stops it.
 public final class Gateway: Sendable, CustomReflectable {
     /// The live configuration.
     public let configStore: ConfigStore
@@ -21,20 +29,24 @@ public final class Gateway: Sendable, CustomReflectable {
     /// Where `reloadFromFile()` reads the configuration, if anywhere.
     public let configPath: String?
     private let environment: ConfigEnvironment
-    private let group: any EventLoopGroup
     private let serverChannel: any Channel
     private let adminChannel: (any Channel)?
     private let tracker: ConnectionTracker
-    private let pools: [ObjectIdentifier: UpstreamPools]
     private let logger: Logger
     /// The logger of the admin listener's readiness checks.
     var readinessLogger: Logger { self.logger }
     let httpClient: HTTPClient
     let introspection: IntrospectionCore
     let runtime: GatewayRuntime
-    /// Tunnel revalidation and limiter sweeps.
-    private let housekeeping = NIOLockedValueBox<Task<Void, Never>?>(nil)
-    private let evictionListener: CacheEvictionListener?
+    /// The group of every long-lived part; set once, right after `init`.
+    private let serviceGroup = NIOLockedValueBox<ServiceGroup?>(nil)
+    private let composedParts = NIOLockedValueBox<[GatewayPart]>([])
+    /// The parts this configuration has, in the order the group starts them.
+    var parts: [GatewayPart] { self.composedParts.withLockedValue { $0 } }
+    /// Completed when the service group has returned.
+    private let stopped: EventLoopPromise<Void>
+    /// The drain timeout ``shutdown(drainTimeout:)`` was given, over `server.drain_timeout_ms`.
+    private let drainTimeoutOverride: NIOLockedValueBox<TimeAmount?>
 
     /// The bound address of the proxy listener (useful with port 0).
     public var proxyAddress: SocketAddress { self.serverChannel.localAddress! }
@@ -52,37 +64,36 @@ public final class Gateway: Sendable, CustomReflectable {
         metrics: GatewayMetrics,
         configPath: String?,
         environment: [String: String],
-        group: any EventLoopGroup,
         serverChannel: any Channel,
         adminChannel: (any Channel)?,
         tracker: ConnectionTracker,
-        pools: [ObjectIdentifier: UpstreamPools],
         logger: Logger,
         httpClient: HTTPClient,
         introspection: IntrospectionCore,
         runtime: GatewayRuntime,
-        evictionListener: CacheEvictionListener?
+        stopped: EventLoopPromise<Void>,
+        drainTimeoutOverride: NIOLockedValueBox<TimeAmount?>
     ) {
+        self.drainTimeoutOverride = drainTimeoutOverride
         self.runtime = runtime
-        self.evictionListener = evictionListener
         self.httpClient = httpClient
         self.introspection = introspection
         self.configStore = configStore
         self.metrics = metrics
         self.configPath = configPath
         self.environment = ConfigEnvironment(environment)
-        self.group = group
         self.serverChannel = serverChannel
         self.adminChannel = adminChannel
         self.tracker = tracker
-        self.pools = pools
         self.logger = logger
+        self.stopped = stopped
     }
 
-    /// Validates `config`, binds both listeners and starts serving.
+    /// Validates `config`, binds both listeners and starts serving: the service group runs in
+    /// a task of its own until ``shutdown(drainTimeout:)``.
     ///
     /// - Parameters:
-    ///   - configPath: the file `reloadFromFile()` (SIGHUP, `POST /admin/reload`) reads.
+    ///   - configPath: the file `reloadFromFile()` (`POST /admin/reload`) reads.
     ///   - environment: the environment whose overrides apply on every reload.
     public static func start(
         config: GatewayConfig,
@@ -90,6 +101,32 @@ public final class Gateway: Sendable, CustomReflectable {
         logger: Logger,
         configPath: String? = nil,
         environment: [String: String] = [:]
+    ) async throws -> Gateway {
+        let gateway = try await Self.make(
+            config: config,
+            group: group,
+            logger: logger,
+            configPath: configPath,
+            environment: environment,
+            reloadTriggers: false
+        )
+        Task { try? await gateway.run() }
+        return gateway
+    }
+
+    /// The composition root: validates `config`, builds every part, binds both listeners (they
+    /// accept from here on) and the service group that runs and stops the parts; ``run()``
+    /// runs it.
+    ///
+    /// - Parameter reloadTriggers: whether SIGHUP and `reload.watch_file` reload `configPath`
+    ///   (the executable); `POST /admin/reload` always does.
+    static func make(
+        config: GatewayConfig,
+        group: any EventLoopGroup,
+        logger: Logger,
+        configPath: String?,
+        environment: [String: String],
+        reloadTriggers: Bool
     ) async throws -> Gateway {
         let snapshot = try ConfigSnapshot(config: config, generation: 1)
         let store = ConfigStore(snapshot)
@@ -99,59 +136,46 @@ public final class Gateway: Sendable, CustomReflectable {
             eventLoopGroupProvider: .shared(group),
             configuration: .authServer(connectTimeout: .milliseconds(Int64(config.auth.authServerTimeoutMs)))
         )
+        // One pool for every PostgreSQL user of the gateway; `LISTEN` and `/ready` open
+        // connections of their own (a listener holds one for as long as it listens; the probe
+        // checks that a new connection can be made).
+        let database = Self.makeDatabase(config: config, logger: logger)
         let introspection = Self.makeIntrospection(
             snapshot: snapshot,
             httpClient: httpClient,
             metrics: metrics,
             logger: logger,
-            group: group
+            group: group,
+            database: database?.client
         )
-        let audit = Self.makeAuditSink(config: config, metrics: metrics, logger: logger, group: group)
+        let audit = Self.makeAuditLog(config: config, database: database?.client, metrics: metrics, logger: logger, group: group)
         let runtime = GatewayRuntime(
             configStore: store,
             metrics: metrics,
             logger: logger,
             introspection: introspection,
             config: config,
-            audit: audit
+            audit: audit ?? DisabledAuditSink(),
+            database: database
         )
 
-        var pools: [ObjectIdentifier: UpstreamPools] = [:]
+        var pools: [(any EventLoop, UpstreamPools)] = []
+        var poolsByLoop: [ObjectIdentifier: UpstreamPools] = [:]
         for loop in group.makeIterator() {
-            pools[ObjectIdentifier(loop)] = UpstreamPools(eventLoop: loop, metrics: metrics, logger: logger)
+            let loopPools = UpstreamPools(eventLoop: loop, metrics: metrics, logger: logger)
+            pools.append((loop, loopPools))
+            poolsByLoop[ObjectIdentifier(loop)] = loopPools
         }
-        let poolsByLoop = pools
+        let poolsOfLoop = poolsByLoop
 
-        let server = config.server
-        let serverChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Int32(server.backlog))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
-            .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelInitializer { channel in
-                guard tracker.add(channel) else {
-                    return channel.close()
-                }
-                metrics.acceptedConnections.increment()
-                metrics.openConnections.increment()
-                channel.closeFuture.whenComplete { _ in metrics.openConnections.decrement() }
-                let snapshot = store.current
-                let pools = poolsByLoop[ObjectIdentifier(channel.eventLoop)]!
-                do {
-                    try Self.configureProxyPipeline(
-                        channel: channel,
-                        snapshot: snapshot,
-                        runtime: runtime,
-                        pools: pools
-                    )
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-            .bind(host: snapshot.proxyAddress.host, port: snapshot.proxyAddress.port)
-            .get()
+        let serverChannel = try await Self.bindProxyListener(
+            snapshot: snapshot,
+            group: group,
+            store: store,
+            runtime: runtime,
+            tracker: tracker,
+            pools: poolsOfLoop
+        )
 
         var adminChannel: (any Channel)? = nil
         let gatewayBox = GatewayBox()
@@ -168,35 +192,61 @@ public final class Gateway: Sendable, CustomReflectable {
             }
         }
 
+        let drainTimeoutOverride = NIOLockedValueBox<TimeAmount?>(nil)
         let gateway = Gateway(
             configStore: store,
             metrics: metrics,
             configPath: configPath,
             environment: environment,
-            group: group,
             serverChannel: serverChannel,
             adminChannel: adminChannel,
             tracker: tracker,
-            pools: poolsByLoop,
             logger: logger,
             httpClient: httpClient,
             introspection: introspection,
             runtime: runtime,
-            evictionListener: config.auth.databaseURL.flatMap { DatabaseURL($0.value) }.map {
-                CacheEvictionListener(
-                    url: $0,
-                    cache: introspection.cache,
-                    metrics: metrics,
-                    logger: logger,
-                    eventLoop: group.next(),
-                    onEviction: { payload in
-                        runtime.tunnels.applyEviction(payload, core: introspection, settings: store.current.auth)
-                    }
-                )
-            }
+            stopped: group.next().makePromise(of: Void.self),
+            drainTimeoutOverride: drainTimeoutOverride
         )
         gatewayBox.set(gateway)
-        gateway.housekeeping.withLockedValue { $0 = Task { await gateway.runHousekeeping() } }
+
+        let components = GatewayComponents(
+            gateway: gateway,
+            group: group,
+            logger: logger,
+            database: database,
+            audit: audit,
+            pools: pools,
+            serverChannel: serverChannel,
+            adminChannel: adminChannel,
+            tracker: tracker,
+            reloadTriggers: reloadTriggers,
+            drainTimeout: {
+                drainTimeoutOverride.withLockedValue { $0 }
+                    ?? .milliseconds(Int64(store.current.config.server.drainTimeoutMs))
+            }
+        )
+        // Each part's service, or none where the configuration has no such part.
+        let services = GatewayPart.startOrder.compactMap { part in
+            components.service(for: part).map { NamedService(part: part, service: $0) }
+        }
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                // A part that returns or throws before its turn stops the others in order too,
+                // never by cancellation: in-flight requests still drain.
+                services: services.map {
+                    .init(
+                        service: $0,
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup
+                    )
+                },
+                logger: logger
+            )
+        )
+        gateway.serviceGroup.withLockedValue { $0 = serviceGroup }
+        gateway.composedParts.withLockedValue { $0 = services.map(\.part) }
+
         logger.info(
             "authgate listening",
             metadata: [
@@ -208,6 +258,80 @@ public final class Gateway: Sendable, CustomReflectable {
         return gateway
     }
 
+    /// Binds the proxy listener: every accepted connection is tracked (for the drain), counted
+    /// and given the pipeline of the snapshot current when it was accepted.
+    static func bindProxyListener(
+        snapshot: ConfigSnapshot,
+        group: any EventLoopGroup,
+        store: ConfigStore,
+        runtime: GatewayRuntime,
+        tracker: ConnectionTracker,
+        pools poolsOfLoop: [ObjectIdentifier: UpstreamPools]
+    ) async throws -> any Channel {
+        let server = snapshot.config.server
+        let metrics = runtime.metrics
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(server.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelInitializer { channel in
+                guard tracker.add(channel) else {
+                    return channel.close()
+                }
+                metrics.acceptedConnections.increment()
+                metrics.openConnections.increment()
+                channel.closeFuture.whenComplete { _ in metrics.openConnections.decrement() }
+                let snapshot = store.current
+                let pools = poolsOfLoop[ObjectIdentifier(channel.eventLoop)]!
+                do {
+                    try Self.configureProxyPipeline(
+                        channel: channel,
+                        snapshot: snapshot,
+                        runtime: runtime,
+                        pools: pools
+                    )
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: snapshot.proxyAddress.host, port: snapshot.proxyAddress.port)
+            .get()
+    }
+
+    /// Runs the service group until it has stopped every part: on graceful shutdown (of the
+    /// enclosing group, or ``shutdown(drainTimeout:)``), in ``GatewayPart/shutdownOrder``.
+    func run() async throws {
+        guard let serviceGroup = self.serviceGroup.withLockedValue({ $0 }) else { return }
+        do {
+            try await serviceGroup.run()
+            self.stopped.succeed()
+        } catch {
+            self.stopped.succeed()
+            throw error
+        }
+    }
+
+    /// The one `PostgresClient` for `auth.database_url`, shared by the session resolver, the
+    /// ban and API-key lookups, the lockout store, the migration statuses and the audit writer;
+    /// `nil` without a database. It is sized for the parts that use it (16 for sessions, 4 each
+    /// for the lockout store and the migration statuses, 2 for the audit writer) and opens
+    /// connections on demand.
+    static func makeDatabase(config: GatewayConfig, logger: Logger) -> (url: DatabaseURL, client: PostgresClient)? {
+        guard let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) else { return nil }
+        var connections = 4
+        if config.auth.sessionResolver == .postgres || config.auth.adminPlugin { connections += 16 }
+        if config.lockout.store == .postgres { connections += 4 }
+        if config.audit.enabled { connections += 2 }
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: connections),
+            backgroundLogger: logger
+        )
+        return (url, client)
+    }
+
     /// The cache, resolvers and key store behind authentication. The resolver kind and the
     /// cache's size are fixed at start; everything else follows reloads.
     static func makeIntrospection(
@@ -215,7 +339,8 @@ public final class Gateway: Sendable, CustomReflectable {
         httpClient: HTTPClient,
         metrics: GatewayMetrics,
         logger: Logger,
-        group: any EventLoopGroup
+        group: any EventLoopGroup,
+        database: PostgresClient?
     ) -> IntrospectionCore {
         let config = snapshot.config
         let cache = IdentityCache(
@@ -242,8 +367,8 @@ public final class Gateway: Sendable, CustomReflectable {
         let resolver: (any SessionResolver)?
         switch config.auth.sessionResolver {
         case .postgres:
-            if let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
-                resolver = PostgresSessionResolver(url: url, schema: snapshot.sessionSchema, logger: logger)
+            if let database {
+                resolver = PostgresSessionResolver(client: database, schema: snapshot.sessionSchema, logger: logger)
             } else {
                 resolver = nil
             }
@@ -283,47 +408,52 @@ public final class Gateway: Sendable, CustomReflectable {
             legacyIntrospection: config.auth.legacyIntrospectionURL.map {
                 LegacyIntrospectionClient(client: httpClient, url: $0, timeout: timeout)
             },
-            banLookup: Self.banLookup(config: config, snapshot: snapshot, resolver: resolver, logger: logger),
+            banLookup: Self.banLookup(
+                config: config,
+                snapshot: snapshot,
+                resolver: resolver,
+                database: database,
+                logger: logger
+            ),
             secondaryStorage: secondaryStorage
         )
     }
 
-    /// Where Better Auth JWTs are checked for an admin-plugin ban: the postgres resolver's pool,
-    /// or with the http resolver one of its own on `auth.database_url`; `nil` without the admin
+    /// Where Better Auth JWTs are checked for an admin-plugin ban: the postgres resolver, or
+    /// with the http resolver one on the gateway's `PostgresClient`; `nil` without the admin
     /// plugin or a database.
     static func banLookup(
         config: GatewayConfig,
         snapshot: ConfigSnapshot,
         resolver: (any SessionResolver)?,
+        database: PostgresClient?,
         logger: Logger
     ) -> PostgresSessionResolver? {
         guard config.auth.adminPlugin else { return nil }
         if let postgres = resolver as? PostgresSessionResolver { return postgres }
-        guard let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) else { return nil }
-        return PostgresSessionResolver(url: url, schema: snapshot.sessionSchema, logger: logger)
+        guard let database else { return nil }
+        return PostgresSessionResolver(client: database, schema: snapshot.sessionSchema, logger: logger)
     }
 
-    /// The audit trail: an ``AuditLog`` (started: it replays a spill file left by a previous
-    /// run first) when `audit.enabled` and `auth.database_url` is set, else a sink that drops
-    /// nothing because nothing is built. Fixed at start; reloads do not change it.
-    static func makeAuditSink(
+    /// The audit trail: an ``AuditLog`` on the gateway's `PostgresClient` when `audit.enabled`
+    /// and `auth.database_url` is set (its writer, ``AuditWriterService``, first replays a
+    /// spill file left by a previous run), else `nil`: nothing is recorded. Fixed at start;
+    /// reloads do not change it.
+    static func makeAuditLog(
         config: GatewayConfig,
+        database: PostgresClient?,
         metrics: GatewayMetrics,
         logger: Logger,
         group: any EventLoopGroup
-    ) -> any AuditSink {
-        guard config.audit.enabled, let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) else {
-            return DisabledAuditSink()
-        }
-        let log = AuditLog(
-            url: url,
+    ) -> AuditLog? {
+        guard config.audit.enabled, let database else { return nil }
+        return AuditLog(
+            client: database,
             settings: AuditLog.Settings(config: config),
             metrics: metrics,
             logger: logger,
             eventLoop: group.next()
         )
-        log.start()
-        return log
     }
 
     /// `127.0.0.1:8080` / `[::1]:8080`.
@@ -419,108 +549,18 @@ public final class Gateway: Sendable, CustomReflectable {
         return oldAuth != new.auth || old.sessionStore != new.sessionStore
     }
 
-    // MARK: - Housekeeping
-
-    /// Revalidates open tunnels every `websocket.revalidate_interval_ms` and forgets idle limiter
-    /// and lockout entries; both intervals follow reloads.
-    private func runHousekeeping() async {
-        var sinceRevalidation: Int64 = 0
-        var sinceSweep: Int64 = 0
-        var sinceSessionCount: Int64 = .max / 2
-        let tick: Int64 = 100
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: .milliseconds(tick))
-            } catch {
-                return
-            }
-            let snapshot = self.configStore.current
-            sinceRevalidation += tick
-            sinceSweep += tick
-            let interval = Int64(snapshot.config.websocket.revalidateIntervalMs)
-            if interval > 0 && sinceRevalidation >= interval {
-                sinceRevalidation = 0
-                if self.runtime.tunnels.count > 0 {
-                    self.runtime.tunnels.revalidate(using: self.introspection, settings: snapshot.auth)
-                }
-            }
-            let countInterval = Int64(snapshot.config.metrics.activeSessionsIntervalMs)
-            sinceSessionCount += tick
-            if sinceSessionCount >= max(countInterval, 1_000) {
-                sinceSessionCount = 0
-                await self.countActiveSessions(snapshot: snapshot, fromDatabase: countInterval > 0)
-            }
-            if sinceSweep >= 10_000 {
-                sinceSweep = 0
-                let now = NIODeadline.now().uptimeNanoseconds
-                self.runtime.rateLimiter.sweep(now: now)
-                self.runtime.lockout.sweep(now: now)
-            }
-        }
-    }
-
-    /// `better_auth_active_sessions`: counted in the session table when the `postgres` resolver
-    /// is in use, else the distinct sessions the cache holds.
-    private func countActiveSessions(snapshot: ConfigSnapshot, fromDatabase: Bool) async {
-        if fromDatabase, let resolver = self.introspection.sessionResolver as? PostgresSessionResolver {
-            do {
-                let count = try await resolver.countActiveSessions(sql: snapshot.sessionSchema.activeSessionCountSQL)
-                self.metrics.activeSessions.set(count)
-                return
-            } catch {
-                self.logger.debug(
-                    "active session count failed",
-                    metadata: ["error": "\(String(reflecting: error).prefix(200))"]
-                )
-            }
-        }
-        self.metrics.activeSessions.set(self.introspection.cache.activeSessionCount())
-    }
-
     // MARK: - Shutdown
 
-    /// Stops accepting, lets in-flight exchanges finish until `drainTimeout`, then closes
-    /// everything that is left.
+    /// Stops the gateway in ``GatewayPart/shutdownOrder``: stops accepting, lets in-flight
+    /// exchanges finish until `drainTimeout` (default `server.drain_timeout_ms`), closes what
+    /// is left, writes the queued audit events, then closes the pools and clients. Returns once
+    /// everything has stopped.
     public func shutdown(drainTimeout: TimeAmount? = nil) async {
-        let timeout =
-            drainTimeout ?? .milliseconds(Int64(self.configStore.current.config.server.drainTimeoutMs))
-        self.logger.info("draining", metadata: ["open_connections": "\(self.tracker.count)"])
-        try? await self.serverChannel.close()
-        let loop = self.serverChannel.eventLoop
-        let drained = self.tracker.drain(on: loop)
-        let deadline = loop.scheduleTask(in: timeout) {}
-        let timedOut = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = NIOLockedOnce()
-            drained.whenComplete { _ in if once.claim() { continuation.resume(returning: false) } }
-            deadline.futureResult.whenComplete { _ in if once.claim() { continuation.resume(returning: true) } }
+        if let drainTimeout {
+            self.drainTimeoutOverride.withLockedValue { $0 = drainTimeout }
         }
-        deadline.cancel()
-        if timedOut {
-            self.logger.warning("drain deadline reached; closing remaining connections")
-            self.tracker.closeAll()
-        }
-        try? await self.adminChannel?.close()
-        self.housekeeping.withLockedValue { $0?.cancel() }
-        // Every exchange is over: write (or spill) the audit events still queued.
-        if let audit = self.runtime.audit as? AuditLog {
-            await audit.shutdown(timeout: timeout)
-        }
-        self.runtime.migrationStatus.shutdown()
-        self.runtime.lockoutStore?.shutdown()
-        self.evictionListener?.stop()
-        await self.introspection.sessionResolver?.shutdown()
-        if let bans = self.introspection.banLookup, bans !== self.introspection.sessionResolver as AnyObject? {
-            await bans.shutdown()
-        }
-        try? await self.httpClient.shutdown()
-        await self.introspection.jwks?.settle()
-        for (_, pools) in self.pools {
-            // Pools live on their loops.
-            for loop in self.group.makeIterator() where self.pools[ObjectIdentifier(loop)] === pools {
-                try? await loop.submit { pools.shutdown() }.get()
-            }
-        }
-        self.logger.info("stopped")
+        await self.serviceGroup.withLockedValue({ $0 })?.triggerGracefulShutdown()
+        try? await self.stopped.futureResult.get()
     }
 }
 

@@ -1,6 +1,7 @@
 import AuthGateCore
 import Logging
 import NIOCore
+import PostgresNIO
 
 /// What every connection of a running gateway shares: the config, the metrics, the logger, the
 /// introspection core and the rollout policy's state (limiter buckets, lockout windows, open
@@ -24,14 +25,16 @@ final class GatewayRuntime: Sendable {
     let admissionState: AdmissionState
 
     /// The limiter's and the lockout's sizes, and the lockout's threshold, window and store, are
-    /// read from `config` once, at start.
+    /// read from `config` once, at start. `database` is the gateway's one `PostgresClient` for
+    /// `auth.database_url`, if it has one.
     init(
         configStore: ConfigStore,
         metrics: GatewayMetrics,
         logger: Logger,
         introspection: IntrospectionCore,
         config: GatewayConfig,
-        audit: any AuditSink = DisabledAuditSink()
+        audit: any AuditSink = DisabledAuditSink(),
+        database: (url: DatabaseURL, client: PostgresClient)? = nil
     ) {
         self.audit = audit
         self.configStore = configStore
@@ -46,9 +49,9 @@ final class GatewayRuntime: Sendable {
                 maxKeys: config.rateLimits.maxTrackedKeys
             )
         )
-        if config.lockout.store == .postgres, let url = config.auth.databaseURL.flatMap({ DatabaseURL($0.value) }) {
+        if config.lockout.store == .postgres, let client = database?.client {
             self.lockoutStore = PostgresLockoutStore(
-                url: url,
+                client: client,
                 window: .milliseconds(Int64(config.lockout.windowMs)),
                 timeout: .milliseconds(Int64(config.lockout.storeTimeoutMs)),
                 metrics: metrics,
@@ -63,6 +66,6 @@ final class GatewayRuntime: Sendable {
             cache: introspection.cache
         )
         self.tunnels = TunnelRegistry(metrics: metrics)
-        self.migrationStatus = MigrationStatusStore(logger: logger, metrics: metrics)
+        self.migrationStatus = MigrationStatusStore(logger: logger, metrics: metrics, shared: database)
     }
 }
