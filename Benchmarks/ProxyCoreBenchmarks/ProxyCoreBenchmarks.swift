@@ -100,10 +100,10 @@ private struct AuthenticatedGate {
               legacy_jwt_secret: "\(Self.secret)"
             rate_limits:
               enabled: true
-              ip_requests_per_minute: 100000000
-              ip_burst: 100000000
-              user_requests_per_minute: 100000000
-              user_burst: 100000000
+              ip_requests_per_minute: 1000000
+              ip_burst: 1000000
+              user_requests_per_minute: 1000000
+              user_burst: 1000000
             lockout:
               enabled: true
             """
