@@ -71,7 +71,10 @@ PY
 GOOD_TOKEN="$(mint "$LEGACY_SECRET" 3600)"
 EXPIRED_TOKEN="$(mint "$LEGACY_SECRET" -3600)"
 WRONG_TOKEN="$(mint "another-secret-of-at-least-32-bytes-xxxxxxx" 3600)"
-TAMPERED_TOKEN="${GOOD_TOKEN%?}$([[ "${GOOD_TOKEN: -1}" == "A" ]] && echo B || echo A)"
+# The signature's first character is flipped: its last one carries 2 padding bits, and a
+# change there alone (B -> A) decodes to the same bytes in a lenient base64url decoder.
+SIG="${GOOD_TOKEN##*.}"
+TAMPERED_TOKEN="${GOOD_TOKEN%.*}.$([[ "${SIG:0:1}" == "A" ]] && echo B || echo A)${SIG:1}"
 cookie_value() { # SECRET TOKEN -> encodeURIComponent(token.base64(HMAC-SHA256(secret, token)))
     python3 - "$1" "$2" <<'PY'
 import sys, hmac, hashlib, base64, urllib.parse
