@@ -60,10 +60,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            // The demo backend of `authgate demo` and the integration tests: a target of its
+            // own, so nothing of it ships inside the gateway's library.
+            name: "AuthGateDemo",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "authgate",
             dependencies: [
                 "AuthGate",
+                "AuthGateDemo",
                 "AuthGateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,6 +103,7 @@ let package = Package(
             name: "AuthGateTests",
             dependencies: [
                 "AuthGate",
+                "AuthGateDemo",
                 "AuthGateCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthGate
+import AuthGateDemo
 import AuthGateCore
 import Logging
 import NIOCore

@@ -1,4 +1,5 @@
 import AuthGate
+import AuthGateDemo
 import Crypto
 import Foundation
 import NIOCore

@@ -1,4 +1,5 @@
 import AuthGate
+import AuthGateDemo
 import Foundation
 import NIOCore
 import NIOPosix

@@ -1,4 +1,5 @@
 import AuthGate
+import AuthGateDemo
 import AuthGateCore
 import Foundation
 import Logging
