@@ -41,9 +41,8 @@ private func browserRequestHead() -> HTTPRequestHead {
     )
 }
 
-/// `browserRequestHead()` as the bytes nginx sends.
-private func browserRequestBytes() -> ByteBuffer {
-    let head = browserRequestHead()
+/// `head` (by default `browserRequestHead()`) as the bytes nginx sends.
+private func browserRequestBytes(_ head: HTTPRequestHead = browserRequestHead()) -> ByteBuffer {
     var text = "GET \(head.uri) HTTP/1.1\r\n"
     for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
     return ByteBuffer(string: text + "\r\n")
@@ -123,10 +122,7 @@ private struct AuthenticatedGate {
     }
 
     func requestBytes() -> ByteBuffer {
-        let head = self.requestHead()
-        var text = "GET \(head.uri) HTTP/1.1\r\n"
-        for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
-        return ByteBuffer(string: text + "\r\n")
+        browserRequestBytes(self.requestHead())
     }
 }
 

@@ -53,15 +53,7 @@ import Testing
             )
         }
 
-        var limits: RequestLimits {
-            let limits = self.snapshot.config.limits
-            return RequestLimits(
-                maxHeaderBytes: limits.maxHeaderBytes,
-                maxHeaderCount: limits.maxHeaderCount,
-                maxURIBytes: limits.maxURIBytes,
-                maxBodyBytes: limits.maxBodyBytes
-            )
-        }
+        var limits: RequestLimits { self.snapshot.exchange.requestLimits }
 
         mutating func admit(
             _ method: HTTPMethod = .GET,
