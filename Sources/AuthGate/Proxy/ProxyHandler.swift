@@ -804,7 +804,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func authenticationFinished(_ verdict: AuthVerdict, context: ChannelHandlerContext) {
-        let outcome = CallerAdmission.verdict(verdict, plan: self.plan, snapshot: self.snapshot, clock: Self.clock())
+        // The verdict reads only the wall clock (lazily): no monotonic clock read for it.
+        let clock = AdmissionClock(
+            uptimeNanoseconds: self.requestStartedAt.uptimeNanoseconds,
+            epochSeconds: IntrospectionCore.nowSeconds
+        )
+        let outcome = CallerAdmission.verdict(verdict, plan: self.plan, snapshot: self.snapshot, clock: clock)
         self.runtime.metrics.record(outcome)
         self.audit(outcome.audit, identity: outcome.identity)
         if outcome.countsTowardsLockout { self.countFailure() }
