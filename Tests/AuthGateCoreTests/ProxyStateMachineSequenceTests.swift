@@ -147,6 +147,49 @@ struct ProxyStateMachineSequenceTests {
         #expect(refused.isIdle)
     }
 
+    @Test("the machine holds the head while the verdict is awaited; the identity is added to it in place")
+    func authenticationEditsTheHeldHead() {
+        var machine = Machine()
+        let head = Self.head(.GET, [("Authorization", "Bearer x"), ("Accept", "*/*")])
+        var actions = [machine.requestHead(head, info: Self.info(), authenticate: true)]
+        actions.append(machine.requestEnd())
+        actions.append(
+            machine.authenticated(editing: { held in
+                // The head the machine holds is the one received, every field included.
+                #expect(held == head)
+                held.headers.remove(name: "Authorization")
+                held.headers.add(name: "X-Auth-User-Id", value: "u1")
+            })
+        )
+        actions.append(machine.upstreamLeased(reused: false))
+        var forwarded = Self.head(.GET, [("Accept", "*/*")])
+        forwarded.headers.add(name: "X-Auth-User-Id", value: "u1")
+        #expect(
+            actions == [
+                .authenticate, .none, .leaseUpstream(dedicated: false),
+                .sendRequest(forwarded, body: Self.noBody, end: true),
+            ]
+        )
+        // Once decided, a late verdict edits nothing and does nothing.
+        var edited = false
+        #expect(machine.authenticated(editing: { _ in edited = true }) == .none)
+        #expect(!edited)
+
+        var login = Machine()
+        let loginActions = [
+            login.requestHead(head, info: Self.info(), authenticate: true, readBody: true),
+            login.requestEnd(),
+            login.authenticated(),
+            login.upstreamLeased(reused: false),
+        ]
+        #expect(
+            loginActions == [
+                .authenticate, .none, .leaseUpstream(dedicated: false),
+                .sendRequest(head, body: Self.noBody, end: true),
+            ]
+        )
+    }
+
     @Test("a WebSocket upgrade: a dedicated lease, the 101 relayed, then the tunnel")
     func upgrade() {
         var machine = Machine()

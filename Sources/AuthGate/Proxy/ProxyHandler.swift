@@ -101,8 +101,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRefresh: (head: HTTPRequestHead, info: ProxyStateMachine.RequestInfo)?
     private var localKeepAlive = true
     static let maxLocalBodyBytes = 16 * 1024
-    /// The request waiting for the introspection core's verdict.
-    private var pendingHead: HTTPRequestHead?
     /// How the pending request is authenticated (attempts, and what decides a refusal's reason).
     private var plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     /// Cache keys to evict once a sign-out passing through the gateway succeeds.
@@ -569,9 +567,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 emailField: self.snapshot.policy.lockoutEmailField,
                 allocator: context.channel.allocator
             )
-            self.pendingHead = head
+            // The machine holds the head (its only reference) until the verdict.
             self.perform(
-                self.machine.requestHead(head, info: info, authenticate: true, readBody: true),
+                self.machine.requestHead(consume head, info: info, authenticate: true, readBody: true),
                 context: context
             )
         case .forward:
@@ -584,11 +582,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             self.plan = plan
-            // The pending head is the only owner of its headers, so the identity headers are
+            // The machine holds the head (its only reference), so the identity headers are
             // added in place (a cache hit decides within this call).
-            self.pendingHead = consume head
             self.perform(
-                self.machine.requestHead(self.pendingHead!, info: info, authenticate: true),
+                self.machine.requestHead(consume head, info: info, authenticate: true),
                 context: context
             )
         }
@@ -621,7 +618,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ) {
         // The `.authenticate` action is not carried out: the verdict is already known.
         _ = self.machine.requestHead(head, info: info, authenticate: true)
-        self.pendingHead = nil
         self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
@@ -672,15 +668,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let error = RateLimitHeaders.error(for: state) {
             self.runtime.metrics.lockedOut.increment()
             self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out_account")
-            self.pendingHead = nil
             self.loginAccountKey = nil
             self.loginAccountDigest = nil
             self.perform(self.machine.authenticationFailed(error), context: context)
             return
         }
-        guard let head = self.pendingHead else { return }
-        self.pendingHead = nil
-        self.perform(self.machine.authenticated(head), context: context)
+        self.perform(self.machine.authenticated(), context: context)
     }
 
     /// A login the auth server answered 401, with the account known to the shared store:
@@ -860,21 +853,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The caller is known: its own checks, then the request goes on with its identity headers.
     private func admit(_ identity: Identity, context: ChannelHandlerContext) {
-        guard var head = self.pendingHead else { return }
-        switch CallerAdmission.admit(
+        guard self.machine.isAuthenticating else { return }
+        let clock = Self.clock()
+        switch CallerAdmission.check(
             identity,
-            head: &head,
             route: self.route,
             snapshot: self.snapshot,
             clientIP: self.clientIP,
-            requestID: self.requestID,
             limiter: self.runtime.rateLimiter,
-            clock: Self.clock()
+            clock: clock
         ) {
         case .forward:
-            self.pendingHead = nil
             self.identity = identity
-            self.perform(self.machine.authenticated(head), context: context)
+            let (route, snapshot, requestID) = (self.route, self.snapshot, self.requestID)
+            self.perform(
+                self.machine.authenticated(editing: { head in
+                    CallerAdmission.prepareForwardedHead(
+                        &head,
+                        identity: identity,
+                        route: route,
+                        snapshot: snapshot,
+                        requestID: requestID,
+                        clock: clock
+                    )
+                }),
+                context: context
+            )
         case .refuse(let error, let counter):
             if let counter { self.runtime.metrics.count(counter) }
             self.refuseCaller(error, context: context)
@@ -883,7 +887,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request will not be forwarded: its head and its sign-out evictions are dropped.
     private func refuseCaller(_ error: GatewayError, context: ChannelHandlerContext) {
-        self.pendingHead = nil
         self.evictOnSuccess = []
         self.perform(self.machine.authenticationFailed(error), context: context)
     }

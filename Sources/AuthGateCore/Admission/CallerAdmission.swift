@@ -161,7 +161,8 @@ public enum CallerAdmission {
 
     /// The caller is known: the route's impersonation rule, the per-user and route-class
     /// limits, then the identity headers (and the signed assertion) replace every credential the
-    /// backend must not see.
+    /// backend must not see: ``check(_:route:snapshot:clientIP:limiter:clock:)`` followed by
+    /// ``prepareForwardedHead(_:identity:route:snapshot:requestID:clock:)``.
     public static func admit(
         _ identity: Identity,
         head: inout HTTPRequestHead,
@@ -169,6 +170,37 @@ public enum CallerAdmission {
         snapshot: ConfigSnapshot,
         clientIP: String,
         requestID: String,
+        limiter: RateLimiter,
+        clock: AdmissionClock
+    ) -> Decision {
+        let decision = Self.check(
+            identity,
+            route: route,
+            snapshot: snapshot,
+            clientIP: clientIP,
+            limiter: limiter,
+            clock: clock
+        )
+        if case .forward = decision {
+            Self.prepareForwardedHead(
+                &head,
+                identity: identity,
+                route: route,
+                snapshot: snapshot,
+                requestID: requestID,
+                clock: clock
+            )
+        }
+        return decision
+    }
+
+    /// The caller's own checks, which need nothing of the head: the route's impersonation rule,
+    /// then the per-user and route-class limits.
+    public static func check(
+        _ identity: Identity,
+        route: RouteMatch,
+        snapshot: ConfigSnapshot,
+        clientIP: String,
         limiter: RateLimiter,
         clock: AdmissionClock
     ) -> Decision {
@@ -200,6 +232,22 @@ public enum CallerAdmission {
                 return .refuse(refusal, counter: .rateLimitedClass)
             }
         }
+        return .forward
+    }
+
+    /// The head an admitted caller's request goes upstream with: the identity headers (and the
+    /// signed assertion) in place of every credential the backend must not see.
+    ///
+    /// Edits `head` in place; ``ProxyStateMachine/authenticated(editing:)`` runs it on the head
+    /// the machine holds, so the header storage is never copied.
+    public static func prepareForwardedHead(
+        _ head: inout HTTPRequestHead,
+        identity: Identity,
+        route: RouteMatch,
+        snapshot: ConfigSnapshot,
+        requestID: String,
+        clock: AdmissionClock
+    ) {
         if let apiKeyHeader = snapshot.auth.extractor.apiKeyHeader {
             // The key is the gateway's to check; the backend gets its owner, never the key.
             head.headers.remove(name: apiKeyHeader)
@@ -216,7 +264,6 @@ public enum CallerAdmission {
             head.headers.add(name: "X-Auth-Assertion", value: assertion)
         }
         RequestAdmission.stripCredentials(&head, route: route, snapshot: snapshot)
-        return .forward
     }
 
     private static func isValidLegacyTokenRefusedByPhase(

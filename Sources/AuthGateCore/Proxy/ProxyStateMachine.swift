@@ -182,9 +182,9 @@ public struct ProxyStateMachine: Sendable {
     ///   - readBody: whether the body is read while the verdict is awaited (it is buffered, up
     ///     to the body limit, until ``stopReadingBody()`` or the verdict).
     ///
-    /// While the verdict is awaited the machine keeps the head without its headers: the
-    /// handler edits its own copy (identity headers) and hands it back with
-    /// ``authenticated(_:)``; a second reference would make that edit copy the header storage.
+    /// While the verdict is awaited the machine holds the head, and the only reference to its
+    /// headers: the caller passes it with `consume` and edits it in place through
+    /// ``authenticated(editing:)`` (identity headers), so the header storage is never copied.
     public mutating func requestHead(
         _ head: HTTPRequestHead,
         info: RequestInfo,
@@ -205,7 +205,6 @@ public struct ProxyStateMachine: Sendable {
             retried: false
         )
         if authenticate {
-            exchange.head.headers = HTTPHeaders()
             exchange.readWhileAuthenticating = readBody
             self.state = .authenticating(exchange)
             return .authenticate
@@ -227,11 +226,26 @@ public struct ProxyStateMachine: Sendable {
         return .leaseUpstream(dedicated: exchange.info.isUpgrade)
     }
 
-    /// The introspection core accepted the caller; `head` carries the identity headers.
+    /// The introspection core accepted the caller; `head` replaces the one held, identity
+    /// headers included.
     public mutating func authenticated(_ head: HTTPRequestHead) -> Action {
         guard case .authenticating(var exchange) = self.state else { return .none }
         self.state = .modifying
         exchange.head = head
+        return self.proceed(exchange)
+    }
+
+    /// The request may go on as received (a login whose account is not locked out).
+    public mutating func authenticated() -> Action {
+        self.authenticated(editing: { _ in })
+    }
+
+    /// The introspection core accepted the caller: `edit` adds the identity headers to the head
+    /// held (in place: the machine holds the only reference), and the request goes on with it.
+    public mutating func authenticated(editing edit: (inout HTTPRequestHead) -> Void) -> Action {
+        guard case .authenticating(var exchange) = self.state else { return .none }
+        self.state = .modifying
+        edit(&exchange.head)
         return self.proceed(exchange)
     }
 
