@@ -131,6 +131,32 @@ struct UpstreamRequestWriterTests {
     }
 
     @Test(
+        "the head fills bytes reserved up front: long and non-ASCII values, any version, after bytes already there",
+        arguments: [
+            HTTPVersion.http1_1, .http1_0, HTTPVersion(major: 1, minor: 2), HTTPVersion(major: 65_535, minor: 65_535),
+        ]
+    )
+    func reservedBytes(version: HTTPVersion) throws {
+        let long = String(repeating: "v", count: 70_000)
+        let request = head(
+            .POST,
+            uri: "/" + String(repeating: "p", count: 5_000),
+            version: version,
+            [
+                ("Host", "b"), ("X-Long", long), ("X-Name", "Zoë Çelik 🙂"), ("X-Empty", ""),
+                ("Transfer-Encoding", "gzip"),
+            ]
+        )
+        var buffer = ByteBuffer(string: "already here|")
+        var writer = UpstreamRequestWriter()
+        writer.writeHead(request, into: &buffer)
+        #expect(buffer.readString(length: 13) == "already here|")
+        _ = writer.writeEnd(into: &buffer)
+        #expect(Array(buffer.readableBytesView) == (try encodedByNIO(request, body: [])))
+        #expect(Array(buffer.readableBytesView) == written(request, body: []))
+    }
+
+    @Test(
         "chunk sizes are lowercase hex without leading zeros",
         arguments: [1, 9, 10, 15, 16, 255, 4096, 65_535, 1 << 20]
     )

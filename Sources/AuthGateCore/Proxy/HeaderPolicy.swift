@@ -80,7 +80,9 @@ public enum HeaderPolicy {
             clientKeepAlive = false
         }
 
-        var out = HTTPHeaders()
+        // Built as pairs and wrapped once: `HTTPHeaders.add` scans every name for non-ASCII
+        // bytes, and these names come from the parser (tokens) or from here.
+        var out: [(String, String)] = []
         // Room for the forwarding headers and the identity headers added after this.
         out.reserveCapacity(original.count + 12)
         var forwardedFor: Substring? = nil
@@ -136,7 +138,7 @@ public enum HeaderPolicy {
                     continue
                 }
             }
-            out.add(name: name, value: value)
+            out.append((name, value))
         }
 
         // The client address: walk X-Forwarded-For from the right while the hop is trusted.
@@ -150,23 +152,23 @@ public enum HeaderPolicy {
             }
         }
         let appendedFor = forwardedFor.map { String($0) + ", " + context.peerIP } ?? context.peerIP
-        out.add(name: "X-Forwarded-For", value: appendedFor)
-        out.add(name: "X-Forwarded-Proto", value: forwardedProto ?? context.scheme)
+        out.append(("X-Forwarded-For", appendedFor))
+        out.append(("X-Forwarded-Proto", forwardedProto ?? context.scheme))
         if let forwardedHost = forwardedHost ?? host {
-            out.add(name: "X-Forwarded-Host", value: forwardedHost)
+            out.append(("X-Forwarded-Host", forwardedHost))
         }
-        out.add(name: "X-Real-IP", value: clientIP)
+        out.append(("X-Real-IP", clientIP))
         let requestID = clientRequestID ?? requestIDGenerator.next()
-        out.add(name: "X-Request-Id", value: requestID)
+        out.append(("X-Request-Id", requestID))
 
         if framing == .chunked {
-            out.add(name: "Transfer-Encoding", value: "chunked")
+            out.append(("Transfer-Encoding", "chunked"))
         }
         if isUpgrade {
-            out.add(name: "Upgrade", value: "websocket")
-            out.add(name: "Connection", value: "Upgrade")
+            out.append(("Upgrade", "websocket"))
+            out.append(("Connection", "Upgrade"))
         }
-        head.headers = out
+        head.headers = HTTPHeaders(consume out)
         // Setting the version copies the head's storage (the decoder's part still holds it).
         if head.version != .http1_1 { head.version = .http1_1 }
         return ForwardedRequest(

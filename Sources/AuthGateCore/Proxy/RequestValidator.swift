@@ -63,8 +63,7 @@ public enum RequestValidator {
         if firstByte != UInt8(ascii: "/") && !(head.method == .OPTIONS && head.uri == "*") {
             return .failure(.badRequest("The request target must be an absolute path."))
         }
-        for byte in head.uri.utf8 where byte <= 0x20 || byte == 0x7F {
-            _ = byte
+        if head.uri.utf8.containsByte(where: { $0 <= 0x20 || $0 == 0x7F }) {
             return .failure(.badRequest("The request target contains a control character or space."))
         }
 
@@ -76,8 +75,7 @@ public enum RequestValidator {
         var hostCount = 0
         for (name, value) in head.headers {
             headerBytes &+= name.utf8.count &+ value.utf8.count
-            for byte in value.utf8 where byte == 0x0D || byte == 0x0A || byte == 0x00 {
-                _ = byte
+            if value.utf8.containsByte(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
                 return .failure(.badRequest("A header value contains CR, LF or NUL."))
             }
             switch name.utf8.count {
@@ -143,6 +141,22 @@ public enum RequestValidator {
             result = result * 10 + Int64(byte - UInt8(ascii: "0"))
         }
         return digits == 0 ? nil : result
+    }
+}
+
+extension String.UTF8View {
+    /// Whether any byte satisfies `predicate`, scanned over the string's contiguous storage: a
+    /// loop over a buffer, where iterating the view costs several times as much per byte.
+    @inline(__always)
+    package func containsByte(where predicate: (UInt8) -> Bool) -> Bool {
+        if let found = self.withContiguousStorageIfAvailable({ bytes in
+            for byte in bytes where predicate(byte) { return true }
+            return false
+        }) {
+            return found
+        }
+        for byte in self where predicate(byte) { return true }
+        return false
     }
 }
 

@@ -37,40 +37,53 @@ public struct UpstreamRequestWriter: Sendable {
     }
 
     /// Writes `head` and its framing fields into `buffer` and starts its body.
+    ///
+    /// The head goes into bytes reserved for all of it at once (``ReservedBytesWriter``): its
+    /// fields' sizes are summed first, which costs a fraction of writing them piece by piece.
     public mutating func writeHead(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
         let headers = head.headers
         let framing = Self.framing(method: head.method, version: head.version, headers: headers)
-
-        buffer.writeString(head.method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.uri)
-        Self.writeVersion(head.version, into: &buffer)
-
+        // The request line's method and target, then room for " HTTP/major.minor" CRLF (at
+        // most 19 bytes), the method's space, `transfer-encoding: chunked` CRLF (28) and the
+        // final CRLF.
+        var capacity = head.method.rawValue.utf8.count &+ head.uri.utf8.count &+ 64
         for (name, value) in headers {
-            switch framing {
-            case .keepAll:
-                break
-            case .dropBoth:
-                if Self.isContentLength(name) || Self.isTransferEncoding(name) { continue }
-            case .dropTransferEncoding, .replaceTransferEncoding:
-                if Self.isTransferEncoding(name) { continue }
+            capacity &+= name.utf8.count &+ value.utf8.count &+ 4
+        }
+        let chunked = ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out -> Bool in
+            out.append(head.method.rawValue)
+            out.append(ASCII.space)
+            out.append(head.uri)
+            Self.writeVersion(head.version, into: &out)
+
+            for (name, value) in headers {
+                switch framing {
+                case .keepAll:
+                    break
+                case .dropBoth:
+                    if Self.isContentLength(name) || Self.isTransferEncoding(name) { continue }
+                case .dropTransferEncoding, .replaceTransferEncoding:
+                    if Self.isTransferEncoding(name) { continue }
+                }
+                out.append(name)
+                out.append(": ")
+                out.append(value)
+                out.append("\r\n")
             }
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            let chunked: Bool
+            switch framing {
+            case .replaceTransferEncoding:
+                out.append("transfer-encoding: chunked\r\n")
+                chunked = true
+            case .keepAll:
+                chunked =
+                    head.version.major == 1 && head.version.minor >= 1 && Self.firstTransferEncodingIsChunked(headers)
+            case .dropBoth, .dropTransferEncoding:
+                chunked = false
+            }
+            out.append("\r\n")
+            return chunked
         }
-        let chunked: Bool
-        switch framing {
-        case .replaceTransferEncoding:
-            buffer.writeStaticString("transfer-encoding: chunked\r\n")
-            chunked = true
-        case .keepAll:
-            chunked = head.version.major == 1 && head.version.minor >= 1 && Self.firstTransferEncodingIsChunked(headers)
-        case .dropBoth, .dropTransferEncoding:
-            chunked = false
-        }
-        buffer.writeStaticString("\r\n")
         self.state = .body(chunked: chunked)
     }
 
@@ -150,15 +163,15 @@ public struct UpstreamRequestWriter: Sendable {
 
     // MARK: - Bytes
 
-    private static func writeVersion(_ version: HTTPVersion, into buffer: inout ByteBuffer) {
+    private static func writeVersion(_ version: HTTPVersion, into out: inout ReservedBytesWriter) {
         if version == .http1_1 {
-            buffer.writeStaticString(" HTTP/1.1\r\n")
+            out.append(" HTTP/1.1\r\n")
         } else {
-            buffer.writeStaticString(" HTTP/")
-            buffer.writeString(String(version.major))
-            buffer.writeInteger(UInt8(ascii: "."))
-            buffer.writeString(String(version.minor))
-            buffer.writeStaticString("\r\n")
+            out.append(" HTTP/")
+            out.appendDecimal(version.major)
+            out.append(UInt8(ascii: "."))
+            out.appendDecimal(version.minor)
+            out.append("\r\n")
         }
     }
 
