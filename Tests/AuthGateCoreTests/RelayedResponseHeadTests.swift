@@ -322,6 +322,19 @@ struct WriteRelayedHeadBytesTests {
 
     // MARK: Status line
 
+    @Test("the head fits the bytes reserved for it when every line is respelled longer, with a long reason and ID")
+    func respelledLinesFitReservedBytes() {
+        // "a:" CRLF becomes "a: " CRLF: the most a field line can grow relative to its size.
+        let lines = String(repeating: "a:\r\n", count: 2_000) + "b:x\r\nContent-Length: 0\r\n"
+        let status = HTTPResponseStatus(statusCode: 299, reasonPhrase: String(repeating: "R", count: 3_000))
+        let requestID = String(repeating: "i", count: 200)
+        let result = relay(lines, status: status, requestID: requestID)
+        let expected =
+            "HTTP/1.1 299 \(status.reasonPhrase)\r\n" + String(repeating: "a: \r\n", count: 2_000)
+            + "b: x\r\nContent-Length: 0\r\nX-Request-Id: \(requestID)\r\n\r\n"
+        #expect(result.text == expected)
+    }
+
     @Test("an unknown status code is written with NIO's reason phrase for it")
     func unknownStatus() {
         let status = HTTPResponseStatus(statusCode: 599)

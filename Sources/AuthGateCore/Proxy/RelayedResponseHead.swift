@@ -25,13 +25,46 @@ extension HeaderPolicy {
     ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
         let code = head.status.code
         let switching = code == 101
-        buffer.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
-        buffer.writeInteger(ASCII.space)
-        buffer.writeString(head.status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        // An upper bound of the head: a kept field line is copied or respelled as
+        // `name: value` CRLF, at most 2 bytes longer than a line of 3 or more bytes, so twice the
+        // received field bytes hold every field, plus the merged `Vary` (16); then the status
+        // line, `X-Request-Id`, the CORS fields and the framing and `Connection` fields (64).
+        var capacity = 2 &* head.fields.readableBytes &+ 16
+        capacity &+= 15 &+ head.status.reasonPhrase.utf8.count &+ 16 &+ requestID.utf8.count &+ 64
+        cors?.forEachAllowField { name, value in capacity &+= name.utf8.count &+ value.utf8.count &+ 4 }
+        return ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out in
+            Self.writeRelayedHead(
+                head,
+                code: code,
+                switching: switching,
+                requestMethod: requestMethod,
+                clientVersion: clientVersion,
+                keepAlive: keepAlive,
+                requestID: requestID,
+                cors: cors,
+                into: &out
+            )
+        }
+    }
+
+    private static func writeRelayedHead(
+        _ head: UpstreamResponseHead,
+        code: UInt,
+        switching: Bool,
+        requestMethod: HTTPMethod,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool,
+        requestID: String,
+        cors: CORSResponseHeaders?,
+        into buffer: inout ReservedBytesWriter
+    ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
+        buffer.append(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.append(UInt8(ascii: "0") + UInt8(code / 100 % 10))
+        buffer.append(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        buffer.append(UInt8(ascii: "0") + UInt8(code % 10))
+        buffer.append(ASCII.space)
+        buffer.append(head.status.reasonPhrase)
+        buffer.append("\r\n")
 
         var hasContentLength = false
         var hasRequestID = false
@@ -44,7 +77,7 @@ extension HeaderPolicy {
             // in runs, so a typical head goes out in a few copies.
             var run = 0..<0
             func flushRun() {
-                if !run.isEmpty { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+                if !run.isEmpty { buffer.append(UnsafeRawBufferPointer(rebasing: bytes[run])) }
                 run = 0..<0
             }
             UpstreamResponseHead.forEachFieldLine(in: bytes) { line, nameRange, valueRange in
@@ -68,13 +101,13 @@ extension HeaderPolicy {
                         // The first Vary field gets Origin appended; any others go as they are.
                         vary = .merged
                         flushRun()
-                        buffer.writeBytes(name)
-                        buffer.writeStaticString(": ")
+                        buffer.append(name)
+                        buffer.append(": ")
                         if !valueRange.isEmpty {
-                            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
-                            buffer.writeStaticString(", ")
+                            buffer.append(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
+                            buffer.append(", ")
                         }
-                        buffer.writeStaticString("Origin\r\n")
+                        buffer.append("Origin\r\n")
                         return
                     } else if !listed.isEmpty
                         && listed.contains(where: { bytes[$0].equalsIgnoringASCIICase(name) })
@@ -94,34 +127,34 @@ extension HeaderPolicy {
                     return
                 }
                 flushRun()
-                buffer.writeBytes(name)
-                buffer.writeStaticString(": ")
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
-                buffer.writeStaticString("\r\n")
+                buffer.append(name)
+                buffer.append(": ")
+                buffer.append(UnsafeRawBufferPointer(rebasing: bytes[valueRange]))
+                buffer.append("\r\n")
             }
             flushRun()
         }
         if !hasRequestID {
-            buffer.writeStaticString("X-Request-Id: ")
-            buffer.writeString(requestID)
-            buffer.writeStaticString("\r\n")
+            buffer.append("X-Request-Id: ")
+            buffer.append(requestID)
+            buffer.append("\r\n")
         }
         if let cors {
             cors.forEachAllowField { name, value in
-                buffer.writeString(name)
-                buffer.writeStaticString(": ")
-                buffer.writeString(value)
-                buffer.writeStaticString("\r\n")
+                buffer.append(name)
+                buffer.append(": ")
+                buffer.append(value)
+                buffer.append("\r\n")
             }
             if vary == .absent && cors.varyOrigin {
-                buffer.writeStaticString("Vary: Origin\r\n")
+                buffer.append("Vary: Origin\r\n")
             }
         }
 
         var keepAlive = keepAlive
         let framing: ResponseBodyFraming
         if switching {
-            buffer.writeStaticString("Connection: Upgrade\r\n\r\n")
+            buffer.append("Connection: Upgrade\r\n\r\n")
             return (.none, false)
         } else if requestMethod == .HEAD || (100..<200).contains(code) || code == 204 || code == 304 {
             framing = .none
@@ -129,17 +162,17 @@ extension HeaderPolicy {
             framing = .contentLength
         } else if clientVersion.minor >= 1 {
             framing = .chunked
-            buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+            buffer.append("Transfer-Encoding: chunked\r\n")
         } else {
             framing = .closeDelimited
             keepAlive = false
         }
         if !keepAlive {
-            buffer.writeStaticString("Connection: close\r\n")
+            buffer.append("Connection: close\r\n")
         } else if clientVersion.minor == 0 {
-            buffer.writeStaticString("Connection: keep-alive\r\n")
+            buffer.append("Connection: keep-alive\r\n")
         }
-        buffer.writeStaticString("\r\n")
+        buffer.append("\r\n")
         return (framing, keepAlive)
     }
 
