@@ -190,6 +190,16 @@ struct TokenShapeTests {
         #expect(TokenShape(classifying: token) != .jwt, "\(token)")
     }
 
+    @Test("every byte: a JWT segment takes exactly the base64url alphabet")
+    func everyByteOfASegment() {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        for byte in UInt8.min...UInt8.max where byte != UInt8(ascii: ".") {
+            let token = Substring(decoding: Array("eyJ.e3".utf8) + [byte] + Array(".x".utf8), as: UTF8.self)
+            guard token.utf8.count == 9 else { continue }  // a byte that is not UTF-8 alone
+            #expect((TokenShape(classifying: token) == .jwt) == alphabet.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test("signed session values, encoded or not")
     func signedSession() {
         let signature = "wr61ZskiJfaQpTO6yD9RwHolIK3vUp3a6iXfP0SwxLg="

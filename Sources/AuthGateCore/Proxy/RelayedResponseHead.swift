@@ -28,9 +28,10 @@ extension HeaderPolicy {
         // An upper bound of the head: a kept field line is copied or respelled as
         // `name: value` CRLF, at most 2 bytes longer than a line of 3 or more bytes, so twice the
         // received field bytes hold every field, plus the merged `Vary` (16); then the status
-        // line, `X-Request-Id`, the CORS fields and the framing and `Connection` fields (64).
+        // line, `X-Request-Id`, the CORS fields, and `Vary: Origin`, the framing and
+        // `Connection` fields (at most 63 together; 128 leaves room).
         var capacity = 2 &* head.fields.readableBytes &+ 16
-        capacity &+= 15 &+ head.status.reasonPhrase.utf8.count &+ 16 &+ requestID.utf8.count &+ 64
+        capacity &+= 15 &+ head.status.reasonPhrase.utf8.count &+ 16 &+ requestID.utf8.count &+ 128
         cors?.forEachAllowField { name, value in capacity &+= name.utf8.count &+ value.utf8.count &+ 4 }
         return ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out in
             Self.writeRelayedHead(

@@ -273,23 +273,25 @@ public enum TokenShape: Sendable, Hashable {
 
     private static func looksLikeJWT(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var dots = 0
-        var segmentLength = 0
+        var segmentStart = 0
         var headerEnd = 0
-        for (index, byte) in bytes.enumerated() {
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
             if byte == UInt8(ascii: ".") {
-                guard segmentLength > 0 else {
+                // The header and the payload must not be empty.
+                guard index > segmentStart else {
                     return false
                 }
                 dots += 1
                 if dots == 1 {
                     headerEnd = index
                 }
-                segmentLength = 0
-            } else if isBase64URLCharacter(byte) {
-                segmentLength += 1
-            } else {
+                segmentStart = index + 1
+            } else if !isBase64URLCharacter(byte) {
                 return false
             }
+            index += 1
         }
         // The signature segment may be empty (an unsigned token), which verification refuses
         // with a precise reason.
@@ -372,14 +374,11 @@ private func isWhitespace(_ byte: UInt8) -> Bool {
     byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
 }
 
+@inline(__always)
 private func isBase64URLCharacter(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
-        return true
-    default:
-        return false
-    }
+    // `| 0x20` folds A–Z onto a–z and moves no other byte into that range.
+    (byte | 0x20) &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "0") < 10 || byte == UInt8(ascii: "-")
+        || byte == UInt8(ascii: "_")
 }
 
 private func base64URLValue(_ byte: UInt8) -> UInt8? {
