@@ -174,12 +174,7 @@ auth:
   session_resolver: http
 cache:
   positive_ttl_ms: 600000
-rate_limits:
-  enabled: $3
-  ip_requests_per_minute: 100000000
-  ip_burst: 1000000
-  user_requests_per_minute: 100000000
-  user_burst: 1000000
+$(rate_limits_yaml $3)
 reload:
   watch_file: false
 routes: []

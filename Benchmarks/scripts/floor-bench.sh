@@ -86,12 +86,7 @@ logging:
   level: warning
 auth:
   legacy_jwt_secret: "$LEGACY_SECRET"
-rate_limits:
-  enabled: $5
-  ip_requests_per_minute: 100000000
-  ip_burst: 1000000
-  user_requests_per_minute: 100000000
-  user_burst: 1000000
+$(rate_limits_yaml $5)
 reload:
   watch_file: false
 routes:

@@ -97,6 +97,19 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# rate_limits_yaml ENABLED: a benchmark config's rate_limits block, with limits so high that no
+# request is refused: the runs measure what the limiter costs, never its refusals.
+rate_limits_yaml() {
+    cat <<YAML
+rate_limits:
+  enabled: $1
+  ip_requests_per_minute: 100000000
+  ip_burst: 1000000
+  user_requests_per_minute: 100000000
+  user_burst: 1000000
+YAML
+}
+
 # The start_* functions run the server in the background, add it to PIDS (killed on exit) and
 # leave its PID in STARTED_PID. Call them directly, never as $(start_...): a command
 # substitution is a subshell, and PIDS would not learn about the process.

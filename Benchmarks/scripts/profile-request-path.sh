@@ -47,12 +47,12 @@ print(token if isinstance(token, str) else token.decode())
 PY
 )"
 
-# The client: COUNT requests on one keep-alive connection, each answered before the next; exits
-# non-zero unless every answer is a 200 with the expected body prefix.
+# The client: COUNT requests for PATH on one keep-alive connection, each answered before the
+# next; exits non-zero unless every answer is a 200.
 cat >"$WORK/client.py" <<'PY'
 import socket, sys
-port, count, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-request = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: profile/1\r\nAccept: */*\r\n"
+port, count, token, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: profile/1\r\nAccept: */*\r\n"
 if token:
     request += b"Authorization: Bearer " + token.encode() + b"\r\n"
 request += b"\r\n"
@@ -114,12 +114,7 @@ auth:
   legacy_jwt_secret: "$LEGACY_SECRET"
 cache:
   positive_ttl_ms: 600000
-rate_limits:
-  enabled: true
-  ip_requests_per_minute: 100000000
-  ip_burst: 1000000
-  user_requests_per_minute: 100000000
-  user_burst: 1000000
+$(rate_limits_yaml true)
 reload:
   watch_file: false
 routes:
@@ -130,13 +125,12 @@ routes:
 YAML
 }
 
-run_client() { # PORT COUNT TOKEN
-    python3 "$WORK/client.py" "$1" "$2" "$3" || die "the profiling client failed against :$1"
+run_client() { # PORT COUNT TOKEN PATH
+    python3 "$WORK/client.py" "$1" "$2" "$3" "$4" || die "the profiling client failed against :$1$4"
 }
 
-# The public scenario requests /bench; the authenticated one the same backend path under another
-# route, so the client sends /bench for both and the route table decides: public for /bench.
-# The authenticated scenario therefore asks for /auth/bench (the backend answers any path).
+# The route table decides: /bench is public, anything else authenticated (the backend answers any
+# path).
 PUBLIC_PATH=/bench
 AUTH_PATH=/auth/bench
 
@@ -149,12 +143,11 @@ gateway_config "$port" "$admin" >"$WORK/authgate/gateway.yaml"
 # System calls per request: AuthGate (native) and nginx proxy_pass, public route.
 syscalls() { # LABEL PID PORT TOKEN PATH
     local label="$1" pid="$2" target_port="$3" token="$4" path="$5"
-    sed -i "s#GET [^ ]* HTTP#GET $path HTTP#" "$WORK/client.py"
-    run_client "$target_port" "$WARMUP_REQUESTS" "$token"
+    run_client "$target_port" "$WARMUP_REQUESTS" "$token" "$path"
     strace -f -c -q -o "$WORK/strace-$label.txt" -p "$pid" &
     local strace_pid=$!
     sleep 1
-    run_client "$target_port" "$REQUESTS" "$token"
+    run_client "$target_port" "$REQUESTS" "$token" "$path"
     sleep 0.5
     kill -INT "$strace_pid" 2>/dev/null || true
     wait "$strace_pid" 2>/dev/null || true
@@ -188,24 +181,29 @@ clang -shared -fPIC -O2 "$BENCH_DIR/scripts/dispatch-main-shim.c" -o "$WORK/disp
 cp "$AUTHGATE" "$WORK/authgate-nodebug"
 strip --strip-debug "$WORK/authgate-nodebug"
 
-callgrind() { # LABEL TOKEN PATH
-    local label="$1" token="$2" path="$3" out="$WORK/callgrind.out.$1"
-    sed -i "s#GET [^ ]* HTTP#GET $path HTTP#" "$WORK/client.py"
-    LD_PRELOAD="$WORK/dispatch-main-shim.so" \
-        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-        "$WORK/authgate-nodebug" serve --config "$WORK/authgate/gateway.yaml" >"$WORK/authgate/vg-$label.log" 2>&1 &
-    local pid=$!
+# count_under_callgrind PID PORT TOKEN PATH: once the server under valgrind PID answers, sends
+# the warm-up requests, then counts REQUESTS requests (instrumentation on only for them), dumps
+# the counts (the first dump: OUT.1; OUT itself is written at exit) and stops the server.
+count_under_callgrind() {
+    local pid="$1" target_port="$2" token="$3" path="$4"
     PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port$PUBLIC_PATH" 120
-    run_client "$port" "$WARMUP_REQUESTS" "$token"
+    wait_http "http://127.0.0.1:$target_port$PUBLIC_PATH" 120
+    run_client "$target_port" "$WARMUP_REQUESTS" "$token" "$path"
     callgrind_control -i on "$pid" >/dev/null
-    run_client "$port" "$REQUESTS" "$token"
+    run_client "$target_port" "$REQUESTS" "$token" "$path"
     callgrind_control -d "$pid" >/dev/null
     callgrind_control -i off "$pid" >/dev/null
     stop "$pid"
-    local dump="$out.1" # the first dump; $out itself is written at exit
+}
+
+callgrind() { # LABEL TOKEN PATH
+    local label="$1" out="$WORK/callgrind.out.$1"
+    LD_PRELOAD="$WORK/dispatch-main-shim.so" \
+        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+        "$WORK/authgate-nodebug" serve --config "$WORK/authgate/gateway.yaml" >"$WORK/authgate/vg-$label.log" 2>&1 &
+    count_under_callgrind $! "$port" "$2" "$3"
     echo "## instructions per request: $label (callgrind, $REQUESTS requests)"
-    python3 "$BENCH_DIR/scripts/callgrind_stages.py" "$dump" "$REQUESTS" "$TOP"
+    python3 "$BENCH_DIR/scripts/callgrind_stages.py" "$out.1" "$REQUESTS" "$TOP"
 }
 
 # nginx proxy_pass doing the public route's job, one process (master_process off) under callgrind.
@@ -214,18 +212,9 @@ callgrind_nginx() {
     vg_port="$(free_port)"
     sed -e 's/master_process on;/master_process off;/' -e "s/listen 127.0.0.1:$nginx_port /listen 127.0.0.1:$vg_port /" \
         -e "s#pid $dir/nginx.pid#pid $dir/nginx-vg.pid#" "$dir/nginx.conf" >"$dir/nginx-vg.conf"
-    sed -i "s#GET [^ ]* HTTP#GET $PUBLIC_PATH HTTP#" "$WORK/client.py"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         nginx -e "$dir/logs/error-vg.log" -p "$dir" -c "$dir/nginx-vg.conf" >"$dir/logs/vg.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$vg_port$PUBLIC_PATH" 120
-    run_client "$vg_port" "$WARMUP_REQUESTS" ""
-    callgrind_control -i on "$pid" >/dev/null
-    run_client "$vg_port" "$REQUESTS" ""
-    callgrind_control -d "$pid" >/dev/null
-    callgrind_control -i off "$pid" >/dev/null
-    stop "$pid"
+    count_under_callgrind $! "$vg_port" "" "$PUBLIC_PATH"
     echo "## instructions per request: nginx-public (callgrind, $REQUESTS requests)"
     python3 "$BENCH_DIR/scripts/callgrind_stages.py" "$out.1" "$REQUESTS" "$TOP" --no-stages
 }

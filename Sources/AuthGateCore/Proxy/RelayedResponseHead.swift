@@ -23,8 +23,6 @@ extension HeaderPolicy {
         cors: CORSResponseHeaders? = nil,
         into buffer: inout ByteBuffer
     ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
-        let code = head.status.code
-        let switching = code == 101
         // An upper bound of the head: a kept field line is copied or respelled as
         // `name: value` CRLF, at most 2 bytes longer than a line of 3 or more bytes, so twice the
         // received field bytes hold every field, plus the merged `Vary` (16); then the status
@@ -36,8 +34,6 @@ extension HeaderPolicy {
         return ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out in
             Self.writeRelayedHead(
                 head,
-                code: code,
-                switching: switching,
                 requestMethod: requestMethod,
                 clientVersion: clientVersion,
                 keepAlive: keepAlive,
@@ -50,8 +46,6 @@ extension HeaderPolicy {
 
     private static func writeRelayedHead(
         _ head: UpstreamResponseHead,
-        code: UInt,
-        switching: Bool,
         requestMethod: HTTPMethod,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
@@ -59,6 +53,8 @@ extension HeaderPolicy {
         cors: CORSResponseHeaders?,
         into buffer: inout ReservedBytesWriter
     ) -> (framing: ResponseBodyFraming, keepAlive: Bool) {
+        let code = head.status.code
+        let switching = code == 101
         buffer.append(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         buffer.append(UInt8(ascii: "0") + UInt8(code / 100 % 10))
         buffer.append(UInt8(ascii: "0") + UInt8(code / 10 % 10))
