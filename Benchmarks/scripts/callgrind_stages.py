@@ -17,9 +17,9 @@ import sys
 # (label, substring of the demangled, simplified name); indented labels are parts of the row above.
 STAGES = [
     ("event loop, whole", "SelectableEventLoop.run()"),
-    ("client bytes through the pipeline, whole", "ProxyHandler.channelRead(context:data:)"),
-    ("  request parse", "ClientRequestParser.next("),
-    ("  HTTPRequestHead conversion", "makeHTTPRequestHead("),
+    ("client bytes, whole (ProxyHandler.channelRead)", "ProxyHandler.channelRead(context:data:)"),
+    ("  request parse (ClientRequestStream.next)", "ClientRequestStream.next()"),
+    ("    HTTPRequestHead fields conversion", "ParsedFields.headers.getter"),
     ("  admission (validate, normalise, route, limits, rewrite)", "RequestAdmission.admit("),
     ("    validation", "RequestValidator.validate("),
     ("    header rewrite", "HeaderPolicy.rewriteRequest("),
@@ -29,7 +29,7 @@ STAGES = [
     ("  caller admission (user limit, identity headers)", "CallerAdmission.prepareForwardedHead("),
     ("  upstream lease", "UpstreamPool.lease"),
     ("  upstream head write", "UpstreamRequestWriter.writeHead("),
-    ("upstream bytes, whole", "UpstreamHandler.channelRead(context:data:)"),
+    ("upstream bytes, whole (UpstreamHandler.channelRead)", "UpstreamHandler.channelRead(context:data:)"),
     ("  response parse", "UpstreamResponseParser.next("),
     ("  response head write", "HeaderPolicy.writeRelayedHead("),
     ("socket writes (flush)", "BaseSocketChannel.flushNow()"),

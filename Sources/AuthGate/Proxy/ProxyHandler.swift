@@ -8,8 +8,8 @@ import NIOHTTP1
 /// The request path, each stage in its own file (AuthGateCore is pure, AuthGate does the I/O):
 ///
 /// ```
-/// bytes ─▶ ClientRequestDecoder (Server) ─▶ ClientRequestParser (Core/Request)
-///                                                    RFC 9112, strict: 400/414/431 and close
+/// bytes ─▶ ClientRequestStream ─▶ ClientRequestParser (Core/Request)
+///                                         RFC 9112, strict: 400/414/431 and close
 ///       ─▶ RequestAdmission.admit (Core/Admission)   validate, rewrite, normalise, local
 ///          │                                         endpoints, limits, refresh, route,
 ///          │                                         lockout, LoginBodyCheck, credential plan
@@ -27,7 +27,8 @@ import NIOHTTP1
 ///       ◀─ ClientResponseEncoder (Proxy) ◀─ the response, relayed as bytes
 /// ```
 ///
-/// It validates and rewrites each request head through admission, leases an upstream
+/// It parses the client's bytes itself (``ClientRequestStream``: no decoder handler in front,
+/// one pipeline hop per read), validates and rewrites each request head through admission, leases an upstream
 /// connection from its event loop's pool, and relays bodies both ways. Reads on either
 /// side happen only while the other side is writable, so a slow reader never makes the gateway
 /// buffer a body. It also keeps one exchange at a time on the connection
@@ -35,7 +36,9 @@ import NIOHTTP1
 /// timeout, each with one timer per connection that is moved lazily rather than set and
 /// cancelled per request.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
+    /// After a 101, the bytes that followed the handshake, for the tunnel.
+    typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -44,6 +47,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let pools: UpstreamPools
     private var machine = ProxyStateMachine()
     private var context: ChannelHandlerContext?
+    /// The client's bytes, parsed into request parts.
+    private var requests: ClientRequestStream
+    /// Request parts are being handed on from ``requests`` (a close then must not finish it).
+    private var parsing = false
     /// Writes the responses' bytes (no encoder handler: one pipeline hop less per part).
     private var encoder = ClientResponseEncoder()
 
@@ -146,6 +153,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.runtime = runtime
         self.responder = LocalEndpointResponder(introspection: runtime.introspection)
         self.pools = pools
+        self.requests = ClientRequestStream(limits: ClientRequestStream.limits(snapshot.config.limits))
         self.snapshot = snapshot
         self.limits = snapshot.exchange.requestLimits
         self.pool = pools.pool(for: snapshot)
@@ -165,6 +173,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if self.machine.isTunnelling, let unparsed = self.requests.takeUnparsed() {
+            // Removed for a tunnel: the bytes that followed the handshake go on as they came.
+            context.fireChannelRead(self.wrapInboundOut(unparsed))
+        }
         self.context = nil
         self.stopTimers()
         self.releaseClientSlot()
@@ -179,6 +191,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !self.parsing {
+            // The connection's end: inside a request it is an error (`.incomplete`), as llhttp's.
+            self.parsing = true
+            do {
+                while let part = try self.requests.finish() {
+                    self.carryOut(self.pipelining.inbound(part), for: part, context: context)
+                }
+            } catch {
+                self.parseFailed(error, context: context)
+            }
+            self.parsing = false
+        }
         self.pipelining.closed()
         self.stopTimers()
         self.perform(self.machine.clientClosed(), context: context)
@@ -186,16 +210,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    /// Raw bytes arrived from the client (``ClientReadObserver``, in front of the decoder).
-    func clientBytesArrived() {
-        guard let context = self.context, !self.machine.isTunnelling else { return }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Before any part is parsed: a head that trickles in yields nothing until it is
+        // complete, yet its header timeout runs from its first byte, and the body timeout
+        // counts any read, chunk framing included (``RequestReadTimeoutStateMachine``).
         self.readTimeouts.bytesReceived(at: .now())
         self.armReadTimer(context: context)
+        self.requests.receive(self.unwrapInboundIn(data))
+        self.parsing = true
+        do {
+            while let part = try self.requests.next() {
+                self.carryOut(self.pipelining.inbound(part), for: part, context: context)
+            }
+        } catch {
+            self.parseFailed(error, context: context)
+        }
+        self.parsing = false
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
-        self.carryOut(self.pipelining.inbound(part), for: part, context: context)
+    /// A malformed request, answered in order: at once, or after the response in flight.
+    private func parseFailed(_ error: ClientRequestParserError, context: ChannelHandlerContext) {
+        if self.pipelining.parserError(error) {
+            self.received(error, context: context)
+        }
     }
 
     /// Carries out what ``PipeliningStateMachine`` decided for a request part, fresh or held.
@@ -282,14 +319,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let requestError = error as? ClientRequestParserError {
-            if self.pipelining.parserError(requestError) {
-                self.received(requestError, context: context)
-            }
-        } else {
-            self.perform(self.machine.clientClosed(), context: context)
-            context.close(promise: nil)
-        }
+        self.perform(self.machine.clientClosed(), context: context)
+        context.close(promise: nil)
     }
 
     /// A malformed request: answered with the status the parser's error says (400, 414 or
@@ -1319,9 +1350,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.upstream = nil
         upstream.handler.delegate = nil
-        if let observer = try? context.pipeline.syncOperations.handler(type: ClientReadObserver.self) {
-            _ = context.pipeline.syncOperations.removeHandler(observer)
-        }
         self.encoder.write(.end, context: context, promise: nil)
         context.flush()
         let metrics = self.runtime.metrics

@@ -148,7 +148,13 @@ public final class Gateway: Sendable, CustomReflectable {
             group: group,
             database: database?.client
         )
-        let audit = Self.makeAuditLog(config: config, database: database?.client, metrics: metrics, logger: logger, group: group)
+        let audit = Self.makeAuditLog(
+            config: config,
+            database: database?.client,
+            metrics: metrics,
+            logger: logger,
+            group: group
+        )
         let runtime = GatewayRuntime(
             configStore: store,
             metrics: metrics,
@@ -469,14 +475,10 @@ public final class Gateway: Sendable, CustomReflectable {
         runtime: GatewayRuntime,
         pools: UpstreamPools
     ) throws {
-        // The parser answers 414 and 431 past its bounds; RequestValidator then checks the
-        // exact `limits.*` on the complete head.
-        let sync = channel.pipeline.syncOperations
-        let decoder = ClientRequestDecoder(limits: ClientRequestDecoder.limits(snapshot.config.limits))
-        let proxy = ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot)
-        try sync.addHandler(ClientReadObserver(proxy: proxy))
-        try sync.addHandler(ByteToMessageHandler(decoder))
-        try sync.addHandler(proxy)
+        // One handler: the proxy handler parses the bytes itself (ClientRequestStream). The
+        // parser answers 414 and 431 past its bounds; RequestValidator then checks the exact
+        // `limits.*` on the complete head.
+        try channel.pipeline.syncOperations.addHandler(ProxyHandler(runtime: runtime, pools: pools, snapshot: snapshot))
     }
 
     // MARK: - Reload

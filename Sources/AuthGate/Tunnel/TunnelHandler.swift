@@ -18,8 +18,8 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Replaces the HTTP handlers of both channels with a joined pair of tunnel handlers.
     ///
-    /// Bytes that already followed the handshake (left in either HTTP decoder) are forwarded
-    /// to the other side when the decoders are removed. Both channels are on the same event
+    /// Bytes that already followed the handshake (left unparsed by either HTTP handler) are
+    /// forwarded to the other side when the HTTP handlers are removed. Both channels are on the same event
     /// loop, so the two handlers call each other directly.
     static func join(client: ChannelHandlerContext, upstream: UpstreamConnection, metrics: GatewayMetrics) throws {
         let clientPipeline = client.pipeline.syncOperations
@@ -34,25 +34,18 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         try upstreamPipeline.addHandler(upstreamEnd)
         try clientPipeline.addHandler(clientEnd)
 
-        // Upstream: drop the HTTP handlers; the decoder goes last so that its leftover bytes
-        // reach the tunnel handler.
-        _ = upstreamPipeline.removeHandler(upstream.handler)
-        let upstreamDecoderRemoved = try upstreamPipeline.removeHandler(
-            upstreamPipeline.handler(type: ByteToMessageHandler<UpstreamResponseDecoder>.self)
-        )
+        // Upstream: the HTTP handler goes; it parses the responses itself and hands the bytes
+        // that came with the 101 (a backend's first frame) to the tunnel handler as it leaves.
+        let upstreamHTTPRemoved = upstreamPipeline.removeHandler(upstream.handler)
 
-        // Client: everything HTTP goes, this proxy handler included.
-        _ = clientPipeline.removeHandler(context: client)
-        let clientDecoderRemoved = try clientPipeline.removeHandler(
-            clientPipeline.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
-        )
+        // Client: the proxy handler goes, handing on the bytes that followed the request (a
+        // client's first frame sent right after it).
+        let clientHTTPRemoved = clientPipeline.removeHandler(context: client)
 
-        // A decoder leaves the pipeline a tick later and hands its leftover bytes (a backend's
-        // first frame sent with its 101, a client's first frame sent right after its request)
-        // over without a read-complete event: flush them once it is gone, or they would wait
-        // for the next read on that side.
-        upstreamDecoderRemoved.assumeIsolated().whenComplete { _ in clientEnd.context?.flush() }
-        clientDecoderRemoved.assumeIsolated().whenComplete { _ in upstreamEnd.context?.flush() }
+        // Leftover bytes are handed over without a read-complete event: flush them once the
+        // HTTP handler is gone, or they would wait for the next read on that side.
+        upstreamHTTPRemoved.assumeIsolated().whenComplete { _ in clientEnd.context?.flush() }
+        clientHTTPRemoved.assumeIsolated().whenComplete { _ in upstreamEnd.context?.flush() }
 
         // Both channels may have had reads held back during the exchange.
         clientEnd.context?.read()

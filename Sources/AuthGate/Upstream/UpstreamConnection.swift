@@ -16,26 +16,19 @@ final class UpstreamConnection: @unchecked Sendable {
 
     /// The framing of the request being written.
     private var writer = UpstreamRequestWriter()
-    /// Tells the response decoder which method each response answers.
-    private let sentRequests: UpstreamSentRequests
 
-    init(
-        id: UpstreamPoolStateMachine.ConnectionID,
-        channel: any Channel,
-        handler: UpstreamHandler,
-        sentRequests: UpstreamSentRequests
-    ) {
+    init(id: UpstreamPoolStateMachine.ConnectionID, channel: any Channel, handler: UpstreamHandler) {
         self.id = id
         self.channel = channel
         self.handler = handler
-        self.sentRequests = sentRequests
     }
 
     /// Writes the request's head as bytes (not flushed).
     func writeHead(_ head: HTTPRequestHead) {
         var buffer = self.channel.allocator.buffer(capacity: 512)
         self.writer.writeHead(head, into: &buffer)
-        self.sentRequests.append(head.method)
+        // The response parser learns which method the next response answers (HEAD has no body).
+        self.handler.requestSent(method: head.method)
         self.channel.write(IOData.byteBuffer(buffer), promise: nil)
     }
 

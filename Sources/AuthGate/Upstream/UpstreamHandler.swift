@@ -12,10 +12,19 @@ protocol UpstreamConnectionDelegate: AnyObject {
     func upstreamFailed(protocolError: Bool)
 }
 
-/// The last handler of an upstream channel: relays response parts to the client's handler and
-/// holds back reads while the client cannot take more (backpressure).
+/// The one handler of an upstream channel: parses the backend's bytes with
+/// ``UpstreamResponseParser`` (no decoder handler in front: one pipeline hop per read), relays
+/// the response events to the client's handler, and holds back reads while the client cannot
+/// take more (backpressure).
+///
+/// Each response is framed against the request it answers (`HEAD` has no body): the connection
+/// tells it each request's method as it writes the head (``requestSent(method:)``). After a 101
+/// the parser stops; when the tunnel removes this handler, the bytes that came with the 101 (a
+/// first WebSocket frame) are passed on as a `ByteBuffer`.
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = UpstreamResponseParser.Event
+    typealias InboundIn = ByteBuffer
+    /// After a 101, the bytes that came with it, for the tunnel.
+    typealias InboundOut = ByteBuffer
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
@@ -24,21 +33,67 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var onClose: (() -> Void)?
     private var readPending = false
     private var context: ChannelHandlerContext?
+    private var parser = UpstreamResponseParser()
+    /// The bytes received and not yet parsed; `nil` when there are none.
+    private var received: ByteBuffer?
+    /// Events are being handed on (a close then must not finish the parser under them).
+    private var parsing = false
+    /// The channel closed or failed: nothing more is parsed.
+    private var stopped = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if self.parser.isUpgraded, let received = self.received, received.readableBytes > 0 {
+            // Removed after an upgrade: what followed the 101 belongs to the tunnel.
+            context.fireChannelRead(self.wrapInboundOut(received))
+        }
+        // Removal may come while events are handed on (the tunnel starts on the 101's end).
+        self.stopped = true
+        self.received = nil
         self.context = nil
     }
 
+    /// A request with `method` was written: the next response framed is its answer.
+    func requestSent(method: HTTPMethod) {
+        self.parser.requestSent(method: method)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
+        guard !self.stopped else { return }
+        let bytes = self.unwrapInboundIn(data)
+        if self.received == nil || self.received!.readableBytes == 0 {
+            self.received = bytes
+        } else {
+            var bytes = bytes
+            self.received!.writeBuffer(&bytes)
+        }
+        self.parsing = true
+        defer { self.parsing = false }
+        do {
+            // Every event the bytes hold: a body's last bytes and its end come from one read.
+            while !self.stopped, self.received != nil, let event = try self.parser.next(&self.received!) {
+                self.deliver(event, context: context)
+            }
+        } catch {
+            self.failed(error, context: context)
+            return
+        }
+        if self.received?.readableBytes == 0 {
+            // Let the read's buffer go: its storage can be reused for the next read.
+            self.received = nil
+        }
+    }
+
+    private func deliver(_ event: UpstreamResponseParser.Event, context: ChannelHandlerContext) {
         if let delegate = self.delegate {
-            delegate.upstreamReceived(part)
+            delegate.upstreamReceived(event)
         } else {
             // Bytes on an idle connection: the backend is confused; never reuse it.
+            self.stopped = true
+            self.received = nil
             context.close(promise: nil)
         }
     }
@@ -53,6 +108,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.failed(error, context: context)
+    }
+
+    private func failed(_ error: any Error, context: ChannelHandlerContext) {
+        self.stopped = true
+        self.received = nil
         let delegate = self.delegate
         self.delegate = nil
         delegate?.upstreamFailed(protocolError: error is UpstreamResponseParser.Error)
@@ -60,6 +121,22 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !self.parsing && !self.stopped {
+            // The backend closed: a body delimited by the close ends here; inside any other
+            // message the close is an error.
+            self.parsing = true
+            var bytes = self.received ?? ByteBuffer()
+            self.received = nil
+            do {
+                while !self.stopped, let event = try self.parser.next(&bytes) ?? self.parser.finish(&bytes) {
+                    self.deliver(event, context: context)
+                }
+            } catch {
+                self.failed(error, context: context)
+            }
+            self.parsing = false
+        }
+        self.stopped = true
         let delegate = self.delegate
         self.delegate = nil
         delegate?.upstreamFailed(protocolError: false)

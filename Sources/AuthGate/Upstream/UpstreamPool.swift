@@ -252,19 +252,16 @@ final class UpstreamPool: @unchecked Sendable {
     private func makeChannel(_ id: UpstreamPoolStateMachine.ConnectionID) -> EventLoopFuture<UpstreamConnection> {
         let target = self.configuration.target
         let metrics = self.metrics
-        let sentRequests = UpstreamSentRequests()
         return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
             .channelInitializer { channel in
                 do {
-                    // Requests go down as bytes (UpstreamRequestWriter); the decoder learns
-                    // which method each response answers from the connection (HEAD has no
-                    // body). After a 101 the tunnel removes the decoder and the handler.
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(sentRequests: sentRequests)))
-                    try sync.addHandler(UpstreamHandler())
+                    // One handler: requests go down as bytes (UpstreamRequestWriter), responses
+                    // are parsed in the handler, which learns each request's method from the
+                    // connection (HEAD has no body). After a 101 the tunnel removes it.
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -274,7 +271,7 @@ final class UpstreamPool: @unchecked Sendable {
             .flatMapThrowing { channel in
                 metrics.upstreamConnectionsOpened.increment()
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                return UpstreamConnection(id: id, channel: channel, handler: handler, sentRequests: sentRequests)
+                return UpstreamConnection(id: id, channel: channel, handler: handler)
             }
     }
 }

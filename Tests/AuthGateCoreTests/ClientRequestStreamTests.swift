@@ -1,47 +1,31 @@
-import AuthGateCore
 import NIOCore
-import NIOEmbedded
 import NIOHTTP1
 import Testing
 
-@testable import AuthGate
+@testable import AuthGateCore
 
-/// An embedded channel whose pipeline holds only the client request decoder.
-private func makeChannel(limits: ClientRequestParser.Limits = ClientRequestParser.Limits()) throws -> EmbeddedChannel {
-    let channel = EmbeddedChannel()
-    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClientRequestDecoder(limits: limits)))
-    return channel
+private func describe(_ part: HTTPServerRequestPart) -> String {
+    switch part {
+    case .head(let head):
+        let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+        return "head \(head.method.rawValue) \(head.uri) \(head.version) [\(fields)]"
+    case .body(let bytes):
+        return "body \(String(buffer: bytes))"
+    case .end(let trailers):
+        guard let trailers else { return "end" }
+        return "end [" + trailers.map { "\($0.name)=\($0.value)" }.joined(separator: ",") + "]"
+    }
 }
 
-/// What the decoder handed on, one line per inbound message.
-private func delivered(_ channel: EmbeddedChannel) throws -> [String] {
-    var out: [String] = []
-    while let message = try channel.readInbound(as: Any.self) {
-        out.append(describe(message))
+/// Every part the stream holds now, described; the error, if one was thrown.
+private func drain(_ stream: inout ClientRequestStream) -> (parts: [String], error: ClientRequestParserError?) {
+    var parts: [String] = []
+    do {
+        while let part = try stream.next() { parts.append(describe(part)) }
+    } catch {
+        return (parts, error)
     }
-    return out
-}
-
-private func describe(_ message: Any) -> String {
-    if let part = message as? HTTPServerRequestPart {
-        switch part {
-        case .head(let head):
-            let fields = head.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
-            return "head \(head.method.rawValue) \(head.uri) \(head.version) [\(fields)]"
-        case .body(let bytes):
-            return "body \(String(buffer: bytes))"
-        case .end(let trailers):
-            guard let trailers else { return "end" }
-            return "end [" + trailers.map { "\($0.name)=\($0.value)" }.joined(separator: ",") + "]"
-        }
-    }
-    if let bytes = message as? ByteBuffer {
-        return "bytes \(String(buffer: bytes))"
-    }
-    if let data = message as? IOData, case .byteBuffer(let bytes) = data {
-        return "bytes \(String(buffer: bytes))"
-    }
-    return "unknown \(message)"
+    return (parts, nil)
 }
 
 /// Feeds `text` in pieces cut at `cuts` and returns what was delivered and the error, if any.
@@ -49,27 +33,23 @@ private func feed(
     _ text: String,
     cuts: [Int] = [],
     limits: ClientRequestParser.Limits = ClientRequestParser.Limits()
-) throws -> (parts: [String], error: ClientRequestParserError?) {
-    let channel = try makeChannel(limits: limits)
+) -> (parts: [String], error: ClientRequestParserError?) {
+    var stream = ClientRequestStream(limits: limits)
     let bytes = Array(text.utf8)
-    var error: ClientRequestParserError?
+    var parts: [String] = []
     var start = 0
     for end in cuts + [bytes.count] where end >= start {
-        do {
-            try channel.writeInbound(ByteBuffer(bytes: bytes[start..<end]))
-        } catch let caught as ClientRequestParserError {
-            error = caught
-            break
-        }
+        stream.receive(ByteBuffer(bytes: bytes[start..<end]))
+        let outcome = drain(&stream)
+        parts += outcome.parts
+        if let error = outcome.error { return (parts, error) }
         start = end
     }
-    let parts = try delivered(channel)
-    _ = try? channel.finish()
-    return (parts, error)
+    return (parts, nil)
 }
 
-@Suite("ClientRequestDecoder")
-struct ClientRequestDecoderTests {
+@Suite("ClientRequestStream")
+struct ClientRequestStreamTests {
     static let pipelined =
         "GET /a?x=1 HTTP/1.1\r\nHost: g\r\nX-One: 1\r\n\r\n"
         + "POST /b HTTP/1.1\r\nHost: g\r\nContent-Length: 5\r\n\r\nhello"
@@ -95,32 +75,32 @@ struct ClientRequestDecoderTests {
     }
 
     @Test("pipelined requests in one buffer: heads, fixed and chunked bodies, trailers, in order")
-    func pipelinedInOneBuffer() throws {
-        let outcome = try feed(Self.pipelined)
+    func pipelinedInOneBuffer() {
+        let outcome = feed(Self.pipelined)
         #expect(outcome.error == nil)
         #expect(outcome.parts == Self.pipelinedParts)
     }
 
     @Test("the same requests split at every byte give the same parts")
-    func splitAtEveryByte() throws {
+    func splitAtEveryByte() {
         let count = Self.pipelined.utf8.count
         for cut in 1..<count {
-            let outcome = try feed(Self.pipelined, cuts: [cut])
+            let outcome = feed(Self.pipelined, cuts: [cut])
             #expect(outcome.error == nil, "cut at \(cut)")
             #expect(Self.joiningBodies(outcome.parts) == Self.joiningBodies(Self.pipelinedParts), "cut at \(cut)")
         }
-        let byteAtATime = try feed(Self.pipelined, cuts: Array(1..<count))
+        let byteAtATime = feed(Self.pipelined, cuts: Array(1..<count))
         #expect(byteAtATime.error == nil)
         #expect(Self.joiningBodies(byteAtATime.parts) == Self.joiningBodies(Self.pipelinedParts))
     }
 
     @Test("a body is a slice of the received buffer, not a copy")
     func bodyIsASlice() throws {
-        let channel = try makeChannel()
+        var stream = ClientRequestStream(limits: ClientRequestParser.Limits())
         let received = ByteBuffer(string: "POST /b HTTP/1.1\r\nHost: g\r\nContent-Length: 5\r\n\r\nhello")
-        try channel.writeInbound(received)
-        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
-        let body = try #require(try channel.readInbound(as: HTTPServerRequestPart.self))
+        stream.receive(received)
+        _ = try stream.next()
+        let body = try #require(try stream.next())
         guard case .body(let bytes) = body else {
             Issue.record("not a body: \(body)")
             return
@@ -129,15 +109,14 @@ struct ClientRequestDecoderTests {
             bytes.withUnsafeReadableBytes { slice in whole.baseAddress! + (whole.count - 5) == slice.baseAddress! }
         }
         #expect(same, "the body's bytes are the received buffer's")
-        _ = try channel.finish()
     }
 
     @Test(
         "targets browsers send today are handed on: { } | ^ ` in the query, \\ in the path",
         arguments: ["/search?q={a|b}", "/s?f=a^b`c", "/api/public/..\\private", "/a[1]?b[]=2"]
     )
-    func browserTargets(target: String) throws {
-        let outcome = try feed("GET \(target) HTTP/1.1\r\nHost: g\r\n\r\n")
+    func browserTargets(target: String) {
+        let outcome = feed("GET \(target) HTTP/1.1\r\nHost: g\r\n\r\n")
         #expect(outcome.error == nil)
         #expect(outcome.parts == ["head GET \(target) HTTP/1.1 [Host=g]", "end"])
     }
@@ -164,34 +143,46 @@ struct ClientRequestDecoderTests {
         ]
     )
     func refusedWith400(request: String, shape: String) throws {
-        let outcome = try feed(request)
+        let outcome = feed(request)
         let error = try #require(outcome.error, "\(shape) accepted: \(outcome.parts)")
         #expect(error.status == .badRequest, "\(shape): \(error)")
         #expect(error.gatewayError.code.rawValue == "bad_request", "\(shape)")
         #expect(!outcome.parts.contains { $0.hasPrefix("end") }, "\(shape): the request never ends")
     }
 
+    @Test("after a parse error nothing more is read, and the error is not thrown again")
+    func nothingAfterAnError() {
+        var stream = ClientRequestStream(limits: ClientRequestParser.Limits())
+        stream.receive(ByteBuffer(string: "GET / HTTP/1.1\nHost: g\r\n\r\n"))
+        #expect(drain(&stream).error == .bareLineEnding)
+        stream.receive(ByteBuffer(string: "GET /next HTTP/1.1\r\nHost: g\r\n\r\n"))
+        let after = drain(&stream)
+        #expect(after.parts == [] && after.error == nil)
+        #expect(stream.takeUnparsed() == nil, "nothing was kept")
+        #expect(throws: Never.self) { _ = try stream.finish() }
+    }
+
     @Test("the limits answer 414 for the request line and target, 431 for the fields")
-    func limitStatuses() throws {
+    func limitStatuses() {
         var config = GatewayConfig.Limits()
         config.maxURIBytes = 100
         config.maxHeaderBytes = 200
         config.maxHeaderCount = 5
-        let limits = ClientRequestDecoder.limits(config)
+        let limits = ClientRequestStream.limits(config)
         let target = "/" + String(repeating: "a", count: 100)
-        let longLine = try feed("GET \(target) HTTP/1.1\r\nHost: g\r\n\r\n", limits: limits)
+        let longLine = feed("GET \(target) HTTP/1.1\r\nHost: g\r\n\r\n", limits: limits)
         #expect(longLine.error?.status == .uriTooLong)
-        let unfinished = try feed("GET /" + String(repeating: "a", count: 1000), limits: limits)
+        let unfinished = feed("GET /" + String(repeating: "a", count: 1000), limits: limits)
         #expect(unfinished.error?.status == .uriTooLong, "a target too long is 414 before its line ends")
-        let atLimit = try feed(
+        let atLimit = feed(
             "GET /" + String(repeating: "a", count: 99) + " HTTP/1.1\r\nHost: g\r\n\r\n",
             limits: limits
         )
         #expect(atLimit.error == nil, "a target of exactly max_uri_bytes passes the parser")
         let manyFields = (0..<6).map { "X-\($0): v\r\n" }.joined()
-        let tooMany = try feed("GET / HTTP/1.1\r\nHost: g\r\n\(manyFields)\r\n", limits: limits)
+        let tooMany = feed("GET / HTTP/1.1\r\nHost: g\r\n\(manyFields)\r\n", limits: limits)
         #expect(tooMany.error?.status == .requestHeaderFieldsTooLarge)
-        let big = try feed(
+        let big = feed(
             "GET / HTTP/1.1\r\nHost: g\r\nX-Big: \(String(repeating: "b", count: 2000))\r\n\r\n",
             limits: limits
         )
@@ -200,36 +191,29 @@ struct ClientRequestDecoderTests {
         // Names and values of exactly max_header_bytes pass the parser (RequestValidator checks
         // the exact sum): the raw bound leaves room for colons, whitespace and CRLFs.
         let value = String(repeating: "v", count: 200 - "Host".count - 1 - "X-V".count)
-        let exact = try feed("GET / HTTP/1.1\r\nHost: g\r\nX-V:   \(value)   \r\n\r\n", limits: limits)
+        let exact = feed("GET / HTTP/1.1\r\nHost: g\r\nX-V:   \(value)   \r\n\r\n", limits: limits)
         #expect(exact.error == nil)
     }
 
-    @Test("after an upgrade request's end nothing more is parsed; on removal the bytes go on as they came")
-    func leftoverBytesAfterUpgrade() throws {
-        let channel = try makeChannel()
+    @Test("after an upgrade request's end nothing more is parsed; the bytes are taken as they came")
+    func leftoverBytesAfterUpgrade() {
+        var stream = ClientRequestStream(limits: ClientRequestParser.Limits())
         let request = "GET /ws HTTP/1.1\r\nHost: g\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
         // A first frame right behind the request, and bytes that would not parse as HTTP.
-        try channel.writeInbound(ByteBuffer(string: request + "\u{01}\u{02}hi GARBAGE\n"))
-        #expect(
-            try delivered(channel) == ["head GET /ws HTTP/1.1 [Host=g,Connection=Upgrade,Upgrade=websocket]", "end"]
-        )
-        try channel.writeInbound(ByteBuffer(string: "more"))
-        #expect(try delivered(channel) == [], "nothing is parsed after the upgrade request")
-        let handler = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
-        let removed = channel.pipeline.syncOperations.removeHandler(handler)
-        channel.embeddedEventLoop.run()
-        try removed.wait()
-        let leftover = try delivered(channel)
-        #expect(leftover == ["bytes \u{01}\u{02}hi GARBAGE\nmore"])
-        try channel.writeInbound(ByteBuffer(string: "raw"))
-        let raw = try delivered(channel)
-        #expect(raw == ["bytes raw"], "the pipeline is bytes only now")
-        _ = try channel.finish()
+        stream.receive(ByteBuffer(string: request + "\u{01}\u{02}hi GARBAGE\n"))
+        let first = drain(&stream)
+        #expect(first.error == nil)
+        #expect(first.parts == ["head GET /ws HTTP/1.1 [Host=g,Connection=Upgrade,Upgrade=websocket]", "end"])
+        stream.receive(ByteBuffer(string: "more"))
+        #expect(drain(&stream).parts == [], "nothing is parsed after the upgrade request")
+        #expect(stream.takeUnparsed().map { String(buffer: $0) } == "\u{01}\u{02}hi GARBAGE\nmore")
+        stream.receive(ByteBuffer(string: "raw"))
+        #expect(stream.takeUnparsed() == nil, "taken once: the stream reads nothing more")
     }
 
     @Test("a request without an upgrade is followed by the next one in the same buffer")
-    func noUpgradeKeepsParsing() throws {
-        let outcome = try feed(
+    func noUpgradeKeepsParsing() {
+        let outcome = feed(
             "GET /ws HTTP/1.1\r\nHost: g\r\nUpgrade: websocket\r\n\r\nGET /next HTTP/1.1\r\nHost: g\r\n\r\n"
         )
         #expect(
@@ -240,35 +224,34 @@ struct ClientRequestDecoderTests {
     }
 
     @Test("after a request that closes the connection, what follows is neither parsed nor kept")
-    func bytesAfterCloseAreDropped() throws {
-        let channel = try makeChannel()
-        try channel.writeInbound(
+    func bytesAfterCloseAreDropped() {
+        var stream = ClientRequestStream(limits: ClientRequestParser.Limits())
+        stream.receive(
             ByteBuffer(string: "GET /last HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\n")
         )
-        try channel.writeInbound(ByteBuffer(string: "Host: g\r\n\r\n not http at all"))
-        #expect(try delivered(channel) == ["head GET /last HTTP/1.1 [Host=g,Connection=close]", "end"])
-        let handler = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<ClientRequestDecoder>.self)
-        let removed = channel.pipeline.syncOperations.removeHandler(handler)
-        channel.embeddedEventLoop.run()
-        try removed.wait()
-        let leftover = try delivered(channel)
-        #expect(leftover == [], "the decoder held nothing")
-        _ = try channel.finish()
+        let first = drain(&stream)
+        stream.receive(ByteBuffer(string: "Host: g\r\n\r\n not http at all"))
+        let second = drain(&stream)
+        #expect(first.parts == ["head GET /last HTTP/1.1 [Host=g,Connection=close]", "end"])
+        #expect(second.parts == [] && second.error == nil)
+        #expect(stream.takeUnparsed() == nil, "the stream held nothing")
     }
 
     @Test("the connection's end inside a message is an error; between messages it is not")
     func endOfInput() throws {
-        let inBody = try makeChannel()
-        try inBody.writeInbound(ByteBuffer(string: "POST / HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\nabc"))
+        var inBody = ClientRequestStream(limits: ClientRequestParser.Limits())
+        inBody.receive(ByteBuffer(string: "POST / HTTP/1.1\r\nHost: g\r\nContent-Length: 10\r\n\r\nabc"))
+        #expect(drain(&inBody).parts == ["head POST / HTTP/1.1 [Host=g,Content-Length=10]", "body abc"])
         #expect(throws: ClientRequestParserError.incomplete) { _ = try inBody.finish() }
 
-        let inHead = try makeChannel()
-        try inHead.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost"))
+        var inHead = ClientRequestStream(limits: ClientRequestParser.Limits())
+        inHead.receive(ByteBuffer(string: "GET / HTTP/1.1\r\nHost"))
+        #expect(drain(&inHead).parts == [])
         #expect(throws: ClientRequestParserError.incomplete) { _ = try inHead.finish() }
 
-        let between = try makeChannel()
-        try between.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: g\r\n\r\n"))
-        #expect(try delivered(between) == ["head GET / HTTP/1.1 [Host=g]", "end"])
-        #expect(try between.finish().isClean)
+        var between = ClientRequestStream(limits: ClientRequestParser.Limits())
+        between.receive(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: g\r\n\r\n"))
+        #expect(drain(&between).parts == ["head GET / HTTP/1.1 [Host=g]", "end"])
+        #expect(try between.finish() == nil)
     }
 }
