@@ -8,6 +8,8 @@ final class UpstreamConnection: @unchecked Sendable {
     let id: UpstreamPoolStateMachine.ConnectionID
     let channel: any Channel
     let handler: UpstreamHandler
+    /// The channel's allocator, read once (the channel's getter is a protocol witness call).
+    private let allocator: ByteBufferAllocator
     /// Requests this connection has carried; a reused connection may have been closed by the
     /// backend while idle, which makes an idempotent request safe to retry.
     var requestsServed = 0
@@ -21,29 +23,30 @@ final class UpstreamConnection: @unchecked Sendable {
         self.id = id
         self.channel = channel
         self.handler = handler
+        self.allocator = channel.allocator
     }
 
     /// Writes the request's head as bytes (not flushed).
     func writeHead(_ head: HTTPRequestHead) {
-        var buffer = self.channel.allocator.buffer(capacity: 512)
+        var buffer = self.allocator.buffer(capacity: 512)
         self.writer.writeHead(head, into: &buffer)
         // The response parser learns which method the next response answers (HEAD has no body).
         self.handler.requestSent(method: head.method)
-        self.channel.write(IOData.byteBuffer(buffer), promise: nil)
+        self.handler.write(buffer)
     }
 
     /// Writes body bytes, chunk-framed when the request's body is chunked (not flushed).
     func writeBody(_ body: ByteBuffer) {
         var header = ByteBuffer()
         if self.writer.isChunked {
-            header = self.channel.allocator.buffer(capacity: 18)
+            header = self.allocator.buffer(capacity: 18)
         }
         if self.writer.writeChunkHeader(length: body.readableBytes, into: &header) {
-            self.channel.write(IOData.byteBuffer(header), promise: nil)
-            self.channel.write(IOData.byteBuffer(body), promise: nil)
-            self.channel.write(IOData.byteBuffer(UpstreamRequestWriter.chunkTerminator), promise: nil)
+            self.handler.write(header)
+            self.handler.write(body)
+            self.handler.write(UpstreamRequestWriter.chunkTerminator)
         } else {
-            self.channel.write(IOData.byteBuffer(body), promise: nil)
+            self.handler.write(body)
         }
     }
 
@@ -51,16 +54,15 @@ final class UpstreamConnection: @unchecked Sendable {
     func writeEndAndFlush() {
         var buffer = ByteBuffer()
         if self.writer.isChunked {
-            buffer = self.channel.allocator.buffer(capacity: 5)
+            buffer = self.allocator.buffer(capacity: 5)
         }
         if self.writer.writeEnd(into: &buffer) {
-            self.channel.writeAndFlush(IOData.byteBuffer(buffer), promise: nil)
-        } else {
-            self.channel.flush()
+            self.handler.write(buffer)
         }
+        self.handler.flush()
     }
 
     @inline(__always) func flush() {
-        self.channel.flush()
+        self.handler.flush()
     }
 }

@@ -45,6 +45,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
     }
 
+    /// The channel, for writes after removal (they fail there, as on any closed channel).
+    private weak var channelWhenRemoved: (any Channel)?
+
     func handlerRemoved(context: ChannelHandlerContext) {
         if self.parser.isUpgraded, let received = self.received, received.readableBytes > 0 {
             // Removed after an upgrade: what followed the 101 belongs to the tunnel.
@@ -53,12 +56,33 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Removal may come while events are handed on (the tunnel starts on the 101's end).
         self.stopped = true
         self.received = nil
+        self.channelWhenRemoved = context.channel
         self.context = nil
     }
 
     /// A request with `method` was written: the next response framed is its answer.
     func requestSent(method: HTTPMethod) {
         self.parser.requestSent(method: method)
+    }
+
+    /// Writes request bytes from this handler's place in the pipeline: it is the last handler,
+    /// so this is one hop less than `channel.write`. Once it has left the pipeline (the channel
+    /// closed), the write goes through the channel and fails there.
+    func write(_ bytes: ByteBuffer) {
+        if let context = self.context {
+            context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+        } else {
+            self.channelWhenRemoved?.write(IOData.byteBuffer(bytes), promise: nil)
+        }
+    }
+
+    /// Flushes from this handler's place in the pipeline (see ``write(_:)``).
+    func flush() {
+        if let context = self.context {
+            context.flush()
+        } else {
+            self.channelWhenRemoved?.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

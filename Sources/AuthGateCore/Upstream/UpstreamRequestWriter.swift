@@ -40,16 +40,26 @@ public struct UpstreamRequestWriter: Sendable {
     ///
     /// The head goes into bytes reserved for all of it at once (``ReservedBytesWriter``): its
     /// fields' sizes are summed first, which costs a fraction of writing them piece by piece.
+    /// That one pass also finds the framing fields, so the fields are walked twice in all.
     public mutating func writeHead(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
         let headers = head.headers
-        let framing = Self.framing(method: head.method, version: head.version, headers: headers)
         // The request line's method and target, then room for " HTTP/major.minor" CRLF (at
         // most 19 bytes), the method's space, `transfer-encoding: chunked` CRLF (28) and the
         // final CRLF.
         var capacity = head.method.rawValue.utf8.count &+ head.uri.utf8.count &+ 64
+        var hasContentLength = false
+        // Whether the first `Transfer-Encoding` says `chunked` (NIO compares it exactly); nil
+        // without one.
+        var firstTransferEncodingIsChunked: Bool?
         for (name, value) in headers {
             capacity &+= name.utf8.count &+ value.utf8.count &+ 4
+            if Self.isContentLength(name) {
+                hasContentLength = true
+            } else if firstTransferEncodingIsChunked == nil, Self.isTransferEncoding(name) {
+                firstTransferEncodingIsChunked = value == "chunked"
+            }
         }
+        let framing = Self.framing(method: head.method, version: head.version, hasContentLength: hasContentLength)
         let chunked = ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out -> Bool in
             out.append(head.method.rawValue)
             out.append(ASCII.space)
@@ -77,7 +87,7 @@ public struct UpstreamRequestWriter: Sendable {
                 chunked = true
             case .keepAll:
                 chunked =
-                    head.version.major == 1 && head.version.minor >= 1 && Self.firstTransferEncodingIsChunked(headers)
+                    head.version.major == 1 && head.version.minor >= 1 && firstTransferEncodingIsChunked == true
             case .dropBoth, .dropTransferEncoding:
                 chunked = false
             }
@@ -128,27 +138,16 @@ public struct UpstreamRequestWriter: Sendable {
         case replaceTransferEncoding
     }
 
-    static func framing(method: HTTPMethod, version: HTTPVersion, headers: HTTPHeaders) -> Framing {
+    static func framing(method: HTTPMethod, version: HTTPVersion, hasContentLength: Bool) -> Framing {
         switch method {
         case .TRACE:
             return .dropBoth
         case .POST, .PUT, .PATCH:
-            if Self.containsContentLength(headers) { return .dropTransferEncoding }
+            if hasContentLength { return .dropTransferEncoding }
             return version.major == 1 && version.minor >= 1 ? .replaceTransferEncoding : .keepAll
         default:
-            return Self.containsContentLength(headers) ? .dropTransferEncoding : .keepAll
+            return hasContentLength ? .dropTransferEncoding : .keepAll
         }
-    }
-
-    private static func containsContentLength(_ headers: HTTPHeaders) -> Bool {
-        for (name, _) in headers where Self.isContentLength(name) { return true }
-        return false
-    }
-
-    /// NIO compares the first `Transfer-Encoding` value with `chunked` exactly.
-    private static func firstTransferEncodingIsChunked(_ headers: HTTPHeaders) -> Bool {
-        for (name, value) in headers where Self.isTransferEncoding(name) { return value == "chunked" }
-        return false
     }
 
     @inline(__always)
