@@ -16,16 +16,16 @@ public enum LocalEndpoint: Sendable, Hashable {
         // Cheap rejection first: every local endpoint path is short.
         guard uri.utf8.count >= 7, uri.utf8.count <= 64 else { return nil }
         let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
-        if path == "/health" && (method == .GET || method == .HEAD) {
+        if "/health".utf8Equals(path) && (method == .GET || method == .HEAD) {
             return .health
         }
-        if path == "/api/auth-proxy/introspect" && method == .POST {
+        if "/api/auth-proxy/introspect".utf8Equals(path) && method == .POST {
             return .introspect
         }
-        if path == "/api/auth-proxy/refresh" && method == .POST {
+        if "/api/auth-proxy/refresh".utf8Equals(path) && method == .POST {
             return .refresh
         }
-        if path == "/api/auth-proxy/flags" && (method == .GET || method == .HEAD) {
+        if "/api/auth-proxy/flags".utf8Equals(path) && (method == .GET || method == .HEAD) {
             return .flags
         }
         return nil

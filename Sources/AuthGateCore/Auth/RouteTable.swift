@@ -55,19 +55,30 @@ public struct RouteTable: Sendable, Hashable {
         /// Whether the rule covers `path`, ignoring ASCII case if asked; compares UTF-8 bytes,
         /// allocates nothing.
         func matches(_ path: Substring, ignoringCase: Bool = false) -> Bool {
-            let rule = self.path.utf8
-            let candidate = path.utf8
-            guard ignoringCase else {
-                if self.isPrefix {
-                    return candidate.starts(with: rule) || candidate.elementsEqual(rule.dropLast())
+            // Lengths first: most rules are told apart without reading a byte.
+            let (ruleCount, candidateCount) = (self.path.utf8.count, path.utf8.count)
+            let isPrefix = self.isPrefix
+            if isPrefix {
+                guard candidateCount >= ruleCount - 1 else { return false }
+            } else {
+                guard candidateCount == ruleCount else { return false }
+            }
+            return self.path.withContiguousUTF8 { rule in
+                path.withContiguousUTF8 { candidate in
+                    guard ignoringCase else {
+                        if isPrefix {
+                            return UnsafeBufferPointer(rebasing: candidate.prefix(ruleCount)).bytesEqual(rule)
+                                || candidate.bytesEqual(rule.dropLast())
+                        }
+                        return candidate.bytesEqual(rule)
+                    }
+                    if isPrefix {
+                        return candidate.prefix(ruleCount).equalsIgnoringASCIICase(rule)
+                            || candidate.equalsIgnoringASCIICase(rule.dropLast())
+                    }
+                    return candidate.equalsIgnoringASCIICase(rule)
                 }
-                return candidate.elementsEqual(rule)
             }
-            if self.isPrefix {
-                return candidate.prefix(rule.count).equalsIgnoringASCIICase(rule)
-                    || candidate.equalsIgnoringASCIICase(rule.dropLast())
-            }
-            return candidate.equalsIgnoringASCIICase(rule)
         }
 
         /// The match this rule gives, as rule number `index`.

@@ -97,6 +97,6 @@ public final class PolicySettings: Sendable {
 
     /// Whether `path` (normalised, no query) is a login or sign-up path; allocation-free.
     public func isLoginPath(_ path: Substring) -> Bool {
-        self.loginPaths.contains { $0.utf8.elementsEqual(path.utf8) }
+        self.loginPaths.contains { $0.utf8Equals(path) }
     }
 }
