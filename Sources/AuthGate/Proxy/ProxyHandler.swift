@@ -32,9 +32,7 @@ import NIOHTTP1
 /// connection from its event loop's pool, and relays bodies both ways. Reads on either
 /// side happen only while the other side is writable, so a slow reader never makes the gateway
 /// buffer a body. It also keeps one exchange at a time on the connection
-/// (``PipeliningStateMachine``), the connection's idle timeout and the upstream response
-/// timeout, each with one timer per connection that is moved lazily rather than set and
-/// cancelled per request.
+/// (``PipeliningStateMachine``); the connection's timeouts run in ``ConnectionTimers``.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     /// After a 101, the bytes that followed the handshake, for the tunnel.
@@ -69,19 +67,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var deliveringHeld = false
     private var heldDeliveryScheduled = false
 
-    // Timers: one each per connection, moved lazily. `responseDeadline` is the exchange's,
-    // `responseTimerFiresAt` when the scheduled check runs (never later than the deadline).
-    private var responseDeadline: NIODeadline?
-    private var responseTimer: Scheduled<Void>?
-    private var responseTimerFiresAt: NIODeadline = .uptimeNanoseconds(0)
-    /// When the connection last finished an exchange (or opened): the idle timeout counts
-    /// from here while no exchange is in progress.
-    private var lastExchangeEndedAt: NIODeadline = .uptimeNanoseconds(0)
-    private var idleTimer: Scheduled<Void>?
-    /// The request header and body timeouts; one timer, moved lazily like the others.
-    private var readTimeouts = RequestReadTimeoutStateMachine(openedAt: .uptimeNanoseconds(0))
-    private var readTimer: Scheduled<Void>?
-    private var readTimerFiresAt: NIODeadline = .uptimeNanoseconds(0)
+    /// The idle, response, request header and body timeouts, one timer each.
+    private let timers: ConnectionTimers
     /// The pool and client IP of the per-client slot the exchange holds
     /// (`upstream.max_connections_per_client_ip`), while it holds or waits for a connection.
     private var clientSlot: (pool: UpstreamPool, clientIP: String)?
@@ -154,6 +141,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.responder = LocalEndpointResponder(introspection: runtime.introspection)
         self.pools = pools
         self.requests = ClientRequestStream(limits: ClientRequestStream.limits(snapshot.config.limits))
+        self.timers = ConnectionTimers(timeouts: ConnectionTimers.Timeouts(snapshot.exchange))
         self.snapshot = snapshot
         self.limits = snapshot.exchange.requestLimits
         self.pool = pools.pool(for: snapshot)
@@ -178,15 +166,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(self.wrapInboundOut(unparsed))
         }
         self.context = nil
-        self.stopTimers()
+        self.timers.stop()
         self.releaseClientSlot()
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.lastExchangeEndedAt = .now()
-        self.scheduleIdleCheck(at: self.lastExchangeEndedAt + self.clientIdleTimeout, context: context)
-        self.readTimeouts = RequestReadTimeoutStateMachine(openedAt: self.lastExchangeEndedAt)
-        self.armReadTimer(context: context)
+        self.timers.start(owner: self, eventLoop: context.eventLoop)
         context.fireChannelActive()
     }
 
@@ -204,7 +189,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.parsing = false
         }
         self.pipelining.closed()
-        self.stopTimers()
+        self.timers.stop()
         self.perform(self.machine.clientClosed(), context: context)
         self.releaseClientSlot()
         context.fireChannelInactive()
@@ -214,8 +199,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Before any part is parsed: a head that trickles in yields nothing until it is
         // complete, yet its header timeout runs from its first byte, and the body timeout
         // counts any read, chunk framing included (``RequestReadTimeoutStateMachine``).
-        self.readTimeouts.bytesReceived(at: .now())
-        self.armReadTimer(context: context)
+        self.timers.bytesReceived()
         self.requests.receive(self.unwrapInboundIn(data))
         self.parsing = true
         do {
@@ -256,8 +240,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func received(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            self.readTimeouts.headReceived(at: .now())
-            self.armReadTimer(context: context)
+            self.timers.headReceived()
             self.receivedHead(head, context: context)
         case .body(var buffer):
             if self.answeringLocally {
@@ -282,7 +265,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
-            self.readTimeouts.requestEnded()
+            self.timers.requestEnded()
             if self.answeringLocally {
                 self.answeringLocally = false
                 if let body = self.localBody {
@@ -354,7 +337,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.read()
         } else {
             self.readPending = true
-            self.readTimeouts.readingPaused()
+            self.timers.readingPaused()
         }
     }
 
@@ -366,8 +349,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard self.readPending, let context = self.context else { return }
         if self.shouldReadClient {
             self.readPending = false
-            self.readTimeouts.readingResumed(at: .now())
-            self.armReadTimer(context: context)
+            self.timers.readingResumed()
             context.read()
         }
     }
@@ -394,100 +376,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Timers
 
-    private var clientIdleTimeout: TimeAmount {
-        self.snapshot.exchange.clientIdleTimeout
-    }
-
-    /// The idle check: closes the connection when no exchange has been in progress for the
-    /// client idle timeout; otherwise it moves itself to the next moment that could be true.
-    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.idleTimer = nil
-            let timeout = self.clientIdleTimeout
-            guard self.machine.isIdle && self.pipelining.isIdle else {
-                self.scheduleIdleCheck(at: .now() + timeout, context: context)
-                return
-            }
-            let expiry = self.lastExchangeEndedAt + timeout
-            if expiry <= .now() {
-                context.close(promise: nil)
-            } else {
-                self.scheduleIdleCheck(at: expiry, context: context)
-            }
-        }
-    }
-
-    /// Arms the upstream response timeout of the exchange just sent. The scheduled check is
-    /// only replaced when it would run after this deadline.
-    private func armResponseTimeout(sentAt: NIODeadline, context: ChannelHandlerContext) {
-        let deadline = sentAt + self.snapshot.exchange.responseTimeout
-        self.responseDeadline = deadline
-        if let timer = self.responseTimer {
-            guard self.responseTimerFiresAt > deadline else { return }
-            timer.cancel()
-        }
-        self.scheduleResponseCheck(at: deadline, context: context)
-    }
-
-    private func scheduleResponseCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.responseTimerFiresAt = deadline
-        self.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.responseTimer = nil
-            guard let deadline = self.responseDeadline else { return }
-            if deadline <= .now() {
-                self.responseDeadline = nil
-                self.perform(self.machine.responseTimedOut(), context: context)
-            } else {
-                self.scheduleResponseCheck(at: deadline, context: context)
-            }
-        }
-    }
-
-    private var requestHeaderTimeout: TimeAmount {
-        self.snapshot.exchange.requestHeaderTimeout
-    }
-
-    private var requestBodyTimeout: TimeAmount {
-        self.snapshot.exchange.requestBodyTimeout
-    }
-
-    /// Makes sure the read check runs no later than the current header or body deadline. The
-    /// scheduled check is only replaced when it would run after it; a check that finds its
-    /// deadline moved (the body made progress) moves itself.
-    private func armReadTimer(context: ChannelHandlerContext) {
-        guard
-            let deadline = self.readTimeouts.deadline(
-                headTimeout: self.requestHeaderTimeout,
-                bodyTimeout: self.requestBodyTimeout
-            )
-        else { return }
-        if let timer = self.readTimer {
-            guard self.readTimerFiresAt > deadline else { return }
-            timer.cancel()
-        }
-        self.scheduleReadCheck(at: deadline, context: context)
-    }
-
-    private func scheduleReadCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.readTimerFiresAt = deadline
-        self.readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.readTimer = nil
-            self.readTimedOut(context: context)
-        }
-    }
-
-    /// The read check ran: carries out what ``RequestReadTimeoutStateMachine`` decides.
-    private func readTimedOut(context: ChannelHandlerContext) {
-        switch self.readTimeouts.check(
-            now: .now(),
-            headTimeout: self.requestHeaderTimeout,
-            bodyTimeout: self.requestBodyTimeout
-        ) {
-        case .checkAt(let next):
-            if let next { self.scheduleReadCheck(at: next, context: context) }
+    /// The read check decided (``ConnectionTimers``): a timeout is answered, or the connection
+    /// closes.
+    private func readTimedOut(_ decision: RequestReadTimeoutStateMachine.Decision, context: ChannelHandlerContext) {
+        switch decision {
+        case .checkAt:
+            break
         case .closeSilently, .bodyTimedOutAfterResponse:
             context.close(promise: nil)
         case .headTimedOut:
@@ -506,16 +400,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func stopTimers() {
-        self.responseDeadline = nil
-        self.responseTimer?.cancel()
-        self.responseTimer = nil
-        self.idleTimer?.cancel()
-        self.idleTimer = nil
-        self.readTimer?.cancel()
-        self.readTimer = nil
-    }
-
     // MARK: - Request head
 
     private func refreshSnapshotIfNeeded() {
@@ -523,6 +407,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard generation != self.snapshot.generation else { return }
         let snapshot = self.runtime.configStore.current
         self.snapshot = snapshot
+        self.timers.timeouts = ConnectionTimers.Timeouts(snapshot.exchange)
         self.limits = snapshot.exchange.requestLimits
         self.pool = self.pools.pool(for: snapshot)
         if let peer = self.context?.channel.remoteAddress {
@@ -719,7 +604,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.loginAccountDigest = nil
         self.heldUpstreamEvents = [.event(event)]
         // The head is in: the response timeout has nothing more to wait for.
-        self.cancelResponseTimer()
+        self.timers.cancelResponseTimeout()
         let requestID = self.requestID
         store.recordFailure(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
             .assumeIsolated().whenComplete { [weak self] _ in
@@ -1163,7 +1048,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.flush()
             }
             self.requestSentAt = .now()
-            self.armResponseTimeout(sentAt: self.requestSentAt, context: context)
+            self.timers.armResponseTimeout(sentAt: self.requestSentAt)
             self.resumeClientReadIfPossible()
 
         case .forwardRequestBody(let buffer):
@@ -1179,7 +1064,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwardResponseHead:
             guard let (status, bytes, chunked) = self.relayedHead else { return }
             self.relayedHead = nil
-            self.cancelResponseTimer()
+            self.timers.cancelResponseTimeout()
             self.runtime.metrics.upstreamLatency.record(
                 nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
             )
@@ -1209,14 +1094,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.resumeClientReadIfPossible()
 
         case .respondWithError(let error, let disposition, let closeClient):
-            self.cancelResponseTimer()
+            self.timers.cancelResponseTimeout()
             if let disposition { self.releaseUpstream(disposition) }
             if error.status == .gatewayTimeout { self.runtime.metrics.upstreamTimeouts.increment() }
             self.writeError(error, closeClient: closeClient, context: context)
             self.resumeClientReadIfPossible()
 
         case .retry:
-            self.cancelResponseTimer()
+            self.timers.cancelResponseTimeout()
             self.runtime.metrics.upstreamRetries.increment()
             self.releaseUpstream(.close)
             self.perform(.leaseUpstream(dedicated: false), context: context)
@@ -1225,7 +1110,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.startTunnel(context: context)
 
         case .abort(let disposition):
-            self.cancelResponseTimer()
+            self.timers.cancelResponseTimeout()
             if let disposition { self.releaseUpstream(disposition) }
             context.close(promise: nil)
 
@@ -1248,12 +1133,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let slot = self.clientSlot else { return }
         self.clientSlot = nil
         slot.pool.releaseClientSlot(slot.clientIP)
-    }
-
-    /// The exchange no longer waits for a response head; the scheduled check finds no deadline
-    /// (or a later one) and moves on.
-    private func cancelResponseTimer() {
-        self.responseDeadline = nil
     }
 
     private func releaseUpstream(_ disposition: ProxyStateMachine.UpstreamDisposition) {
@@ -1300,9 +1179,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes the response end and, if asked (or the connection is draining), closes the
     /// client connection once it is out; then delivers a request the client sent early.
     private func writeEnd(close: Bool, context: ChannelHandlerContext) {
-        self.lastExchangeEndedAt = .now()
-        self.readTimeouts.responseEnded(at: self.lastExchangeEndedAt)
-        if !close && self.readTimeouts.isReceivingHead { self.armReadTimer(context: context) }
+        self.timers.responseEnded(closing: close)
         let next = self.pipelining.responseEnded()
         let close = close || next == .close
         if next == .deliverHeld && !close && !self.deliveringHeld && !self.heldDeliveryScheduled {
@@ -1480,5 +1357,25 @@ extension ProxyHandler: UpstreamConnectionDelegate {
         }
         let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()
         self.perform(action, context: context)
+    }
+}
+
+extension ProxyHandler: ConnectionTimersOwner {
+    var connectionIsIdle: Bool {
+        self.machine.isIdle && self.pipelining.isIdle
+    }
+
+    func idleTimedOut() {
+        self.context?.close(promise: nil)
+    }
+
+    func responseTimedOut() {
+        guard let context = self.context else { return }
+        self.perform(self.machine.responseTimedOut(), context: context)
+    }
+
+    func readTimedOut(_ decision: RequestReadTimeoutStateMachine.Decision) {
+        guard let context = self.context else { return }
+        self.readTimedOut(decision, context: context)
     }
 }
