@@ -26,7 +26,7 @@ private func makeTimers(
     timeouts.response = .milliseconds(response)
     timeouts.requestHeader = .milliseconds(header)
     timeouts.requestBody = .milliseconds(body)
-    return ConnectionTimers(timeouts: timeouts)
+    return ConnectionTimers(timeouts: timeouts, usesEventLoopClock: true)
 }
 
 @Suite("ConnectionTimers")
