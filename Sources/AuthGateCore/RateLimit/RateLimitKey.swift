@@ -48,27 +48,26 @@ public struct RateLimitKey: Hashable, Sendable {
     }
 
     private init(namespace: UnsafeRawBufferPointer, bytes: UnsafeRawBufferPointer) {
-        self.word0 = Self.hash(tag: 0, namespace: namespace, bytes: bytes)
-        self.word1 = Self.hash(tag: 1, namespace: namespace, bytes: bytes)
+        // The namespace and the value are hashed once; the two words finish copies of that
+        // state with different tags, so they are independent SipHash outputs. The namespace is
+        // length-prefixed so that `("ab", "c")` and `("a", "bc")` differ.
+        var hasher = Hasher()
+        hasher.combine(processSeed.0)
+        hasher.combine(processSeed.1)
+        hasher.combine(namespace.count)
+        hasher.combine(bytes: namespace)
+        hasher.combine(bytes: bytes)
+        var second = hasher
+        hasher.combine(UInt8(0))
+        second.combine(UInt8(1))
+        self.word0 = UInt64(truncatingIfNeeded: hasher.finalize())
+        self.word1 = UInt64(truncatingIfNeeded: second.finalize())
     }
 
     /// A key from its two words; for tests that need keys in a chosen shard.
     init(word0: UInt64, word1: UInt64) {
         self.word0 = word0
         self.word1 = word1
-    }
-
-    /// One 64-bit word of the key: `tag` makes the two words independent SipHash outputs. The
-    /// namespace is length-prefixed so that `("ab", "c")` and `("a", "bc")` differ.
-    private static func hash(tag: UInt8, namespace: UnsafeRawBufferPointer, bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(processSeed.0)
-        hasher.combine(processSeed.1)
-        hasher.combine(tag)
-        hasher.combine(namespace.count)
-        hasher.combine(bytes: namespace)
-        hasher.combine(bytes: bytes)
-        return UInt64(truncatingIfNeeded: hasher.finalize())
     }
 
     /// One word of the key: it is already uniformly distributed, and the other word only

@@ -318,15 +318,9 @@ public struct UpstreamResponseParser: Sendable {
         from start: Int,
         limit: Int
     ) -> (content: Int, next: Int)? {
-        var index = start
-        while index < limit {
-            if bytes[index] == ASCII.lf {
-                if index > start && bytes[index - 1] == ASCII.cr { return (index - 1, index + 1) }
-                return (index, index + 1)
-            }
-            index += 1
-        }
-        return nil
+        guard let index = ByteScan.firstIndex(of: ASCII.lf, in: bytes, from: start, to: limit) else { return nil }
+        if index > start && bytes[index - 1] == ASCII.cr { return (index - 1, index + 1) }
+        return (index, index + 1)
     }
 
     private static func parseStatusLine(
@@ -379,8 +373,10 @@ public struct UpstreamResponseParser: Sendable {
         while valueEnd > valueStart && ASCII.isWhitespace(bytes[valueEnd - 1]) {
             valueEnd -= 1
         }
-        for index in valueStart..<valueEnd where Self.isForbiddenInValue(bytes[index]) {
-            throw Error.headerLine
+        if ByteScan.containsControl(bytes, valueStart..<valueEnd, below: ASCII.space) {
+            for index in valueStart..<valueEnd where Self.isForbiddenInValue(bytes[index]) {
+                throw Error.headerLine
+            }
         }
         return (start..<colon, valueStart..<valueEnd)
     }
