@@ -28,8 +28,7 @@ final class UpstreamConnection: @unchecked Sendable {
 
     /// Writes the request's head as bytes (not flushed).
     func writeHead(_ head: HTTPRequestHead) {
-        var buffer = self.allocator.buffer(capacity: 512)
-        self.writer.writeHead(head, into: &buffer)
+        let buffer = self.writer.writeHead(head, allocator: self.allocator)
         // The response parser learns which method the next response answers (HEAD has no body).
         self.handler.requestSent(method: head.method)
         self.handler.write(buffer)

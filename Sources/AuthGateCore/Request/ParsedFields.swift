@@ -57,15 +57,21 @@ public struct ParsedFields: Sendable, Equatable {
         }
     }
 
-    /// The fields as `HTTPHeaders`, built on demand (tests, diagnostics; never on the hot path).
+    /// The fields as `HTTPHeaders`, the head admission reads and rewrites.
+    ///
+    /// Room is left for the fields the gateway adds (`X-Forwarded-*`, `X-Request-Id`, the
+    /// identity headers), so that adding them does not grow and copy the array.
     public var headers: HTTPHeaders {
         var pairs: [(String, String)] = []
-        pairs.reserveCapacity(self.count)
+        pairs.reserveCapacity(self.count &+ Self.addedFieldRoom)
         self.forEachField { name, value in
             pairs.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         return HTTPHeaders(pairs)
     }
+
+    /// How many fields the gateway may add to a forwarded head without growing its array.
+    static let addedFieldRoom = 10
 
     /// Name and trimmed value ranges of validated field lines. The parser checked each line, so
     /// this only splits them.

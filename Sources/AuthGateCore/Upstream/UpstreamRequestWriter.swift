@@ -36,22 +36,42 @@ public struct UpstreamRequestWriter: Sendable {
         return false
     }
 
-    /// Writes `head` and its framing fields into `buffer` and starts its body.
+    /// Writes `head` and its framing fields into a buffer of `allocator` made for exactly that
+    /// many bytes, and starts its body.
     ///
-    /// The head goes into bytes reserved for all of it at once (``ReservedBytesWriter``): its
-    /// fields' sizes are summed first, which costs a fraction of writing them piece by piece.
-    /// That one pass also finds the framing fields, so the fields are walked twice in all.
+    /// An authenticated request's head, with its identity fields, is often larger than any
+    /// fixed first guess: sized from the head, the buffer is allocated once and never grown.
+    public mutating func writeHead(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let measure = Self.measure(head)
+        var buffer = allocator.buffer(capacity: measure.capacity)
+        self.write(head, measure, into: &buffer)
+        return buffer
+    }
+
+    /// Writes `head` and its framing fields into `buffer` and starts its body.
     public mutating func writeHead(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
-        let headers = head.headers
+        self.write(head, Self.measure(head), into: &buffer)
+    }
+
+    /// What the fields' one pass before writing finds.
+    struct Measure {
+        /// The most bytes the head can take.
+        var capacity: Int
+        var framing: Framing
+        /// Whether the first `Transfer-Encoding` says `chunked` (NIO compares it exactly); nil
+        /// without one.
+        var firstTransferEncodingIsChunked: Bool?
+    }
+
+    /// Sums the head's size and finds its framing fields, in one walk of the fields.
+    static func measure(_ head: HTTPRequestHead) -> Measure {
         // The request line's method and target, then room for " HTTP/major.minor" CRLF (at
         // most 19 bytes), the method's space, `transfer-encoding: chunked` CRLF (28) and the
         // final CRLF.
         var capacity = head.method.rawValue.utf8.count &+ head.uri.utf8.count &+ 64
         var hasContentLength = false
-        // Whether the first `Transfer-Encoding` says `chunked` (NIO compares it exactly); nil
-        // without one.
         var firstTransferEncodingIsChunked: Bool?
-        for (name, value) in headers {
+        for (name, value) in head.headers {
             capacity &+= name.utf8.count &+ value.utf8.count &+ 4
             if Self.isContentLength(name) {
                 hasContentLength = true
@@ -59,8 +79,21 @@ public struct UpstreamRequestWriter: Sendable {
                 firstTransferEncodingIsChunked = value == "chunked"
             }
         }
-        let framing = Self.framing(method: head.method, version: head.version, hasContentLength: hasContentLength)
-        let chunked = ReservedBytesWriter.write(into: &buffer, capacity: capacity) { out -> Bool in
+        return Measure(
+            capacity: capacity,
+            framing: Self.framing(method: head.method, version: head.version, hasContentLength: hasContentLength),
+            firstTransferEncodingIsChunked: firstTransferEncodingIsChunked
+        )
+    }
+
+    /// The head goes into bytes reserved for all of it at once (``ReservedBytesWriter``): its
+    /// fields' sizes were summed first, which costs a fraction of writing them piece by piece.
+    /// That pass also found the framing fields, so the fields are walked twice in all.
+    private mutating func write(_ head: HTTPRequestHead, _ measure: Measure, into buffer: inout ByteBuffer) {
+        let headers = head.headers
+        let framing = measure.framing
+        let firstTransferEncodingIsChunked = measure.firstTransferEncodingIsChunked
+        let chunked = ReservedBytesWriter.write(into: &buffer, capacity: measure.capacity) { out -> Bool in
             out.append(head.method.rawValue)
             out.append(ASCII.space)
             out.append(head.uri)
