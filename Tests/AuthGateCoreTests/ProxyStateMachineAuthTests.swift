@@ -33,44 +33,79 @@ struct ProxyStateMachineAuthTests {
         #expect(!machine.shouldReadClient)
     }
 
-    @Test("a verdict that needs the body reads it until the end or until told to stop")
-    func readBodyWhileAuthenticating() {
+    static let lockedOut = GatewayError.tooManyRequests(retryAfterSeconds: 60, reason: .lockedOut)
+
+    static func login(maxBytes: Int = 64) -> LoginBodyCheck {
+        LoginBodyCheck(
+            contentType: "application/json",
+            maxBytes: maxBytes,
+            emailField: "email",
+            allocator: ByteBufferAllocator()
+        )
+    }
+
+    @Test("a login's body is read into its check until it has seen enough; the account is then asked for")
+    func loginBodyOverItsBound() {
+        var machine = Machine()
+        let head = Self.head(.POST)
+        let info = Self.info(.POST, framing: .contentLength(40))
+        #expect(machine.requestHead(head, info: info, login: Self.login(maxBytes: 16)) == .none)
+        #expect(machine.isAuthenticating)
+        #expect(machine.shouldReadClient)
+        #expect(machine.requestBody(ByteBuffer(string: #"{"email":"#)) == .none)
+        #expect(machine.shouldReadClient)
+        // Over the check's bound: no account is read, and nothing more is read before the verdict.
+        #expect(machine.requestBody(ByteBuffer(string: #""carol@example.com"}"#)) == .checkLoginAccount(nil))
+        #expect(!machine.shouldReadClient)
+        #expect(machine.isAuthenticating)
+        // The end asks nothing again.
+        #expect(machine.requestEnd() == .none)
+        #expect(machine.authenticated() == .leaseUpstream(dedicated: false))
+        let body = [ByteBuffer(string: #"{"email":"#), ByteBuffer(string: #""carol@example.com"}"#)]
+        #expect(machine.upstreamLeased(reused: false) == .sendRequest(head, body: CircularBuffer(body), end: true))
+    }
+
+    @Test("a login's account is asked for once its body has ended, and the body is sent after the verdict")
+    func loginBodyToItsEnd() {
+        var machine = Machine()
+        let head = Self.head(.POST)
+        let json = #"{"email":" Alice@Example.com","password":"x"}"#
+        let info = Self.info(.POST, framing: .contentLength(Int64(json.utf8.count)))
+        #expect(machine.requestHead(head, info: info, login: Self.login()) == .none)
+        #expect(machine.requestBody(ByteBuffer(string: String(json.prefix(20)))) == .none)
+        #expect(machine.requestBody(ByteBuffer(string: String(json.dropFirst(20)))) == .none)
+        let account = LoginAccount(
+            email: "alice@example.com",
+            key: RateLimitKey(namespace: "account", value: "alice@example.com")
+        )
+        #expect(machine.requestEnd() == .checkLoginAccount(account))
+        #expect(machine.requestEnded)
+        #expect(!machine.shouldReadClient)
+        #expect(machine.isAuthenticating)
+        // A locked account is refused before anything went upstream.
+        var locked = machine
+        #expect(
+            locked.authenticationFailed(Self.lockedOut)
+                == .respondWithError(Self.lockedOut, upstream: nil, closeClient: false)
+        )
+        #expect(machine.authenticated() == .leaseUpstream(dedicated: false))
+        let body = [ByteBuffer(string: String(json.prefix(20))), ByteBuffer(string: String(json.dropFirst(20)))]
+        #expect(machine.upstreamLeased(reused: false) == .sendRequest(head, body: CircularBuffer(body), end: true))
+    }
+
+    @Test("a login body over the request's body limit is a 413 whatever the check says")
+    func loginBodyOverTheBodyLimit() {
         var machine = Machine()
         _ = machine.requestHead(
             Self.head(.POST),
-            info: Self.info(.POST, framing: .contentLength(6)),
-            authenticate: true,
-            readBody: true
+            info: Self.info(.POST, framing: .contentLength(100), maxBody: 8),
+            login: Self.login()
         )
-        #expect(machine.shouldReadClient)
-        _ = machine.requestBody(ByteBuffer(string: "abc"))
-        #expect(machine.shouldReadClient)
-        #expect(!machine.requestEnded)
-        machine.stopReadingBody()
-        #expect(!machine.shouldReadClient)
-        #expect(machine.isAuthenticating)
-
-        var ended = Machine()
-        _ = ended.requestHead(
-            Self.head(.POST),
-            info: Self.info(.POST, framing: .contentLength(3)),
-            authenticate: true,
-            readBody: true
+        #expect(
+            machine.requestBody(ByteBuffer(string: #"{"email":"a@b.c"}"#))
+                == .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
         )
-        _ = ended.requestBody(ByteBuffer(string: "abc"))
-        _ = ended.requestEnd()
-        #expect(ended.requestEnded)
-        #expect(!ended.shouldReadClient)
-        guard case .leaseUpstream(dedicated: false) = ended.authenticated(Self.head(.POST)) else {
-            Issue.record("expected a lease after the verdict")
-            return
-        }
-        guard case .sendRequest(_, let body, let end) = ended.upstreamLeased(reused: false) else {
-            Issue.record("expected the buffered request")
-            return
-        }
-        #expect(body.map { String(buffer: $0) } == ["abc"])
-        #expect(end)
+        #expect(!machine.isAuthenticating)
     }
 
     @Test("the body is buffered while authenticating and sent with the identity-bearing head")

@@ -176,15 +176,21 @@ struct ProxyStateMachineSequenceTests {
         #expect(!edited)
 
         var login = Machine()
+        let check = LoginBodyCheck(
+            contentType: "application/json",
+            maxBytes: 64,
+            emailField: "email",
+            allocator: ByteBufferAllocator()
+        )
         let loginActions = [
-            login.requestHead(head, info: Self.info(), authenticate: true, readBody: true),
+            login.requestHead(head, info: Self.info(), login: check),
             login.requestEnd(),
             login.authenticated(),
             login.upstreamLeased(reused: false),
         ]
         #expect(
             loginActions == [
-                .authenticate, .none, .leaseUpstream(dedicated: false),
+                .none, .checkLoginAccount(nil), .leaseUpstream(dedicated: false),
                 .sendRequest(head, body: Self.noBody, end: true),
             ]
         )

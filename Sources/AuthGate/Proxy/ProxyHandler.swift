@@ -110,7 +110,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The exchange is an upgrade: its attempts are kept for the tunnel's revalidation.
     private var exchangeIsUpgrade = false
     /// A login whose body is read for the account before it goes on.
-    private var loginCheck: LoginBodyCheck?
     /// The account of a login, for counting its failure.
     private var loginAccountKey: RateLimitKey?
     /// The account of a login in the shared lockout store (`lockout.store: postgres`), until its
@@ -260,9 +259,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 return
             }
-            if self.loginCheck != nil {
-                self.teeLoginBody(buffer, context: context)
-            }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
             self.timers.requestEnded()
@@ -280,9 +276,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             self.perform(self.machine.requestEnd(), context: context)
-            if self.loginCheck != nil {
-                self.finishLoginCheck(context: context)
-            }
         }
     }
 
@@ -477,17 +470,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .answerLocally(let answer):
             self.answerLocally(answer, head: head, info: info, keepAlive: admission.keepAlive, context: context)
         case .checkLoginBody(let contentType):
-            self.loginCheck = LoginBodyCheck(
+            let login = LoginBodyCheck(
                 contentType: contentType,
                 maxBytes: self.snapshot.policy.lockoutMaxBodyBytes,
                 emailField: self.snapshot.policy.lockoutEmailField,
                 allocator: context.channel.allocator
             )
-            // The machine holds the head (its only reference) until the verdict.
-            self.perform(
-                self.machine.requestHead(consume head, info: info, authenticate: true, readBody: true),
-                context: context
-            )
+            // The machine reads the body into `login` and holds the head until the verdict.
+            self.perform(self.machine.requestHead(consume head, info: info, login: login), context: context)
         case .forward:
             self.perform(self.machine.requestHead(head, info: info), context: context)
         case .authenticate(let plan):
@@ -513,7 +503,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.pendingRefresh = nil
         self.identity = nil
         self.acceptedAttempts = []
-        self.loginCheck = nil
         self.loginAccountKey = nil
         self.loginAccountDigest = nil
         self.heldUpstreamEvents = nil
@@ -539,44 +528,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Login bodies
 
-    private func teeLoginBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        guard self.loginCheck?.received(buffer) == .decide else { return }
-        self.machine.stopReadingBody()
-        self.finishLoginCheck(context: context)
-    }
-
-    /// The login body is read (or too large): refuse a locked account, else let it go on.
-    private func finishLoginCheck(context: ChannelHandlerContext) {
-        guard let check = self.loginCheck, self.machine.isAuthenticating else { return }
-        self.loginCheck = nil
-        if let (email, key) = check.account {
-            self.loginAccountKey = key
-            if let store = self.runtime.lockoutStore {
-                // The shared count decides with the local one; read off the loop, answered on it.
-                let digest = SharedLockout.accountDigest(email)
-                self.loginAccountDigest = digest
-                let requestID = self.requestID
-                store.lookup(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
-                    .assumeIsolated().whenSuccess { [weak self] answer in
-                        guard let self, let context = self.context, self.machine.isAuthenticating,
-                            self.requestID == requestID
-                        else { return }
-                        let state = SharedLockout.state(
-                            shared: answer,
-                            local: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
-                            maxFailures: self.runtime.lockout.configuration.maxFailures
-                        )
-                        self.finishLogin(state, context: context)
-                    }
-                return
-            }
+    /// The account a login body names is known (`nil`: none to count): refuse a locked
+    /// account, else let the login go on.
+    private func checkLoginAccount(_ account: LoginAccount?, context: ChannelHandlerContext) {
+        guard let account else {
+            self.finishLogin(.open, context: context)
+            return
+        }
+        let key = account.key
+        self.loginAccountKey = key
+        guard let store = self.runtime.lockoutStore else {
             self.finishLogin(
                 self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
                 context: context
             )
             return
         }
-        self.finishLogin(.open, context: context)
+        // The shared count decides with the local one; read off the loop, answered on it.
+        let digest = SharedLockout.accountDigest(account.email)
+        self.loginAccountDigest = digest
+        let requestID = self.requestID
+        store.lookup(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
+            .assumeIsolated().whenSuccess { [weak self] answer in
+                guard let self, let context = self.context, self.machine.isAuthenticating,
+                    self.requestID == requestID
+                else { return }
+                let state = SharedLockout.state(
+                    shared: answer,
+                    local: self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
+                    maxFailures: self.runtime.lockout.configuration.maxFailures
+                )
+                self.finishLogin(state, context: context)
+            }
     }
 
     /// The account's lockout state is known: refuse the login, or let it go on.
@@ -680,8 +663,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func authenticate(context: ChannelHandlerContext) {
-        // A login's verdict comes once its body is read (finishLoginCheck).
-        if self.loginCheck != nil { return }
         let attempts = self.plan.attempts
         self.plan.attempts = []
         if self.exchangeIsUpgrade {
@@ -981,6 +962,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         case .authenticate:
             self.authenticate(context: context)
+
+        case .checkLoginAccount(let account):
+            self.checkLoginAccount(account, context: context)
 
         case .leaseUpstream(let dedicated):
             if dedicated {

@@ -48,7 +48,7 @@ public struct LoginBodyCheck: Sendable {
     /// The account of the login, once the body is complete or over its bound: the email
     /// (trimmed and lower-cased) and its lockout key (`account` namespace); `nil` when there is
     /// none to count.
-    public var account: (email: String, key: RateLimitKey)? {
+    public var account: LoginAccount? {
         guard case .reading(let body) = self.state,
             let email = LoginEmail.extract(
                 from: body,
@@ -57,6 +57,19 @@ public struct LoginBodyCheck: Sendable {
                 maxBytes: self.maxBytes
             )
         else { return nil }
-        return (email, RateLimitKey(namespace: "account", value: email))
+        return LoginAccount(email: email, key: RateLimitKey(namespace: "account", value: email))
+    }
+}
+
+/// The account a login body names, as the lockout counts it.
+public struct LoginAccount: Sendable, Equatable {
+    /// Trimmed and lower-cased.
+    public var email: String
+    /// The lockout's key of the account (`account` namespace).
+    public var key: RateLimitKey
+
+    public init(email: String, key: RateLimitKey) {
+        self.email = email
+        self.key = key
     }
 }

@@ -74,6 +74,10 @@ public struct ProxyStateMachine: Sendable {
         /// Read the (small) body before a connection is leased: resume reading the client, after
         /// answering `Expect: 100-continue`.
         case readRequestBody
+        /// A login's body is read (or over `lockout.max_body_bytes`): look up the account it
+        /// names (`nil`: none to count) in the lockout, then call ``authenticated()`` or
+        /// ``authenticationFailed(_:)``.
+        case checkLoginAccount(LoginAccount?)
         /// Send the request head, the body buffered while waiting, and the end if it came; start
         /// the response timer.
         case sendRequest(HTTPRequestHead, body: CircularBuffer<ByteBuffer>, end: Bool)
@@ -119,6 +123,8 @@ public struct ProxyStateMachine: Sendable {
         /// The body is read (and buffered) while the verdict is awaited: the verdict needs it
         /// (the account of a login body).
         var readWhileAuthenticating: Bool = false
+        /// The login body's reader, while the account it names is not known yet.
+        var login: LoginBodyCheck? = nil
     }
 
     private enum ResponseProgress: Sendable {
@@ -179,8 +185,6 @@ public struct ProxyStateMachine: Sendable {
     /// - Parameters:
     ///   - authenticate: whether the route needs the introspection core's verdict before
     ///     anything is sent upstream.
-    ///   - readBody: whether the body is read while the verdict is awaited (it is buffered, up
-    ///     to the body limit, until ``stopReadingBody()`` or the verdict).
     ///
     /// While the verdict is awaited the machine holds the head, and the only reference to its
     /// headers: the caller passes it with `consume` and edits it in place through
@@ -188,13 +192,36 @@ public struct ProxyStateMachine: Sendable {
     public mutating func requestHead(
         _ head: HTTPRequestHead,
         info: RequestInfo,
-        authenticate: Bool = false,
-        readBody: Bool = false
+        authenticate: Bool = false
     ) -> Action {
         guard case .idle = self.state else {
             return .none
         }
-        var exchange = Exchange(
+        let exchange = Self.exchange(head, info)
+        if authenticate {
+            self.state = .authenticating(exchange)
+            return .authenticate
+        }
+        return self.proceed(exchange)
+    }
+
+    /// The head of a login to the auth server, which the lockout judges by the account its
+    /// body names: the body is read into `login` (and buffered, up to the body limit) until it
+    /// ends or `login` has seen enough, then ``Action/checkLoginAccount(_:)`` asks for the
+    /// account's lockout state. Nothing is sent upstream before the answer.
+    public mutating func requestHead(_ head: HTTPRequestHead, info: RequestInfo, login: LoginBodyCheck) -> Action {
+        guard case .idle = self.state else {
+            return .none
+        }
+        var exchange = Self.exchange(head, info)
+        exchange.readWhileAuthenticating = true
+        exchange.login = login
+        self.state = .authenticating(exchange)
+        return .none
+    }
+
+    private static func exchange(_ head: HTTPRequestHead, _ info: RequestInfo) -> Exchange {
+        Exchange(
             head: head,
             info: info,
             requestEnded: false,
@@ -204,12 +231,6 @@ public struct ProxyStateMachine: Sendable {
             connectionReused: false,
             retried: false
         )
-        if authenticate {
-            exchange.readWhileAuthenticating = readBody
-            self.state = .authenticating(exchange)
-            return .authenticate
-        }
-        return self.proceed(exchange)
     }
 
     /// The request may go on: its body is read first if it is small, else a connection is
@@ -255,14 +276,6 @@ public struct ProxyStateMachine: Sendable {
         return self.answerError(error, exchange: exchange, upstream: nil)
     }
 
-    /// Stops reading the body while the verdict is awaited (enough of it was seen).
-    public mutating func stopReadingBody() {
-        guard case .authenticating(var exchange) = self.state else { return }
-        self.state = .modifying
-        exchange.readWhileAuthenticating = false
-        self.state = .authenticating(exchange)
-    }
-
     /// Whether the whole request, end included, has been received.
     public var requestEnded: Bool {
         switch self.state {
@@ -298,6 +311,14 @@ public struct ProxyStateMachine: Sendable {
             guard Self.buffer(buffer, in: &exchange) else {
                 self.state = .closed
                 return .respondWithError(.payloadTooLarge, upstream: nil, closeClient: true)
+            }
+            if exchange.login?.received(buffer) == .decide {
+                // Over the login bound: no account is read, nothing more is needed to decide.
+                let account = exchange.login?.account
+                exchange.login = nil
+                exchange.readWhileAuthenticating = false
+                self.state = .authenticating(exchange)
+                return .checkLoginAccount(account)
             }
             self.state = .authenticating(exchange)
             return .none
@@ -374,7 +395,10 @@ public struct ProxyStateMachine: Sendable {
         case .authenticating(var exchange):
             self.state = .modifying
             exchange.requestEnded = true
+            let login = exchange.login
+            exchange.login = nil
             self.state = .authenticating(exchange)
+            if let login { return .checkLoginAccount(login.account) }
             return .none
         case .bufferingRequest(var exchange):
             self.state = .modifying
