@@ -87,14 +87,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// the machine's `.forwardResponseHead`.
     private var relayedHead: (status: HTTPResponseStatus, bytes: ByteBuffer, chunked: Bool)?
     private var clientIP = ""
-    /// A response the gateway answered itself; the rest of the request is read and dropped.
-    private var answeringLocally = false
-    /// The body of a local endpoint that reads one (introspection), bounded.
-    private var localBody: ByteBuffer?
-    /// A refresh whose token is in its body: the head and framing it goes on with once read.
-    private var pendingRefresh: (head: HTTPRequestHead, info: ProxyStateMachine.RequestInfo)?
-    private var localKeepAlive = true
-    static let maxLocalBodyBytes = 16 * 1024
+    /// A request the gateway answers itself, from its head to its end.
+    private var local = LocalExchangeStateMachine()
     /// How the pending request is authenticated (attempts, and what decides a refusal's reason).
     private var plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     /// Cache keys to evict once a sign-out passing through the gateway succeeds.
@@ -241,38 +235,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             self.timers.headReceived()
             self.receivedHead(head, context: context)
-        case .body(var buffer):
-            if self.answeringLocally {
-                if self.localBody != nil {
-                    if self.localBody!.readableBytes + buffer.readableBytes > Self.maxLocalBodyBytes {
-                        self.localBody = nil
-                        self.pendingRefresh = nil
-                        self.localKeepAlive = false
-                        self.writeLocal(
-                            .error(.payloadTooLarge, requestID: self.requestID),
-                            keepAlive: false,
-                            context: context
-                        )
-                        return
-                    }
-                    self.localBody!.writeBuffer(&buffer)
-                }
+        case .body(let buffer):
+            if self.local.isActive {
+                self.perform(self.local.body(buffer), context: context)
                 return
             }
             self.perform(self.machine.requestBody(buffer), context: context)
         case .end:
             self.timers.requestEnded()
-            if self.answeringLocally {
-                self.answeringLocally = false
-                if let body = self.localBody {
-                    self.localBody = nil
-                    if let refresh = self.pendingRefresh {
-                        self.pendingRefresh = nil
-                        self.refresh(body: body, head: refresh.head, info: refresh.info, context: context)
-                    } else {
-                        self.introspect(body, context: context)
-                    }
-                }
+            if self.local.isActive {
+                self.perform(self.local.end(), context: context)
                 return
             }
             self.perform(self.machine.requestEnd(), context: context)
@@ -386,9 +358,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.routeClass = .unrouted
             self.perform(self.machine.requestTimedOut(), context: context)
         case .bodyTimedOut:
-            self.answeringLocally = false
-            self.localBody = nil
-            self.pendingRefresh = nil
+            self.local.reset()
             self.perform(self.machine.requestTimedOut(), context: context)
         }
     }
@@ -500,7 +470,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Clears what the previous exchange left.
     private func resetExchange() {
         self.exchangePool = self.pool
-        self.pendingRefresh = nil
         self.identity = nil
         self.acceptedAttempts = []
         self.loginAccountKey = nil
@@ -796,7 +765,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        self.answeringLocally = true
+        self.local.answer()
         switch answer {
         case .health:
             self.writeLocal(.health(timestamp: Timestamp.iso8601Now()), keepAlive: keepAlive, context: context)
@@ -804,8 +773,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
         case .introspect:
             // The answer comes once the body is read.
-            self.localBody = context.channel.allocator.buffer(capacity: 256)
-            self.localKeepAlive = keepAlive
+            self.local.answer(
+                reading: .introspect,
+                into: context.channel.allocator.buffer(capacity: 256),
+                keepAlive: keepAlive
+            )
         case .flags:
             self.responder.flags(for: head.headers, snapshot: self.snapshot, eventLoop: context.eventLoop) {
                 [weak self] answer in
@@ -813,9 +785,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case .refreshFromBody:
             // The guide's {"refresh_token": …}: judged once the body is in.
-            self.localBody = context.channel.allocator.buffer(capacity: 256)
-            self.localKeepAlive = keepAlive
-            self.pendingRefresh = (head, info)
+            self.local.answer(
+                reading: .refresh(head, info),
+                into: context.channel.allocator.buffer(capacity: 256),
+                keepAlive: keepAlive
+            )
         case .refreshSession(let signedValue):
             self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .refreshRefused(let reason):
@@ -830,8 +804,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// `POST /api/auth-proxy/introspect` once its body is read.
-    private func introspect(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let keepAlive = self.localKeepAlive
+    private func introspect(_ body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         self.responder.introspect(
             body: body,
             snapshot: self.snapshot,
@@ -848,9 +821,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         body: ByteBuffer,
         head: HTTPRequestHead,
         info: ProxyStateMachine.RequestInfo,
+        keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        let keepAlive = self.localKeepAlive
         let token: String
         switch RefreshRequestBody.refreshToken(in: Array(body.readableBytesView)) {
         case .success(let found):
@@ -879,7 +852,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .readBody:
             preconditionFailure("a body is only read for a refresh without a header credential")
         case .forwardToBackend:
-            self.answeringLocally = false
             self.perform(self.machine.requestHead(head, info: info), context: context)
             self.perform(self.machine.requestBody(body), context: context)
             self.perform(self.machine.requestEnd(), context: context)
@@ -932,7 +904,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The 204 answer to a CORS preflight; a body the request may carry is read and dropped.
     private func answerPreflight(_ answer: CORSPreflightAnswer, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.answeringLocally = true
         var headers = HTTPHeaders()
         headers.reserveCapacity(10)
         answer.add(to: &headers)
@@ -954,6 +925,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     // MARK: - Actions
+
+    private func perform(_ action: LocalExchangeStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .introspect(let body, let keepAlive):
+            self.introspect(body, keepAlive: keepAlive, context: context)
+        case .refresh(let body, let head, let info, let keepAlive):
+            self.refresh(body: body, head: head, info: info, keepAlive: keepAlive, context: context)
+        case .refuseTooLarge:
+            self.writeLocal(.error(.payloadTooLarge, requestID: self.requestID), keepAlive: false, context: context)
+        }
+    }
 
     private func perform(_ action: ProxyStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
