@@ -18,6 +18,10 @@ final class UpstreamConnection: @unchecked Sendable {
 
     /// The framing of the request being written.
     private var writer = UpstreamRequestWriter()
+    /// Something was written since the last flush. A flush with nothing to write still costs a
+    /// pipeline hop and the channel's checks, and a bodiless request's end writes nothing after
+    /// its head was flushed.
+    private var unflushed = false
 
     init(id: UpstreamPoolStateMachine.ConnectionID, channel: any Channel, handler: UpstreamHandler) {
         self.id = id
@@ -32,6 +36,7 @@ final class UpstreamConnection: @unchecked Sendable {
         // The response parser learns which method the next response answers (HEAD has no body).
         self.handler.requestSent(method: head.method)
         self.handler.write(buffer)
+        self.unflushed = true
     }
 
     /// Writes body bytes, chunk-framed when the request's body is chunked (not flushed).
@@ -47,9 +52,10 @@ final class UpstreamConnection: @unchecked Sendable {
         } else {
             self.handler.write(body)
         }
+        self.unflushed = true
     }
 
-    /// Ends the request (the last chunk of a chunked body) and flushes.
+    /// Ends the request (the last chunk of a chunked body) and flushes what is unflushed.
     func writeEndAndFlush() {
         var buffer = ByteBuffer()
         if self.writer.isChunked {
@@ -57,11 +63,15 @@ final class UpstreamConnection: @unchecked Sendable {
         }
         if self.writer.writeEnd(into: &buffer) {
             self.handler.write(buffer)
+            self.unflushed = true
         }
-        self.handler.flush()
+        self.flush()
     }
 
+    /// Flushes what was written since the last flush, if anything was.
     @inline(__always) func flush() {
+        guard self.unflushed else { return }
+        self.unflushed = false
         self.handler.flush()
     }
 }
