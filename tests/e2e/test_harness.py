@@ -9,7 +9,7 @@ import hmac
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import jwt
 import pytest
@@ -116,7 +116,12 @@ def test_get_session_with_cookie_and_with_forged_cookie(auth_server):
 
     # Forged signature, signature of another secret, raw token as cookie, no cookie:
     # all "no session" = 200 with body null (never 401).
-    forged_sig = result.cookie_value[:-8] + "AAAAA%3D"
+    # The signature's last characters replaced, on the decoded value: cutting the encoded one
+    # could split a %2B or %2F and send the server a malformed escape instead of a bad signature.
+    signed = unquote(result.cookie_value)
+    tail = "AAAA=" if not signed.endswith("AAAA=") else "BBBB="
+    forged_sig = quote(signed[:-5] + tail, safe="")
+    assert forged_sig != result.cookie_value and len(unquote(forged_sig)) == len(signed)
     other_secret = sign_cookie_value("x" * 40, result.token).replace("=", "%3D")
     forged = forge_cookie_value(result.cookie_value)
     assert len(unquote(forged).rpartition(".")[2]) == 44 and forged != result.cookie_value
