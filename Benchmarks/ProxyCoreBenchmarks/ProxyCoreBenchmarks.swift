@@ -367,13 +367,18 @@ let benchmarks: @Sendable () -> Void = {
         )
         var body = ByteBufferAllocator().buffer(capacity: 64)
         body.writeString("{\"ok\":true}")
+        let relayed = ProxyStateMachine.RelayedHead(
+            status: .ok,
+            bytes: ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n"),
+            chunked: false
+        )
         var machine = ProxyStateMachine()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             blackHole(machine.requestHead(request, info: info))
             blackHole(machine.upstreamLeased(reused: true))
             blackHole(machine.requestEnd())
-            blackHole(machine.responseHead(status: .ok, upstreamReusable: true, clientKeepAlive: true))
+            blackHole(machine.responseHead(relayed, upstreamReusable: true, clientKeepAlive: true))
             blackHole(machine.responseBody(body))
             blackHole(machine.responseEnd())
         }

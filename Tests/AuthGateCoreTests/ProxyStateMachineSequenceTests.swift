@@ -37,6 +37,11 @@ struct ProxyStateMachineSequenceTests {
 
     private static let noBody = CircularBuffer<ByteBuffer>()
 
+    /// A response head as the handler hands it over: its bytes are the handler's business.
+    private static func relayed(_ status: HTTPResponseStatus) -> Machine.RelayedHead {
+        .init(status: status, bytes: ByteBuffer(string: "HTTP/1.1 \(status.code)\r\n\r\n"), chunked: false)
+    }
+
     @Test("a GET on a kept-alive connection: lease, send with its end, relay, reuse")
     func keepAliveGet() {
         var machine = Machine()
@@ -45,7 +50,7 @@ struct ProxyStateMachineSequenceTests {
             machine.requestHead(head, info: Self.info()),
             machine.requestEnd(),
             machine.upstreamLeased(reused: true),
-            machine.responseHead(status: .ok, upstreamReusable: true, clientKeepAlive: true),
+            machine.responseHead(Self.relayed(.ok), upstreamReusable: true, clientKeepAlive: true),
             machine.responseBody(ByteBuffer(string: "ok")),
             machine.responseEnd(),
         ]
@@ -54,7 +59,7 @@ struct ProxyStateMachineSequenceTests {
                 .leaseUpstream(dedicated: false),
                 .none,
                 .sendRequest(head, body: Self.noBody, end: true),
-                .forwardResponseHead,
+                .forwardResponseHead(Self.relayed(.ok)),
                 .forwardResponseBody(ByteBuffer(string: "ok")),
                 .finishResponse(upstream: .reuse, closeClient: false),
             ]
@@ -72,7 +77,7 @@ struct ProxyStateMachineSequenceTests {
             machine.upstreamLeased(reused: false),
             machine.requestBody(ByteBuffer(string: "def")),
             machine.requestEnd(),
-            machine.responseHead(status: .created, upstreamReusable: true, clientKeepAlive: false),
+            machine.responseHead(Self.relayed(.created), upstreamReusable: true, clientKeepAlive: false),
             machine.responseEnd(),
         ]
         var buffered = CircularBuffer<ByteBuffer>()
@@ -84,7 +89,7 @@ struct ProxyStateMachineSequenceTests {
                 .sendRequest(head, body: buffered, end: false),
                 .forwardRequestBody(ByteBuffer(string: "def")),
                 .forwardRequestEnd,
-                .forwardResponseHead,
+                .forwardResponseHead(Self.relayed(.created)),
                 .finishResponse(upstream: .reuse, closeClient: true),
             ]
         )
@@ -204,13 +209,13 @@ struct ProxyStateMachineSequenceTests {
             machine.requestHead(head, info: Self.info(isUpgrade: true)),
             machine.requestEnd(),
             machine.upstreamLeased(reused: false),
-            machine.responseHead(status: .switchingProtocols, upstreamReusable: false, clientKeepAlive: true),
+            machine.responseHead(Self.relayed(.switchingProtocols), upstreamReusable: false, clientKeepAlive: true),
             machine.responseEnd(),
         ]
         #expect(
             actions == [
                 .leaseUpstream(dedicated: true), .none, .sendRequest(head, body: Self.noBody, end: true),
-                .forwardResponseHead, .startTunnel,
+                .forwardResponseHead(Self.relayed(.switchingProtocols)), .startTunnel,
             ]
         )
         #expect(machine.isTunnelling)
@@ -223,14 +228,15 @@ struct ProxyStateMachineSequenceTests {
         let actions = [
             machine.requestHead(head, info: Self.info(.PUT, framing: .chunked)),
             machine.upstreamLeased(reused: false),
-            machine.responseHead(status: .payloadTooLarge, upstreamReusable: true, clientKeepAlive: true),
+            machine.responseHead(Self.relayed(.payloadTooLarge), upstreamReusable: true, clientKeepAlive: true),
             machine.responseEnd(),
             machine.requestBody(ByteBuffer(string: "late")),
         ]
         #expect(
             actions == [
                 .leaseUpstream(dedicated: false), .sendRequest(head, body: Self.noBody, end: false),
-                .forwardResponseHead, .finishResponse(upstream: .close, closeClient: true), .none,
+                .forwardResponseHead(Self.relayed(.payloadTooLarge)),
+                .finishResponse(upstream: .close, closeClient: true), .none,
             ]
         )
     }

@@ -141,7 +141,11 @@ struct RequestBufferingTests {
         var machine = ProxyStateMachine()
         _ = machine.requestHead(head(), info: info(.contentLength(10_000)))
         _ = machine.upstreamLeased(reused: false)
-        _ = machine.responseHead(status: .ok, upstreamReusable: true, clientKeepAlive: true)
+        _ = machine.responseHead(
+            .init(status: .ok, bytes: ByteBuffer(), chunked: false),
+            upstreamReusable: true,
+            clientKeepAlive: true
+        )
         guard case .abort(upstream: .close) = machine.requestTimedOut() else {
             Issue.record("not aborted")
             return

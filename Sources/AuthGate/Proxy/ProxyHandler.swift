@@ -83,9 +83,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStartedAt: NIODeadline = .uptimeNanoseconds(0)
     private var requestURI = ""
     private var responseStatus: UInt = 0
-    /// The backend's response head, written for the client, between `upstreamReceived` and
-    /// the machine's `.forwardResponseHead`.
-    private var relayedHead: (status: HTTPResponseStatus, bytes: ByteBuffer, chunked: Bool)?
     private var clientIP = ""
     /// A request the gateway answers itself, from its head to its end.
     private var local = LocalExchangeStateMachine()
@@ -1029,9 +1026,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.writeEndAndFlush()
             }
 
-        case .forwardResponseHead:
-            guard let (status, bytes, chunked) = self.relayedHead else { return }
-            self.relayedHead = nil
+        case .forwardResponseHead(let head):
+            let status = head.status
             self.timers.cancelResponseTimeout()
             self.runtime.metrics.upstreamLatency.record(
                 nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
@@ -1050,7 +1046,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if self.countLoginFailure && status == .unauthorized {
                 self.countFailure()
             }
-            self.encoder.write(.relayedHead(bytes, chunked: chunked), context: context, promise: nil)
+            self.encoder.write(.relayedHead(head.bytes, chunked: head.chunked), context: context, promise: nil)
 
         case .forwardResponseBody(let buffer):
             self.encoder.write(.body(buffer), context: context, promise: nil)
@@ -1291,10 +1287,9 @@ extension ProxyHandler: UpstreamConnectionDelegate {
                 cors: self.corsHeaders,
                 into: &bytes
             )
-            self.relayedHead = (head.status, bytes, framing == .chunked)
             self.perform(
                 self.machine.responseHead(
-                    status: head.status,
+                    .init(status: head.status, bytes: bytes, chunked: framing == .chunked),
                     upstreamReusable: head.keepAlive && head.selfDelimited,
                     clientKeepAlive: keepAlive
                 ),

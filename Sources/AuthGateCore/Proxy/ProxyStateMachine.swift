@@ -55,6 +55,22 @@ public struct ProxyStateMachine: Sendable {
         }
     }
 
+    /// The backend's response head, already written for the client: the machine decides from
+    /// its status and hands it on in ``Action/forwardResponseHead(_:)``.
+    public struct RelayedHead: Sendable, Equatable {
+        public var status: HTTPResponseStatus
+        /// The head's bytes for the client.
+        public var bytes: ByteBuffer
+        /// Whether the body goes to the client chunk-framed.
+        public var chunked: Bool
+
+        public init(status: HTTPResponseStatus, bytes: ByteBuffer, chunked: Bool) {
+            self.status = status
+            self.bytes = bytes
+            self.chunked = chunked
+        }
+    }
+
     /// What to do with the upstream connection of the exchange.
     public enum UpstreamDisposition: Sendable, Equatable {
         /// Give it back to the pool for the next request.
@@ -83,10 +99,9 @@ public struct ProxyStateMachine: Sendable {
         case sendRequest(HTTPRequestHead, body: CircularBuffer<ByteBuffer>, end: Bool)
         case forwardRequestBody(ByteBuffer)
         case forwardRequestEnd
-        /// Write the response head; stop the response timer.
-        /// Relay the backend's response head (the caller holds it; the machine only needs its
-        /// status).
-        case forwardResponseHead
+        /// Write the backend's response head, as written for the client; stop the response
+        /// timer.
+        case forwardResponseHead(RelayedHead)
         case forwardResponseBody(ByteBuffer)
         /// Write the response end, hand the upstream connection back or close it, and close the
         /// client connection after the write if asked.
@@ -497,17 +512,18 @@ public struct ProxyStateMachine: Sendable {
     ///   - upstreamReusable: the backend did not ask to close and the body is self-delimited.
     ///   - clientKeepAlive: the client connection may stay open after this response.
     public mutating func responseHead(
-        status: HTTPResponseStatus,
+        _ head: RelayedHead,
         upstreamReusable: Bool,
         clientKeepAlive: Bool
     ) -> Action {
+        let status = head.status
         guard case .forwarding(var exchange) = self.state, case .awaitingHead = exchange.response else {
             return .none
         }
         if status == .switchingProtocols {
             if exchange.info.isUpgrade && exchange.requestEnded {
                 self.state = .switchingProtocols
-                return .forwardResponseHead
+                return .forwardResponseHead(head)
             }
             // A 101 the client did not ask for cannot be relayed safely.
             self.state = .closed
@@ -517,7 +533,7 @@ public struct ProxyStateMachine: Sendable {
         exchange.response = .streaming(upstreamReusable: upstreamReusable, clientKeepAlive: clientKeepAlive)
         exchange.buffered = Self.noBody
         self.state = .forwarding(exchange)
-        return .forwardResponseHead
+        return .forwardResponseHead(head)
     }
 
     public mutating func responseBody(_ buffer: ByteBuffer) -> Action {
