@@ -100,17 +100,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var acceptedAttempts: [CredentialAttempt] = []
     /// The exchange is an upgrade: its attempts are kept for the tunnel's revalidation.
     private var exchangeIsUpgrade = false
-    /// A login whose body is read for the account before it goes on.
-    /// The account of a login, for counting its failure.
-    private var loginAccountKey: RateLimitKey?
-    /// The account of a login in the shared lockout store (`lockout.store: postgres`), until its
-    /// failure is stored there.
-    private var loginAccountDigest: String?
-    /// The backend's answer to a failed login, held while its failure is stored in the shared
-    /// lockout store, so that the client's next attempt, on any instance, sees it counted.
-    private var heldUpstreamEvents: [HeldUpstreamEvent]?
-    /// A 401 answer to this exchange counts towards the lockout.
-    private var countLoginFailure = false
+    /// Whether a 401 answer to this exchange counts towards the lockout, for which account,
+    /// and what is held back while the shared store records it.
+    private var loginLockout = LoginLockoutStateMachine()
     /// The `route_class` of the exchange's metrics.
     private var routeClass: RouteClass = .unrouted
     /// The normalised target and the user agent, for audit events.
@@ -119,12 +111,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The CORS fields of the exchange's answers; `nil` when the gateway does not handle CORS
     /// for it (`cors:` off, or the route says `cors: false`).
     private var corsHeaders: CORSResponseHeaders?
-
-    /// What the upstream connection delivered while ``heldUpstreamEvents`` held it back.
-    enum HeldUpstreamEvent {
-        case event(UpstreamResponseParser.Event)
-        case failed(protocolError: Bool)
-    }
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
@@ -424,7 +410,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.exchangePool = authServer
         }
         self.evictOnSuccess = admission.evictOnSuccess
-        self.countLoginFailure = admission.countsLoginFailure
+        self.loginLockout.begin(countsFailure: admission.countsLoginFailure)
         if let event = admission.audit {
             self.audit(event, identity: nil)
         }
@@ -469,10 +455,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.exchangePool = self.pool
         self.identity = nil
         self.acceptedAttempts = []
-        self.loginAccountKey = nil
-        self.loginAccountDigest = nil
-        self.heldUpstreamEvents = nil
-        self.countLoginFailure = false
+        self.loginLockout.begin(countsFailure: false)
         self.evictOnSuccess = []
         self.routeClass = .unrouted
         self.userAgent = nil
@@ -502,8 +485,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let key = account.key
-        self.loginAccountKey = key
         guard let store = self.runtime.lockoutStore else {
+            self.loginLockout.accountKnown(key, sharedDigest: nil)
             self.finishLogin(
                 self.runtime.lockout.isLockedOut(key, now: NIODeadline.now().uptimeNanoseconds),
                 context: context
@@ -512,7 +495,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // The shared count decides with the local one; read off the loop, answered on it.
         let digest = SharedLockout.accountDigest(account.email)
-        self.loginAccountDigest = digest
+        self.loginLockout.accountKnown(key, sharedDigest: digest)
         let requestID = self.requestID
         store.lookup(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
             .assumeIsolated().whenSuccess { [weak self] answer in
@@ -533,8 +516,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let error = RateLimitHeaders.error(for: state) {
             self.runtime.metrics.lockedOut.increment()
             self.audit(.lockout, method: nil, success: false, identity: nil, reason: "locked_out_account")
-            self.loginAccountKey = nil
-            self.loginAccountDigest = nil
+            self.loginLockout.accountRefused()
             self.perform(self.machine.authenticationFailed(error), context: context)
             return
         }
@@ -550,8 +532,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         digest: String,
         context: ChannelHandlerContext
     ) {
-        self.loginAccountDigest = nil
-        self.heldUpstreamEvents = [.event(event)]
+        _ = self.loginLockout.hold(.event(event))
         // The head is in: the response timeout has nothing more to wait for.
         self.timers.cancelResponseTimeout()
         let requestID = self.requestID
@@ -564,8 +545,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Delivers what was held back, in order, and lets the upstream connection read again.
     private func releaseHeldUpstreamEvents() {
-        guard let held = self.heldUpstreamEvents else { return }
-        self.heldUpstreamEvents = nil
+        guard self.loginLockout.isHolding else { return }
+        let held = self.loginLockout.release()
         // The read held back belongs to the connection, which the replayed end may return to
         // the pool: resumed whether it is still ours or idle again.
         let handler = self.upstream?.handler
@@ -623,7 +604,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let now = NIODeadline.now().uptimeNanoseconds
         self.runtime.metrics.lockoutFailures.increment()
         _ = self.runtime.lockout.recordFailure(RateLimitKey(namespace: "ip", value: self.clientIP), now: now)
-        if let account = self.loginAccountKey {
+        if let account = self.loginLockout.account {
             _ = self.runtime.lockout.recordFailure(account, now: now)
         }
     }
@@ -1043,7 +1024,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 self.evictOnSuccess = []
             }
-            if self.countLoginFailure && status == .unauthorized {
+            if self.loginLockout.countsFailure(status: status) {
                 self.countFailure()
             }
             self.encoder.write(.relayedHead(head.bytes, chunked: head.chunked), context: context, promise: nil)
@@ -1256,19 +1237,16 @@ extension ProxyHandler: UpstreamLeaseRequester {
 
 extension ProxyHandler: UpstreamConnectionDelegate {
     var clientIsWritable: Bool {
-        self.heldUpstreamEvents == nil && (self.context?.channel.isWritable ?? false)
+        !self.loginLockout.isHolding && (self.context?.channel.isWritable ?? false)
     }
 
     func upstreamReceived(_ event: UpstreamResponseParser.Event) {
         guard let context = self.context else { return }
-        if self.heldUpstreamEvents != nil {
-            self.heldUpstreamEvents!.append(.event(event))
-            return
-        }
+        if self.loginLockout.hold(.event(event)) { return }
         switch event {
         case .head(let head):
-            if head.status == .unauthorized, self.countLoginFailure, let digest = self.loginAccountDigest,
-                let store = self.runtime.lockoutStore
+            if let store = self.runtime.lockoutStore,
+                let digest = self.loginLockout.holdsForSharedFailure(status: head.status)
             {
                 self.holdForSharedFailure(event, store: store, digest: digest, context: context)
                 return
@@ -1314,8 +1292,7 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamFailed(protocolError: Bool) {
         guard let context = self.context else { return }
-        if self.heldUpstreamEvents != nil {
-            self.heldUpstreamEvents!.append(.failed(protocolError: protocolError))
+        if self.loginLockout.hold(.failed(protocolError: protocolError)) {
             return
         }
         let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()
