@@ -1,7 +1,7 @@
 import ArgumentParser
 import AuthGate
-import AuthGateDemo
 import AuthGateCore
+import AuthGateDemo
 import Logging
 import NIOCore
 import NIOPosix

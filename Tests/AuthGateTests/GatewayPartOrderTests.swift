@@ -19,13 +19,17 @@ struct GatewayPartOrderTests {
         #expect(GatewayPart.shutdownOrder == Array(GatewayPart.startOrder.reversed()))
     }
 
-    @Test("reloads stop first, the proxy drains before anything it uses stops, the database closes after the audit writer")
+    @Test(
+        "reloads stop first, the proxy drains before anything it uses stops, the database closes after the audit writer"
+    )
     func dependenciesStopAfterTheirUsers() {
         // No reload starts during the drain.
         #expect(Self.position(.reloadSignal) < Self.position(.proxyListener))
         #expect(Self.position(.configFileWatcher) < Self.position(.proxyListener))
         // In-flight exchanges still record audit events, query PostgreSQL, use the pools.
-        for part in [GatewayPart.adminListener, .housekeeping, .cacheEvictionListener, .auditWriter, .postgres, .resources] {
+        for part in [
+            GatewayPart.adminListener, .housekeeping, .cacheEvictionListener, .auditWriter, .postgres, .resources,
+        ] {
             #expect(Self.position(.proxyListener) < Self.position(part), "\(part)")
         }
         // /ready and /metrics answer during the drain.
@@ -50,12 +54,16 @@ struct GatewayPartOrderTests {
             .appendingPathComponent("authgate-parts-\(UUID().uuidString).jsonl").path
         defer { try? FileManager.default.removeItem(atPath: spill) }
         let started = ContinuousClock.now
-        try await GatewayFixture.withGateway(configure: { config in
+        let withDatabase: (inout GatewayConfig) -> Void = { config in
             config.auth.databaseURL = Secret("postgres://authgate:secret@127.0.0.1:1/authgate")
             config.audit.enabled = true
             config.audit.spillFile = spill
-        }) { fixture in
-            #expect(fixture.gateway.parts == GatewayPart.startOrder.filter { ![.configFileWatcher, .reloadSignal].contains($0) })
+        }
+        try await GatewayFixture.withGateway(configure: withDatabase) { fixture in
+            #expect(
+                fixture.gateway.parts
+                    == GatewayPart.startOrder.filter { ![.configFileWatcher, .reloadSignal].contains($0) }
+            )
         }
         #expect(ContinuousClock.now - started < .seconds(10))
     }

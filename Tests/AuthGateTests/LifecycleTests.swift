@@ -77,7 +77,9 @@ struct LifecycleTests {
             )
         )
         gateway.signal(SIGHUP)
-        try await Self.waitUntil { try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1 }
+        try await Self.waitUntil {
+            try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1
+        }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
 
         // A broken file: reported, counted, and the running config (200 ms) stays.
@@ -127,7 +129,9 @@ struct LifecycleTests {
                 watchFile: true
             )
         )
-        try await Self.waitUntil { try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1 }
+        try await Self.waitUntil {
+            try await Self.metric("authgate_config_reloads_total", adminPort: gateway.adminPort) == 1
+        }
         #expect(try await Self.status(port: gateway.port, path: "/slow/600") == 504)
 
         try gateway.rewriteConfig("server:\n  listen: [unterminated\n")

@@ -101,7 +101,13 @@ final class AuditLog: AuditSink {
 
     /// - Parameter client: the gateway's client for `auth.database_url`; its service group
     ///   closes it after the writer (``AuditWriterService``) has returned.
-    init(client: PostgresClient, settings: Settings, metrics: GatewayMetrics, logger: Logger, eventLoop: any EventLoop) {
+    init(
+        client: PostgresClient,
+        settings: Settings,
+        metrics: GatewayMetrics,
+        logger: Logger,
+        eventLoop: any EventLoop
+    ) {
         self.client = client
         self.settings = settings
         var random = SystemRandomNumberGenerator()

@@ -15,7 +15,13 @@ public final class Counter: Sendable {
     private let help: String
     private let series = ManagedAtomicLazyReference<Prometheus.Counter>()
 
-    init(registry: PrometheusCollectorRegistry, name: String, labels: [(String, String)] = [], help: String, lazy: Bool = false) {
+    init(
+        registry: PrometheusCollectorRegistry,
+        name: String,
+        labels: [(String, String)] = [],
+        help: String,
+        lazy: Bool = false
+    ) {
         self.registry = registry
         self.name = name
         self.labels = labels
@@ -72,7 +78,11 @@ enum PrometheusExposition {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    static func sample(_ name: String, _ labels: [(String, String)], in registry: PrometheusCollectorRegistry) -> Double? {
+    static func sample(
+        _ name: String,
+        _ labels: [(String, String)],
+        in registry: PrometheusCollectorRegistry
+    ) -> Double? {
         var series = name
         if !labels.isEmpty {
             series += "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"

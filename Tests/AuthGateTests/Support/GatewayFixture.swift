@@ -1,6 +1,6 @@
 import AuthGate
-import AuthGateDemo
 import AuthGateCore
+import AuthGateDemo
 import Foundation
 import Logging
 import NIOCore
