@@ -1242,7 +1242,10 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamReceived(_ event: UpstreamResponseParser.Event) {
         guard let context = self.context else { return }
-        if self.loginLockout.hold(.event(event)) { return }
+        if self.loginLockout.isHolding {
+            _ = self.loginLockout.hold(.event(event))
+            return
+        }
         switch event {
         case .head(let head):
             if let store = self.runtime.lockoutStore,
@@ -1292,7 +1295,8 @@ extension ProxyHandler: UpstreamConnectionDelegate {
 
     func upstreamFailed(protocolError: Bool) {
         guard let context = self.context else { return }
-        if self.loginLockout.hold(.failed(protocolError: protocolError)) {
+        if self.loginLockout.isHolding {
+            _ = self.loginLockout.hold(.failed(protocolError: protocolError))
             return
         }
         let action = protocolError ? self.machine.upstreamProtocolError() : self.machine.upstreamFailed()

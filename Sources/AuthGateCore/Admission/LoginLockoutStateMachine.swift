@@ -28,7 +28,15 @@ public struct LoginLockoutStateMachine: Sendable {
         case holding(account: RateLimitKey?, held: [Held])
     }
 
-    private var state: State = .notCounted
+    private var state: State = .notCounted {
+        didSet {
+            if case .holding = self.state { self.isHolding = true } else { self.isHolding = false }
+        }
+    }
+
+    /// Whether what the backend delivers is held back now. Stored, not computed: the handler
+    /// asks for every upstream event, and a stored field is read without a call.
+    public private(set) var isHolding = false
 
     public init() {}
 
@@ -72,12 +80,6 @@ public struct LoginLockoutStateMachine: Sendable {
         guard status == .unauthorized, case .counted(let account, let digest?) = self.state else { return nil }
         self.state = .holding(account: account, held: [])
         return digest
-    }
-
-    /// Whether what the backend delivers is held back now.
-    public var isHolding: Bool {
-        if case .holding = self.state { return true }
-        return false
     }
 
     /// Holds `item` back while the failure is stored; false when nothing is held.

@@ -52,15 +52,18 @@ public struct LocalExchangeStateMachine: Sendable {
     /// The most body bytes a local endpoint reads: its JSON names one token.
     public static let maxBodyBytes = 16 * 1024
 
-    private var state: State = .idle
-
-    public init() {}
+    private var state: State = .idle {
+        didSet {
+            if case .idle = self.state { self.isActive = false } else { self.isActive = true }
+        }
+    }
 
     /// Whether a local request is between its head and its end: its parts are this machine's.
-    public var isActive: Bool {
-        if case .idle = self.state { return false }
-        return true
-    }
+    /// Stored, not computed: the handler asks for every request part, and a stored field is
+    /// read without a call.
+    public private(set) var isActive = false
+
+    public init() {}
 
     /// The request is answered from its head: its body, if any, is dropped.
     public mutating func answer() {
