@@ -17,7 +17,7 @@ import sys
 # (label, substring of the demangled, simplified name); indented labels are parts of the row above.
 STAGES = [
     ("event loop, whole", "SelectableEventLoop.run()"),
-    ("client bytes, whole (ProxyHandler.channelRead)", "ProxyHandler.channelRead(context:data:)"),
+    ("client bytes, whole (ProxyHandler.channelRead)", "_ChannelInboundHandler.channelRead(context:data:) in conformance ProxyHandler"),
     ("  request parse (ClientRequestStream.next)", "ClientRequestStream.next()"),
     ("    HTTPRequestHead fields conversion", "ParsedFields.headers.getter"),
     ("  admission (validate, normalise, route, limits, rewrite)", "RequestAdmission.admit("),
@@ -29,7 +29,7 @@ STAGES = [
     ("  caller admission (user limit, identity headers)", "CallerAdmission.prepareForwardedHead("),
     ("  upstream lease", "UpstreamPool.lease"),
     ("  upstream head write", "UpstreamRequestWriter.writeHead("),
-    ("upstream bytes, whole (UpstreamHandler.channelRead)", "UpstreamHandler.channelRead(context:data:)"),
+    ("upstream bytes, whole (UpstreamHandler.channelRead)", "_ChannelInboundHandler.channelRead(context:data:) in conformance UpstreamHandler"),
     ("  response parse", "UpstreamResponseParser.next("),
     ("  response head write", "HeaderPolicy.writeRelayedHead("),
     ("socket writes (flush)", "BaseSocketChannel.flushNow()"),

@@ -154,15 +154,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if !self.parsing {
             // The connection's end: inside a request it is an error (`.incomplete`), as llhttp's.
-            self.parsing = true
-            do {
-                while let part = try self.requests.finish() {
-                    self.carryOut(self.pipelining.inbound(part), for: part, context: context)
-                }
-            } catch {
-                self.parseFailed(error, context: context)
-            }
-            self.parsing = false
+            self.handOnParts(context: context) { stream throws(ClientRequestParserError) in try stream.finish() }
         }
         self.pipelining.closed()
         self.timers.stop()
@@ -177,21 +169,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // counts any read, chunk framing included (``RequestReadTimeoutStateMachine``).
         self.timers.bytesReceived()
         self.requests.receive(self.unwrapInboundIn(data))
+        self.handOnParts(context: context) { stream throws(ClientRequestParserError) in try stream.next() }
+    }
+
+    /// Hands on each request part `nextPart` takes from ``requests`` (``PipeliningStateMachine``
+    /// decides when), until it returns nil; a malformed request is answered in order, at once or
+    /// after the response in flight. The stream is only accessed for each call: handing on a
+    /// part may remove this handler (a tunnel), which takes the stream's unparsed bytes.
+    private func handOnParts(
+        context: ChannelHandlerContext,
+        _ nextPart: (inout ClientRequestStream) throws(ClientRequestParserError) -> HTTPServerRequestPart?
+    ) {
         self.parsing = true
-        do {
-            while let part = try self.requests.next() {
+        defer { self.parsing = false }
+        do throws(ClientRequestParserError) {
+            while let part = try nextPart(&self.requests) {
                 self.carryOut(self.pipelining.inbound(part), for: part, context: context)
             }
         } catch {
-            self.parseFailed(error, context: context)
-        }
-        self.parsing = false
-    }
-
-    /// A malformed request, answered in order: at once, or after the response in flight.
-    private func parseFailed(_ error: ClientRequestParserError, context: ChannelHandlerContext) {
-        if self.pipelining.parserError(error) {
-            self.received(error, context: context)
+            if self.pipelining.parserError(error) {
+                self.received(error, context: context)
+            }
         }
     }
 
@@ -395,7 +393,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.clientIP = admission.clientIP
         self.clientKeepAlive = admission.keepAlive
         self.expectsContinue = admission.expectsContinue
-        self.resetExchange()
+        self.startExchange(admission)
         if self.runtime.audit.isEnabled {
             self.userAgent = head.headers.first(name: "user-agent")
         }
@@ -405,12 +403,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.auditTarget = admission.target
         self.route = admission.route
-        self.routeClass = admission.routeClass
         if admission.route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
             self.exchangePool = authServer
         }
-        self.evictOnSuccess = admission.evictOnSuccess
-        self.loginLockout.begin(countsFailure: admission.countsLoginFailure)
         if let event = admission.audit {
             self.audit(event, identity: nil)
         }
@@ -450,14 +445,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Clears what the previous exchange left.
-    private func resetExchange() {
+    /// Replaces what the previous exchange left with what admission says of this one.
+    private func startExchange(_ admission: Admission) {
         self.exchangePool = self.pool
         self.identity = nil
         self.acceptedAttempts = []
-        self.loginLockout.begin(countsFailure: false)
-        self.evictOnSuccess = []
-        self.routeClass = .unrouted
+        self.loginLockout.begin(countsFailure: admission.countsLoginFailure)
+        self.evictOnSuccess = admission.evictOnSuccess
+        self.routeClass = admission.routeClass
         self.userAgent = nil
         self.plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     }
@@ -743,6 +738,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
+        // Answered from the head, its body dropped; introspection and a refresh from the body
+        // read it instead (below).
         self.local.answer()
         switch answer {
         case .health:

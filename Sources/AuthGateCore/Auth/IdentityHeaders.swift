@@ -31,10 +31,10 @@ public enum IdentityHeaders {
     }
 
     static func sanitized(_ value: String) -> String {
-        let clean = value.withContiguousUTF8 { bytes in
-            !ByteScan.containsControl(UnsafeRawBufferPointer(bytes), 0..<bytes.count, below: 0x20)
+        let hasControl = value.withContiguousUTF8 { bytes in
+            ByteScan.containsControl(UnsafeRawBufferPointer(bytes), 0..<bytes.count, below: 0x20)
         }
-        guard !clean else { return value }
+        guard hasControl else { return value }
         return String(decoding: value.utf8.filter { $0 >= 0x20 && $0 != 0x7F }, as: UTF8.self)
     }
 }

@@ -135,10 +135,8 @@ public struct ProxyStateMachine: Sendable {
         var response: ResponseProgress
         var connectionReused: Bool
         var retried: Bool
-        /// The body is read (and buffered) while the verdict is awaited: the verdict needs it
-        /// (the account of a login body).
-        var readWhileAuthenticating: Bool = false
-        /// The login body's reader, while the account it names is not known yet.
+        /// The login body's reader, while the account it names is not known yet: the body is
+        /// read (and buffered) while the verdict waits for it.
         var login: LoginBodyCheck? = nil
     }
 
@@ -177,7 +175,7 @@ public struct ProxyStateMachine: Sendable {
     public var shouldReadClient: Bool {
         switch self.state {
         case .idle, .bufferingRequest, .forwarding, .discardingRequest, .awaitingRequestEnd: return true
-        case .authenticating(let exchange): return exchange.readWhileAuthenticating && !exchange.requestEnded
+        case .authenticating(let exchange): return exchange.login != nil
         case .waitingForUpstream, .switchingProtocols, .tunnelling, .closed, .modifying: return false
         }
     }
@@ -229,7 +227,6 @@ public struct ProxyStateMachine: Sendable {
             return .none
         }
         var exchange = Self.exchange(head, info)
-        exchange.readWhileAuthenticating = true
         exchange.login = login
         self.state = .authenticating(exchange)
         return .none
@@ -331,7 +328,6 @@ public struct ProxyStateMachine: Sendable {
                 // Over the login bound: no account is read, nothing more is needed to decide.
                 let account = exchange.login?.account
                 exchange.login = nil
-                exchange.readWhileAuthenticating = false
                 self.state = .authenticating(exchange)
                 return .checkLoginAccount(account)
             }

@@ -58,9 +58,8 @@ public struct UpstreamRequestWriter: Sendable {
         /// The most bytes the head can take.
         var capacity: Int
         var framing: Framing
-        /// Whether the first `Transfer-Encoding` says `chunked` (NIO compares it exactly); nil
-        /// without one.
-        var firstTransferEncodingIsChunked: Bool?
+        /// Whether the first `Transfer-Encoding` says `chunked` (NIO compares it exactly).
+        var firstTransferEncodingIsChunked: Bool
     }
 
     /// Sums the head's size and finds its framing fields, in one walk of the fields.
@@ -70,6 +69,7 @@ public struct UpstreamRequestWriter: Sendable {
         // final CRLF.
         var capacity = head.method.rawValue.utf8.count &+ head.uri.utf8.count &+ 64
         var hasContentLength = false
+        // nil until the first `Transfer-Encoding`.
         var firstTransferEncodingIsChunked: Bool?
         for (name, value) in head.headers {
             capacity &+= name.utf8.count &+ value.utf8.count &+ 4
@@ -82,7 +82,7 @@ public struct UpstreamRequestWriter: Sendable {
         return Measure(
             capacity: capacity,
             framing: Self.framing(method: head.method, version: head.version, hasContentLength: hasContentLength),
-            firstTransferEncodingIsChunked: firstTransferEncodingIsChunked
+            firstTransferEncodingIsChunked: firstTransferEncodingIsChunked ?? false
         )
     }
 
@@ -92,7 +92,6 @@ public struct UpstreamRequestWriter: Sendable {
     private mutating func write(_ head: HTTPRequestHead, _ measure: Measure, into buffer: inout ByteBuffer) {
         let headers = head.headers
         let framing = measure.framing
-        let firstTransferEncodingIsChunked = measure.firstTransferEncodingIsChunked
         let chunked = ReservedBytesWriter.write(into: &buffer, capacity: measure.capacity) { out -> Bool in
             out.append(head.method.rawValue)
             out.append(ASCII.space)
@@ -120,7 +119,7 @@ public struct UpstreamRequestWriter: Sendable {
                 chunked = true
             case .keepAll:
                 chunked =
-                    head.version.major == 1 && head.version.minor >= 1 && firstTransferEncodingIsChunked == true
+                    head.version.major == 1 && head.version.minor >= 1 && measure.firstTransferEncodingIsChunked
             case .dropBoth, .dropTransferEncoding:
                 chunked = false
             }

@@ -346,7 +346,8 @@ public struct UpstreamResponseParser: Sendable {
             code = code * 10 + Int(digit)
         }
         guard code >= 100, end == 12 || bytes[12] == ASCII.space else { throw Error.statusLine }
-        for index in 12..<end where Self.isForbiddenInValue(bytes[index]) {
+        // The reason phrase: the bytes of a field value (RFC 9112 §4).
+        for index in 12..<end where !HTTPCharacterClass.isFieldValue(bytes[index]) {
             throw Error.statusLine
         }
         return (version, code)
@@ -374,7 +375,7 @@ public struct UpstreamResponseParser: Sendable {
             valueEnd -= 1
         }
         if ByteScan.containsControl(bytes, valueStart..<valueEnd, below: ASCII.space) {
-            for index in valueStart..<valueEnd where Self.isForbiddenInValue(bytes[index]) {
+            for index in valueStart..<valueEnd where !HTTPCharacterClass.isFieldValue(bytes[index]) {
                 throw Error.headerLine
             }
         }
@@ -453,13 +454,6 @@ public struct UpstreamResponseParser: Sendable {
             if lf > 0 && bytes[lf - 1] == ASCII.cr { return (lf - 1, lf + 1) }
             return (lf, lf + 1)
         }
-    }
-
-    // MARK: - Bytes
-
-    /// Control characters other than HTAB (NUL, a bare CR, ...) and DEL.
-    private static func isForbiddenInValue(_ byte: UInt8) -> Bool {
-        (byte < 0x20 && byte != ASCII.tab) || byte == 0x7F
     }
 }
 
