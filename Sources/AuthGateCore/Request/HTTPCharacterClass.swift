@@ -1,6 +1,6 @@
 /// The byte classes of the HTTP/1.1 grammar (RFC 9110 §5.6, RFC 9112 §3, RFC 3986 §3.3), as the
-/// strict ``ClientRequestParser`` applies them; ``UpstreamResponseParser`` uses the token class
-/// for field names too.
+/// strict ``ClientRequestParser`` applies them; ``UpstreamResponseParser`` uses the token and
+/// field-value classes too.
 enum HTTPCharacterClass {
     /// `tchar`: the bytes of a method, a field name or a chunk extension's name.
     @inline(__always)
