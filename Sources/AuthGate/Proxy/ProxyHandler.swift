@@ -73,44 +73,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// (`upstream.max_connections_per_client_ip`), while it holds or waits for a connection.
     private var clientSlot: (pool: UpstreamPool, clientIP: String)?
 
-    // The exchange in flight.
-    private var requestMethod: HTTPMethod = .GET
-    private var requestVersion: HTTPVersion = .http1_1
-    private var requestID = ""
-    private var clientKeepAlive = true
-    private var expectsContinue = false
-    private var requestSentAt: NIODeadline = .uptimeNanoseconds(0)
-    private var requestStartedAt: NIODeadline = .uptimeNanoseconds(0)
-    private var requestURI = ""
-    private var responseStatus: UInt = 0
-    private var clientIP = ""
+    /// The exchange in flight: its request, what admission said of it, and its caller.
+    private var exchange = ProxyExchange()
     /// A request the gateway answers itself, from its head to its end.
     private var local = LocalExchangeStateMachine()
-    /// How the pending request is authenticated (attempts, and what decides a refusal's reason).
-    private var plan = AuthenticationPlan(attempts: [], hadCredentials: false)
-    /// Cache keys to evict once a sign-out passing through the gateway succeeds.
-    private var evictOnSuccess: [CredentialKey] = []
     /// The pool the exchange's upstream connection comes from (the backend's or the auth
     /// server's).
     private var exchangePool: UpstreamPool
-    /// The route rule the exchange matched.
-    private var route = RouteMatch(access: .authenticated)
-    /// The identity the exchange was accepted with, and how (for tunnels and the access log).
-    private var identity: Identity?
-    private var acceptedAttempts: [CredentialAttempt] = []
-    /// The exchange is an upgrade: its attempts are kept for the tunnel's revalidation.
-    private var exchangeIsUpgrade = false
     /// Whether a 401 answer to this exchange counts towards the lockout, for which account,
     /// and what is held back while the shared store records it.
     private var loginLockout = LoginLockoutStateMachine()
-    /// The `route_class` of the exchange's metrics.
-    private var routeClass: RouteClass = .unrouted
-    /// The normalised target and the user agent, for audit events.
-    private var auditTarget = ""
-    private var userAgent: String?
-    /// The CORS fields of the exchange's answers; `nil` when the gateway does not handle CORS
-    /// for it (`cors:` off, or the route says `cors: false`).
-    private var corsHeaders: CORSResponseHeaders?
 
     init(runtime: GatewayRuntime, pools: UpstreamPools, snapshot: ConfigSnapshot) {
         self.runtime = runtime
@@ -259,9 +231,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             (requestError as? ClientRequestParserError)?.gatewayError ?? .badRequest("Malformed request.")
         self.runtime.metrics.rejectedRequests.increment()
         // A request whose head never parsed has no origin known to be allowed.
-        if self.machine.isIdle { self.corsHeaders = nil }
-        if self.requestID.isEmpty || !self.machine.isIdle { self.requestID = self.idGenerator.next() }
-        self.requestVersion = .http1_1
+        if self.machine.isIdle { self.exchange.cors = nil }
+        if self.exchange.requestID.isEmpty || !self.machine.isIdle { self.exchange.requestID = self.idGenerator.next() }
+        self.exchange.version = .http1_1
         self.perform(self.machine.clientProtocolError(gatewayError), context: context)
     }
 
@@ -333,10 +305,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .headTimedOut:
             // No head was parsed: the answer is the gateway's own, to no request.
             self.runtime.metrics.rejectedRequests.increment()
-            self.requestID = self.idGenerator.next()
-            self.requestMethod = .GET
-            self.requestVersion = .http1_1
-            self.routeClass = .unrouted
+            self.exchange.headless(requestID: self.idGenerator.next())
             self.perform(self.machine.requestTimedOut(), context: context)
         case .bodyTimedOut:
             self.local.reset()
@@ -362,13 +331,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         self.refreshSnapshotIfNeeded()
         var head = head
-        self.requestMethod = head.method
-        self.requestVersion = head.version
-        self.requestStartedAt = .now()
-        let accessLog = self.snapshot.exchange.accessLog
-        if accessLog {
-            self.requestURI = head.uri
-        }
+        self.exchange.headReceived(method: head.method, version: head.version, target: head.uri, at: .now())
         let admission = RequestAdmission.admit(
             &head,
             snapshot: self.snapshot,
@@ -377,12 +340,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             requestIDs: &self.idGenerator,
             state: self.runtime.admissionState,
             clock: AdmissionClock(
-                uptimeNanoseconds: self.requestStartedAt.uptimeNanoseconds,
+                uptimeNanoseconds: self.exchange.startedAt.uptimeNanoseconds,
                 epochSeconds: IntrospectionCore.nowSeconds
             )
         )
-        self.corsHeaders = admission.cors
-        self.requestID = admission.requestID
+        self.exchange.cors = admission.cors
+        self.exchange.requestID = admission.requestID
         if let counter = admission.counter { self.runtime.metrics.count(counter) }
         guard let info = admission.info else {
             if case .invalid(let error) = admission.decision {
@@ -390,19 +353,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             return
         }
-        self.clientIP = admission.clientIP
-        self.clientKeepAlive = admission.keepAlive
-        self.expectsContinue = admission.expectsContinue
-        self.startExchange(admission)
-        if self.runtime.audit.isEnabled {
-            self.userAgent = head.headers.first(name: "user-agent")
-        }
-        self.exchangeIsUpgrade = info.isUpgrade
-        if accessLog {
-            self.requestURI = admission.target
-        }
-        self.auditTarget = admission.target
-        self.route = admission.route
+        self.exchange.begin(
+            admission,
+            userAgent: self.runtime.audit.isEnabled ? head.headers.first(name: "user-agent") : nil
+        )
+        self.loginLockout.begin(countsFailure: admission.countsLoginFailure)
+        self.exchangePool = self.pool
         if admission.route.upstream == .authServer, let authServer = self.pools.authServerPool(for: self.snapshot) {
             self.exchangePool = authServer
         }
@@ -430,12 +386,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.perform(self.machine.requestHead(head, info: info), context: context)
         case .authenticate(let plan):
             if plan.isMalformed {
-                self.plan = plan
+                self.exchange.plan = plan
                 self.perform(self.machine.requestHead(head, info: info, authenticate: true), context: context)
                 self.authenticationFinished(.rejected(.malformed), context: context)
                 return
             }
-            self.plan = plan
+            self.exchange.plan = plan
             // The machine holds the head (its only reference), so the identity headers are
             // added in place (a cache hit decides within this call).
             self.perform(
@@ -443,18 +399,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context: context
             )
         }
-    }
-
-    /// Replaces what the previous exchange left with what admission says of this one.
-    private func startExchange(_ admission: Admission) {
-        self.exchangePool = self.pool
-        self.identity = nil
-        self.acceptedAttempts = []
-        self.loginLockout.begin(countsFailure: admission.countsLoginFailure)
-        self.evictOnSuccess = admission.evictOnSuccess
-        self.routeClass = admission.routeClass
-        self.userAgent = nil
-        self.plan = AuthenticationPlan(attempts: [], hadCredentials: false)
     }
 
     /// Answers `error` for a request refused before anything was sent upstream, keeping the
@@ -491,11 +435,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // The shared count decides with the local one; read off the loop, answered on it.
         let digest = SharedLockout.accountDigest(account.email)
         self.loginLockout.accountKnown(key, sharedDigest: digest)
-        let requestID = self.requestID
+        let requestID = self.exchange.requestID
         store.lookup(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
             .assumeIsolated().whenSuccess { [weak self] answer in
                 guard let self, let context = self.context, self.machine.isAuthenticating,
-                    self.requestID == requestID
+                    self.exchange.requestID == requestID
                 else { return }
                 let state = SharedLockout.state(
                     shared: answer,
@@ -530,10 +474,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ = self.loginLockout.hold(.event(event))
         // The head is in: the response timeout has nothing more to wait for.
         self.timers.cancelResponseTimeout()
-        let requestID = self.requestID
+        let requestID = self.exchange.requestID
         store.recordFailure(account: digest, eventLoop: context.eventLoop).hop(to: context.eventLoop)
             .assumeIsolated().whenComplete { [weak self] _ in
-                guard let self, self.requestID == requestID else { return }
+                guard let self, self.exchange.requestID == requestID else { return }
                 self.releaseHeldUpstreamEvents()
             }
     }
@@ -578,17 +522,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let sink = self.runtime.audit
         guard sink.isEnabled else { return }
         sink.record(
-            AuditEvent(
-                kind: kind,
-                authMethod: method,
+            self.exchange.auditEvent(
+                kind,
+                method: method,
                 success: success,
-                userID: identity?.userID,
-                sessionID: identity?.sessionID,
-                clientIP: self.clientIP,
-                userAgent: self.userAgent,
-                route: String(RequestAdmission.path(of: self.auditTarget)),
+                identity: identity,
                 reason: reason,
-                requestID: self.requestID,
                 timeMicros: Timestamp.epochMicros()
             )
         )
@@ -598,21 +537,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func countFailure() {
         let now = NIODeadline.now().uptimeNanoseconds
         self.runtime.metrics.lockoutFailures.increment()
-        _ = self.runtime.lockout.recordFailure(RateLimitKey(namespace: "ip", value: self.clientIP), now: now)
+        _ = self.runtime.lockout.recordFailure(RateLimitKey(namespace: "ip", value: self.exchange.clientIP), now: now)
         if let account = self.loginLockout.account {
             _ = self.runtime.lockout.recordFailure(account, now: now)
         }
     }
 
     private func authenticate(context: ChannelHandlerContext) {
-        let attempts = self.plan.attempts
-        self.plan.attempts = []
-        if self.exchangeIsUpgrade {
+        let attempts = self.exchange.plan.attempts
+        self.exchange.plan.attempts = []
+        if self.exchange.isUpgrade {
             // Only a tunnel outlives its exchange and needs its credentials again.
-            self.acceptedAttempts = attempts
+            self.exchange.acceptedAttempts = attempts
         }
         guard !attempts.isEmpty else {
-            self.authenticationFinished(.rejected(CallerAdmission.emptyPlanReason(self.plan)), context: context)
+            self.authenticationFinished(
+                .rejected(CallerAdmission.emptyPlanReason(self.exchange.plan)),
+                context: context
+            )
             return
         }
         switch self.runtime.introspection.authenticate(
@@ -638,10 +580,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func authenticationFinished(_ verdict: AuthVerdict, context: ChannelHandlerContext) {
         // The verdict reads only the wall clock (lazily): no monotonic clock read for it.
         let clock = AdmissionClock(
-            uptimeNanoseconds: self.requestStartedAt.uptimeNanoseconds,
+            uptimeNanoseconds: self.exchange.startedAt.uptimeNanoseconds,
             epochSeconds: IntrospectionCore.nowSeconds
         )
-        let outcome = CallerAdmission.verdict(verdict, plan: self.plan, snapshot: self.snapshot, clock: clock)
+        let outcome = CallerAdmission.verdict(verdict, plan: self.exchange.plan, snapshot: self.snapshot, clock: clock)
         self.runtime.metrics.record(outcome)
         self.audit(outcome.audit, identity: outcome.identity)
         if outcome.countsTowardsLockout { self.countFailure() }
@@ -680,7 +622,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.runtime.metrics.count(.migratedLegacyRecorded)
             self.runtime.logger.notice(
                 "legacy token of a migrated user",
-                metadata: ["request_id": "\(self.requestID)", "user_id": "\(identity.userID)"]
+                metadata: ["request_id": "\(self.exchange.requestID)", "user_id": "\(identity.userID)"]
             )
             self.admit(identity, context: context)
         case .refuse(let error, let audit):
@@ -696,15 +638,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let clock = Self.clock()
         switch CallerAdmission.check(
             identity,
-            route: self.route,
+            route: self.exchange.route,
             snapshot: self.snapshot,
-            clientIP: self.clientIP,
+            clientIP: self.exchange.clientIP,
             limiter: self.runtime.rateLimiter,
             clock: clock
         ) {
         case .forward:
-            self.identity = identity
-            let (route, snapshot, requestID) = (self.route, self.snapshot, self.requestID)
+            self.exchange.identity = identity
+            let (route, snapshot, requestID) = (self.exchange.route, self.snapshot, self.exchange.requestID)
             self.perform(
                 self.machine.authenticated(editing: { head in
                     CallerAdmission.prepareForwardedHead(
@@ -726,7 +668,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request will not be forwarded: its head and its sign-out evictions are dropped.
     private func refuseCaller(_ error: GatewayError, context: ChannelHandlerContext) {
-        self.evictOnSuccess = []
+        self.exchange.evictOnSuccess = []
         self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
@@ -769,12 +711,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .refreshRefused(let reason):
             self.writeLocal(
-                .error(.unauthorized(reason), requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.exchange.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
         case .limited(let error):
-            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            self.writeLocal(.error(error, requestID: self.exchange.requestID), keepAlive: keepAlive, context: context)
         }
     }
 
@@ -783,7 +725,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.responder.introspect(
             body: body,
             snapshot: self.snapshot,
-            requestID: self.requestID,
+            requestID: self.exchange.requestID,
             eventLoop: context.eventLoop
         ) { [weak self] answer in
             self?.writeLocal(answer, keepAlive: keepAlive)
@@ -806,7 +748,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failure(let problem):
             self.audit(.refresh, method: nil, success: false, identity: nil, reason: "invalid_request")
             let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
-            self.writeLocal(.error(error, requestID: self.requestID), keepAlive: keepAlive, context: context)
+            self.writeLocal(.error(error, requestID: self.exchange.requestID), keepAlive: keepAlive, context: context)
             return
         }
         var head = head
@@ -834,7 +776,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
         case .reject(let reason):
             self.writeLocal(
-                .error(.unauthorized(reason), requestID: self.requestID),
+                .error(.unauthorized(reason), requestID: self.exchange.requestID),
                 keepAlive: keepAlive,
                 context: context
             )
@@ -845,7 +787,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.responder.refreshSession(
             signedValue: signedValue,
             snapshot: self.snapshot,
-            requestID: self.requestID,
+            requestID: self.exchange.requestID,
             eventLoop: context.eventLoop
         ) { [weak self] answer in
             self?.writeLocal(answer, keepAlive: keepAlive)
@@ -859,44 +801,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func writeLocal(_ answer: LocalResponse, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.runtime.metrics.recordResponse(status: Int(answer.status.code), routeClass: self.routeClass)
-        self.writeResponseHead(
-            answer.head(
-                version: self.requestVersion,
-                requestID: self.requestID,
-                cors: self.corsHeaders,
-                keepAlive: keepAlive
-            ),
+        self.runtime.metrics.recordResponse(status: Int(answer.status.code), routeClass: self.exchange.routeClass)
+        self.writeAnswer(
+            self.exchange.localAnswerHead(answer, keepAlive: keepAlive),
+            body: answer.body,
+            close: !keepAlive,
             context: context
         )
-        if self.requestMethod != .HEAD {
-            var buffer = context.channel.allocator.buffer(capacity: answer.body.utf8.count)
-            buffer.writeString(answer.body)
-            self.encoder.write(.body(buffer), context: context, promise: nil)
-        }
-        self.writeEnd(close: !keepAlive, context: context)
     }
 
     /// The 204 answer to a CORS preflight; a body the request may carry is read and dropped.
     private func answerPreflight(_ answer: CORSPreflightAnswer, keepAlive: Bool, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(10)
-        answer.add(to: &headers)
-        headers.add(name: "X-Request-Id", value: self.requestID)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        self.runtime.metrics.recordResponse(status: Int(CORSPreflightAnswer.status.code), routeClass: self.routeClass)
-        let denial: String?
-        switch answer.denial {
-        case .none: denial = nil
-        case .method: denial = "cors_method_not_allowed"
-        case .header: denial = "cors_header_not_allowed"
+        let (head, denial) = self.exchange.preflightAnswer(answer, keepAlive: keepAlive)
+        self.runtime.metrics.recordResponse(status: Int(head.status.code), routeClass: self.exchange.routeClass)
+        self.logAccess(status: head.status.code, error: denial)
+        self.writeAnswer(head, body: nil, close: !keepAlive, context: context)
+    }
+
+    private func writeError(_ error: GatewayError, closeClient: Bool, context: ChannelHandlerContext) {
+        let (head, body) = self.exchange.errorAnswer(error, close: closeClient)
+        self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.exchange.routeClass)
+        self.logAccess(status: error.status.code, error: error.code.rawValue)
+        self.writeAnswer(head, body: body, close: closeClient, context: context)
+    }
+
+    /// Writes a whole answer of the gateway's own (no body for a `HEAD` request) and ends it.
+    private func writeAnswer(_ head: HTTPResponseHead, body: String?, close: Bool, context: ChannelHandlerContext) {
+        self.writeResponseHead(head, context: context)
+        if let body, self.exchange.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            self.encoder.write(.body(buffer), context: context, promise: nil)
         }
-        self.logAccess(status: CORSPreflightAnswer.status.code, error: denial)
-        self.writeResponseHead(
-            HTTPResponseHead(version: self.requestVersion, status: CORSPreflightAnswer.status, headers: headers),
-            context: context
-        )
-        self.writeEnd(close: !keepAlive, context: context)
+        self.writeEnd(close: close, context: context)
     }
 
     // MARK: - Actions
@@ -910,7 +847,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .refresh(let body, let head, let info, let keepAlive):
             self.refresh(body: body, head: head, info: info, keepAlive: keepAlive, context: context)
         case .refuseTooLarge:
-            self.writeLocal(.error(.payloadTooLarge, requestID: self.requestID), keepAlive: false, context: context)
+            self.writeLocal(
+                .error(.payloadTooLarge, requestID: self.exchange.requestID),
+                keepAlive: false,
+                context: context
+            )
         }
     }
 
@@ -939,11 +880,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             } else {
                 if self.clientSlot == nil {
-                    guard self.exchangePool.acquireClientSlot(self.clientIP) else {
+                    guard self.exchangePool.acquireClientSlot(self.exchange.clientIP) else {
                         self.perform(self.machine.upstreamLeaseFailed(.clientConnectionLimit), context: context)
                         return
                     }
-                    self.clientSlot = (self.exchangePool, self.clientIP)
+                    self.clientSlot = (self.exchangePool, self.exchange.clientIP)
                 }
                 switch self.exchangePool.lease(self) {
                 case .leased(let connection):
@@ -958,10 +899,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .readRequestBody:
             // The body is read before a connection is leased; a client that waits for
             // `100 Continue` is told to send it now.
-            if self.expectsContinue {
-                self.expectsContinue = false
+            if self.exchange.expectsContinue {
+                self.exchange.expectsContinue = false
                 self.encoder.write(
-                    .head(HTTPResponseHead(version: self.requestVersion, status: .continue)),
+                    .head(HTTPResponseHead(version: self.exchange.version, status: .continue)),
                     context: context,
                     promise: nil
                 )
@@ -971,10 +912,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         case .sendRequest(let head, let body, let end):
             guard let upstream = self.upstream else { return }
-            if self.expectsContinue && !end {
-                self.expectsContinue = false
+            if self.exchange.expectsContinue && !end {
+                self.exchange.expectsContinue = false
                 self.encoder.write(
-                    .head(HTTPResponseHead(version: self.requestVersion, status: .continue)),
+                    .head(HTTPResponseHead(version: self.exchange.version, status: .continue)),
                     context: context,
                     promise: nil
                 )
@@ -990,8 +931,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 upstream.flush()
             }
-            self.requestSentAt = .now()
-            self.timers.armResponseTimeout(sentAt: self.requestSentAt)
+            self.exchange.sentAt = .now()
+            self.timers.armResponseTimeout(sentAt: self.exchange.sentAt)
             self.resumeClientReadIfPossible()
 
         case .forwardRequestBody(let buffer):
@@ -1008,18 +949,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let status = head.status
             self.timers.cancelResponseTimeout()
             self.runtime.metrics.upstreamLatency.record(
-                nanoseconds: (NIODeadline.now() - self.requestSentAt).nanoseconds
+                nanoseconds: (NIODeadline.now() - self.exchange.sentAt).nanoseconds
             )
-            self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.routeClass)
-            self.responseStatus = status.code
-            if !self.evictOnSuccess.isEmpty {
+            self.runtime.metrics.recordResponse(status: Int(status.code), routeClass: self.exchange.routeClass)
+            self.exchange.responseStatus = status.code
+            if !self.exchange.evictOnSuccess.isEmpty {
                 if (200..<300).contains(status.code) {
-                    let keys = self.evictOnSuccess
+                    let keys = self.exchange.evictOnSuccess
                     for key in keys { self.runtime.introspection.cache.evict(key) }
-                    self.audit(.signOut, method: .betterAuth, success: true, identity: self.identity, reason: nil)
+                    self.audit(
+                        .signOut,
+                        method: .betterAuth,
+                        success: true,
+                        identity: self.exchange.identity,
+                        reason: nil
+                    )
                     self.runtime.tunnels.close { entry in entry.sessionKey.map { keys.contains($0) } ?? false }
                 }
-                self.evictOnSuccess = []
+                self.exchange.evictOnSuccess = []
             }
             if self.loginLockout.countsFailure(status: status) {
                 self.countFailure()
@@ -1030,7 +977,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.encoder.write(.body(buffer), context: context, promise: nil)
 
         case .finishResponse(let disposition, let closeClient):
-            self.logAccess(status: self.responseStatus)
+            self.logAccess(status: self.exchange.responseStatus)
             self.releaseUpstream(disposition)
             self.writeEnd(close: closeClient, context: context)
             self.resumeClientReadIfPossible()
@@ -1086,27 +1033,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.releaseClientSlot()
     }
 
-    private func writeError(_ error: GatewayError, closeClient: Bool, context: ChannelHandlerContext) {
-        let body = ErrorBody.render(error, requestID: self.requestID)
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        var head = ErrorBody.responseHead(
-            for: error,
-            bodyLength: buffer.readableBytes,
-            requestID: self.requestID,
-            version: self.requestVersion,
-            close: closeClient
-        )
-        self.corsHeaders?.add(to: &head.headers)
-        self.runtime.metrics.recordResponse(status: Int(error.status.code), routeClass: self.routeClass)
-        self.logAccess(status: error.status.code, error: error.code.rawValue)
-        self.writeResponseHead(head, context: context)
-        if self.requestMethod != .HEAD {
-            self.encoder.write(.body(buffer), context: context, promise: nil)
-        }
-        self.writeEnd(close: closeClient, context: context)
-    }
-
     /// Writes a response head; a draining connection's says `Connection: close`.
     private func writeResponseHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
         guard self.pipelining.responseMustClose, head.isKeepAlive else {
@@ -1144,18 +1070,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func logAccess(status: UInt, error: String? = nil) {
         // The line's metadata is built eagerly: skip it when the level would drop the line.
         guard self.snapshot.exchange.accessLog, self.runtime.logger.logLevel <= .info else { return }
-        let elapsed = NIODeadline.now() - self.requestStartedAt
+        let elapsed = NIODeadline.now() - self.exchange.startedAt
         var metadata: Logger.Metadata = [
-            "request_id": "\(self.requestID)",
-            "method": "\(self.requestMethod.rawValue)",
-            "path": "\(self.requestURI.split(separator: "?", maxSplits: 1).first ?? "")",
+            "request_id": "\(self.exchange.requestID)",
+            "method": "\(self.exchange.method.rawValue)",
+            "path": "\(self.exchange.loggedPath)",
             "status": "\(status)",
             "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)",
-            "client_ip": "\(self.clientIP)",
-            "auth_method": "\(self.identity?.method.rawValue ?? "none")",
+            "client_ip": "\(self.exchange.clientIP)",
+            "auth_method": "\(self.exchange.identity?.method.rawValue ?? "none")",
             "config_generation": "\(self.snapshot.generation)",
         ]
-        if let identity = self.identity { metadata["user_id"] = "\(identity.userID)" }
+        if let identity = self.exchange.identity { metadata["user_id"] = "\(identity.userID)" }
         if let error { metadata["error"] = "\(error)" }
         self.runtime.logger.info("request", metadata: metadata)
     }
@@ -1172,15 +1098,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.encoder.write(.end, context: context, promise: nil)
         context.flush()
         let metrics = self.runtime.metrics
-        if let identity = self.identity {
-            let sessionKey = self.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in
+        if let identity = self.exchange.identity {
+            let sessionKey = self.exchange.acceptedAttempts.lazy.compactMap { attempt -> CredentialKey? in
                 guard case .betterAuthSession(let value, _) = attempt else { return nil }
                 return self.snapshot.auth.sessionCacheKey(signedValue: Substring(value))
             }.first
             self.runtime.tunnels.register(
                 channel: context.channel,
                 identity: identity,
-                attempts: self.acceptedAttempts,
+                attempts: self.exchange.acceptedAttempts,
                 sessionKey: sessionKey
             )
         }
@@ -1254,15 +1180,15 @@ extension ProxyHandler: UpstreamConnectionDelegate {
             // Written for the client now, straight from the received bytes; a draining
             // connection's response says `Connection: close`.
             // Room for the status line, X-Request-Id, the framing fields and the CORS fields.
-            let extra = self.corsHeaders?.allowOrigin == nil ? 160 : 400
+            let extra = self.exchange.cors?.allowOrigin == nil ? 160 : 400
             var bytes = context.channel.allocator.buffer(capacity: head.fields.readableBytes + extra)
             let (framing, keepAlive) = HeaderPolicy.writeRelayedHead(
                 head,
-                requestMethod: self.requestMethod,
-                clientVersion: self.requestVersion,
-                keepAlive: self.clientKeepAlive && !self.pipelining.responseMustClose,
-                requestID: self.requestID,
-                cors: self.corsHeaders,
+                requestMethod: self.exchange.method,
+                clientVersion: self.exchange.version,
+                keepAlive: self.exchange.keepAlive && !self.pipelining.responseMustClose,
+                requestID: self.exchange.requestID,
+                cors: self.exchange.cors,
                 into: &bytes
             )
             self.perform(
