@@ -11,6 +11,122 @@ import NIOHTTP1
 struct LocalEndpointResponder {
     let introspection: IntrospectionCore
 
+    /// What the handler does at the head of a request the gateway answers itself.
+    enum HeadStep: Equatable {
+        /// Write this answer now.
+        case write(LocalResponse)
+        /// Write the 204 answer to a CORS preflight now.
+        case preflight(CORSPreflightAnswer)
+        /// Read the body (bounded), then call ``body(_:for:snapshot:requestID:eventLoop:answer:)``.
+        case readBody(LocalExchangeStateMachine.Purpose)
+        /// The answer comes through the callback.
+        case pending
+    }
+
+    /// Starts answering `local` for the request `head`: at once, once its body is read, or
+    /// through `answer` once a lookup ends.
+    func answer(
+        _ local: Admission.LocalAnswer,
+        head: HTTPRequestHead,
+        info: ProxyStateMachine.RequestInfo,
+        snapshot: ConfigSnapshot,
+        requestID: String,
+        eventLoop: any EventLoop,
+        answer: @escaping (LocalResponse) -> Void
+    ) -> HeadStep {
+        switch local {
+        case .health:
+            return .write(.health(timestamp: Timestamp.iso8601Now()))
+        case .preflight(let preflight):
+            return .preflight(preflight)
+        case .introspect:
+            return .readBody(.introspect)
+        case .flags:
+            self.flags(for: head.headers, snapshot: snapshot, eventLoop: eventLoop, answer: answer)
+            return .pending
+        case .refreshFromBody:
+            // The guide's {"refresh_token": …}: judged once the body is in.
+            return .readBody(.refresh(head, info))
+        case .refreshSession(let signedValue):
+            self.refreshSession(
+                signedValue: signedValue,
+                snapshot: snapshot,
+                requestID: requestID,
+                eventLoop: eventLoop,
+                answer: answer
+            )
+            return .pending
+        case .refreshRefused(let reason):
+            return .write(.error(.unauthorized(reason), requestID: requestID))
+        case .limited(let error):
+            return .write(.error(error, requestID: requestID))
+        }
+    }
+
+    /// What the handler does once a local request's body is read.
+    enum BodyStep: Equatable {
+        /// Write this answer now.
+        case write(LocalResponse)
+        /// A legacy refresh: the request goes to the backend as the client sent it.
+        case forward(HTTPRequestHead, ProxyStateMachine.RequestInfo)
+        /// The answer comes through the callback.
+        case pending
+    }
+
+    /// A local request whose body is read: introspection, or a refresh whose `refresh_token` is
+    /// routed like a bearer token. `audit` is the refresh's audit event, when it has one.
+    func body(
+        _ body: ByteBuffer,
+        for purpose: LocalExchangeStateMachine.Purpose,
+        snapshot: ConfigSnapshot,
+        requestID: String,
+        eventLoop: any EventLoop,
+        answer: @escaping (LocalResponse) -> Void
+    ) -> (step: BodyStep, audit: AdmissionAudit?) {
+        guard case .refresh(var head, let info) = purpose else {
+            self.introspect(body: body, snapshot: snapshot, requestID: requestID, eventLoop: eventLoop, answer: answer)
+            return (.pending, nil)
+        }
+        let token: String
+        switch RefreshRequestBody.refreshToken(in: Array(body.readableBytesView)) {
+        case .success(let found):
+            token = found
+        case .failure(let problem):
+            let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
+            return (
+                .write(.error(error, requestID: requestID)),
+                AdmissionAudit(kind: .refresh, method: nil, success: false, reason: "invalid_request")
+            )
+        }
+        let route =
+            RefreshRoute.route(
+                &head,
+                bearer: Substring(token),
+                sessionCookie: nil,
+                auth: snapshot.auth,
+                legacyRefreshPath: snapshot.exchange.legacyRefreshPath,
+                cache: self.introspection.cache,
+                epochSeconds: IntrospectionCore.nowSeconds
+            ) ?? .reject(.malformed)
+        switch route {
+        case .readBody:
+            preconditionFailure("a body is only read for a refresh without a header credential")
+        case .forwardToBackend:
+            return (.forward(head, info), route.audit)
+        case .answerHere(let signedValue):
+            self.refreshSession(
+                signedValue: signedValue,
+                snapshot: snapshot,
+                requestID: requestID,
+                eventLoop: eventLoop,
+                answer: answer
+            )
+            return (.pending, route.audit)
+        case .reject(let reason):
+            return (.write(.error(.unauthorized(reason), requestID: requestID)), route.audit)
+        }
+    }
+
     /// `GET /api/auth-proxy/flags`: the flags for this caller, who may be anonymous; a credential
     /// that is not accepted counts as none.
     func flags(

@@ -672,7 +672,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.perform(self.machine.authenticationFailed(error), context: context)
     }
 
-    /// Carries out an answer the gateway gives itself.
+    /// Carries out an answer the gateway gives itself (``LocalEndpointResponder`` decides it).
     private func answerLocally(
         _ answer: Admission.LocalAnswer,
         head: HTTPRequestHead,
@@ -680,117 +680,60 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        // Answered from the head, its body dropped; introspection and a refresh from the body
-        // read it instead (below).
+        // Answered from the head, its body dropped, unless the answer is in the body.
         self.local.answer()
-        switch answer {
-        case .health:
-            self.writeLocal(.health(timestamp: Timestamp.iso8601Now()), keepAlive: keepAlive, context: context)
-        case .preflight(let preflight):
-            self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
-        case .introspect:
-            // The answer comes once the body is read.
-            self.local.answer(
-                reading: .introspect,
-                into: context.channel.allocator.buffer(capacity: 256),
-                keepAlive: keepAlive
-            )
-        case .flags:
-            self.responder.flags(for: head.headers, snapshot: self.snapshot, eventLoop: context.eventLoop) {
-                [weak self] answer in
-                self?.writeLocal(answer, keepAlive: keepAlive)
-            }
-        case .refreshFromBody:
-            // The guide's {"refresh_token": …}: judged once the body is in.
-            self.local.answer(
-                reading: .refresh(head, info),
-                into: context.channel.allocator.buffer(capacity: 256),
-                keepAlive: keepAlive
-            )
-        case .refreshSession(let signedValue):
-            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
-        case .refreshRefused(let reason):
-            self.writeLocal(
-                .error(.unauthorized(reason), requestID: self.exchange.requestID),
-                keepAlive: keepAlive,
-                context: context
-            )
-        case .limited(let error):
-            self.writeLocal(.error(error, requestID: self.exchange.requestID), keepAlive: keepAlive, context: context)
-        }
-    }
-
-    /// `POST /api/auth-proxy/introspect` once its body is read.
-    private func introspect(_ body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.responder.introspect(
-            body: body,
+        let step = self.responder.answer(
+            answer,
+            head: head,
+            info: info,
             snapshot: self.snapshot,
             requestID: self.exchange.requestID,
             eventLoop: context.eventLoop
         ) { [weak self] answer in
             self?.writeLocal(answer, keepAlive: keepAlive)
         }
+        switch step {
+        case .write(let answer):
+            self.writeLocal(answer, keepAlive: keepAlive, context: context)
+        case .preflight(let preflight):
+            self.answerPreflight(preflight, keepAlive: keepAlive, context: context)
+        case .readBody(let purpose):
+            self.local.answer(
+                reading: purpose,
+                into: context.channel.allocator.buffer(capacity: 256),
+                keepAlive: keepAlive
+            )
+        case .pending:
+            break
+        }
     }
 
-    /// A refresh whose body is read: its `refresh_token` is routed like a bearer token, and a
-    /// legacy one goes to the backend with the body as the client sent it.
-    private func refresh(
-        body: ByteBuffer,
-        head: HTTPRequestHead,
-        info: ProxyStateMachine.RequestInfo,
+    /// A local request whose body is read: answered, or (a legacy refresh) forwarded.
+    private func localBodyRead(
+        _ body: ByteBuffer,
+        for purpose: LocalExchangeStateMachine.Purpose,
         keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        let token: String
-        switch RefreshRequestBody.refreshToken(in: Array(body.readableBytesView)) {
-        case .success(let found):
-            token = found
-        case .failure(let problem):
-            self.audit(.refresh, method: nil, success: false, identity: nil, reason: "invalid_request")
-            let error = GatewayError.invalidRequest(RefreshRequestBody.message(for: problem))
-            self.writeLocal(.error(error, requestID: self.exchange.requestID), keepAlive: keepAlive, context: context)
-            return
-        }
-        var head = head
-        let route =
-            RefreshRoute.route(
-                &head,
-                bearer: Substring(token),
-                sessionCookie: nil,
-                auth: self.snapshot.auth,
-                legacyRefreshPath: self.snapshot.exchange.legacyRefreshPath,
-                cache: self.runtime.introspection.cache,
-                epochSeconds: IntrospectionCore.nowSeconds
-            ) ?? .reject(.malformed)
-        if let event = route.audit {
-            self.audit(event, identity: nil)
-        }
-        switch route {
-        case .readBody:
-            preconditionFailure("a body is only read for a refresh without a header credential")
-        case .forwardToBackend:
-            self.perform(self.machine.requestHead(head, info: info), context: context)
-            self.perform(self.machine.requestBody(body), context: context)
-            self.perform(self.machine.requestEnd(), context: context)
-        case .answerHere(let signedValue):
-            self.refreshSession(signedValue, keepAlive: keepAlive, context: context)
-        case .reject(let reason):
-            self.writeLocal(
-                .error(.unauthorized(reason), requestID: self.exchange.requestID),
-                keepAlive: keepAlive,
-                context: context
-            )
-        }
-    }
-
-    private func refreshSession(_ signedValue: String, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.responder.refreshSession(
-            signedValue: signedValue,
+        let (step, audit) = self.responder.body(
+            body,
+            for: purpose,
             snapshot: self.snapshot,
             requestID: self.exchange.requestID,
             eventLoop: context.eventLoop
         ) { [weak self] answer in
             self?.writeLocal(answer, keepAlive: keepAlive)
+        }
+        if let audit { self.audit(audit, identity: nil) }
+        switch step {
+        case .write(let answer):
+            self.writeLocal(answer, keepAlive: keepAlive, context: context)
+        case .forward(let head, let info):
+            self.perform(self.machine.requestHead(head, info: info), context: context)
+            self.perform(self.machine.requestBody(body), context: context)
+            self.perform(self.machine.requestEnd(), context: context)
+        case .pending:
+            break
         }
     }
 
@@ -843,9 +786,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .none:
             break
         case .introspect(let body, let keepAlive):
-            self.introspect(body, keepAlive: keepAlive, context: context)
+            self.localBodyRead(body, for: .introspect, keepAlive: keepAlive, context: context)
         case .refresh(let body, let head, let info, let keepAlive):
-            self.refresh(body: body, head: head, info: info, keepAlive: keepAlive, context: context)
+            self.localBodyRead(body, for: .refresh(head, info), keepAlive: keepAlive, context: context)
         case .refuseTooLarge:
             self.writeLocal(
                 .error(.payloadTooLarge, requestID: self.exchange.requestID),
